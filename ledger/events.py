@@ -1,0 +1,348 @@
+"""Every fact the ledger records, one frozen dataclass per event of SPEC §4.
+
+Events are stored through the eventsourcing library: `originator_id` is the
+stream (aggregate) the event belongs to, `originator_version` its place in that
+stream, `timestamp` the ledger's `recorded_at` (stamped under the append lock, so
+it never decreases along the position). The ledger position is the library's
+notification id and is not part of the stored state.
+
+Module path and class names are the library's topics: renaming them breaks the
+decoding of stored events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+# Stream (aggregate) ids are readable text: auditors read them in the database.
+CALENDAR_STREAM = "calendar"
+
+
+def person_stream(person_id: str) -> str:
+    """Stream id of a person's aggregate."""
+    return f"person:{person_id}"
+
+
+def school_stream(school_id: str) -> str:
+    """Stream id of a school's aggregate."""
+    return f"school:{school_id}"
+
+
+def district_stream(district_id: str) -> str:
+    """Stream id of a district's aggregate."""
+    return f"district:{district_id}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LedgerEvent:
+    """Fields every event carries (SPEC §4); `timestamp` is `recorded_at`."""
+
+    originator_id: str
+    originator_version: int
+    timestamp: datetime
+    event_id: str
+    effective_at: datetime
+    actor: str
+    idempotency_key: str | None = None
+
+    # Names of the metadata fields, excluded from `data()`.
+    META: ClassVar[frozenset[str]] = frozenset(
+        {
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "event_id",
+            "effective_at",
+            "actor",
+            "idempotency_key",
+        }
+    )
+
+    @property
+    def type(self) -> str:
+        """Event name of SPEC §4."""
+        return type(self).__name__
+
+    @property
+    def recorded_at(self) -> datetime:
+        """Transaction time: when the ledger appended this event."""
+        return self.timestamp
+
+    def data(self) -> dict[str, Any]:
+        """The event's own fields as SPEC §4 names them, JSON-ready."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name in self.META:
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, datetime | date):
+                value = value.isoformat()
+            out[f.name] = value
+        return out
+
+    def about_person(self) -> str | None:
+        """The person this event is about, if any (used to index facts by person)."""
+        return getattr(self, "person_id", None)
+
+    def about_org(self) -> str | None:
+        """The organization this event is about, if any (used to index facts by organization)."""
+        for name in ("org_id", "school_id", "district_id"):
+            value = getattr(self, name, None)
+            if value is not None:
+                return str(value)
+        return None
+
+
+# --- organizations and people -------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class DistrictRegistered(LedgerEvent):
+    district_id: str
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SchoolRegistered(LedgerEvent):
+    school_id: str
+    name: str
+    district_id: str | None = None
+    homeschool: bool = False
+
+    def about_org(self) -> str | None:
+        return self.school_id
+
+
+@dataclass(frozen=True, kw_only=True)
+class PersonRegistered(LedgerEvent):
+    person_id: str
+    name: str
+    email: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProfileUpdated(LedgerEvent):
+    person_id: str
+    name: str | None = None
+    email: str | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AffiliationAdded(LedgerEvent):
+    person_id: str
+    org_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AffiliationEnded(LedgerEvent):
+    person_id: str
+    org_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class TermsAccepted(LedgerEvent):
+    person_id: str
+    terms_version: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrincipalDesignated(LedgerEvent):
+    school_id: str
+    person_id: str
+    exam_year: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuperintendentDesignated(LedgerEvent):
+    district_id: str
+    person_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScoresReleased(LedgerEvent):
+    exam_year: int
+    released_on: date
+
+
+# --- teaching -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CourseAuthorized(LedgerEvent):
+    person_id: str
+    school_id: str
+    subject: str
+    school_year: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class CourseAuthorizationWithdrawn(LedgerEvent):
+    person_id: str
+    school_id: str
+    subject: str
+    school_year: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SectionAssigned(LedgerEvent):
+    person_id: str
+    school_id: str
+    subject: str
+    section_id: str
+    school_year: int
+
+
+# --- administrators -----------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class SystemAccessGranted(LedgerEvent):
+    person_id: str
+    org_id: str
+    system: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SystemAccessRemoved(LedgerEvent):
+    person_id: str
+    org_id: str
+    system: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccessCodeIssued(LedgerEvent):
+    """The code itself is never stored: only its salted, slow digest."""
+
+    school_id: str
+    exam_year: int
+    principal_id: str
+    code_digest: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccessCodeRevoked(LedgerEvent):
+    """`code_event_id` names the issuance revoked (reissuing revokes the old code)."""
+
+    school_id: str
+    exam_year: int
+    reason: str
+    code_event_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccessCodeRedeemed(LedgerEvent):
+    """`code_event_id` names the issuance whose code was redeemed."""
+
+    school_id: str
+    exam_year: int
+    person_id: str
+    staff: bool
+    code_event_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccessCodeRedemptionFailed(LedgerEvent):
+    """A wrong code was presented (R10): recorded for auditors and for the lockout, never the code."""
+
+    school_id: str
+    exam_year: int
+    person_id: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DistrictAccessAdded(LedgerEvent):
+    person_id: str
+    district_id: str
+    access_year: int
+    requested_by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DistrictAccessRemoved(LedgerEvent):
+    person_id: str
+    district_id: str
+    requested_by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudentDataRestricted(LedgerEvent):
+    """`teacher_id` None restricts every teacher of the school."""
+
+    school_id: str
+    teacher_id: str | None = None
+    requested_by: str
+
+    def about_person(self) -> str | None:
+        return self.teacher_id
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudentDataRestrictionLifted(LedgerEvent):
+    school_id: str
+    teacher_id: str | None = None
+    requested_by: str
+
+    def about_person(self) -> str | None:
+        return self.teacher_id
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccessRemoved(LedgerEvent):
+    person_id: str
+    org_id: str
+    removed_by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventVoided(LedgerEvent):
+    """Voids `voided_event_id` (SPEC field name: `event_id`); stored in the voided event's stream."""
+
+    voided_event_id: str
+    reason: str
+
+    def data(self) -> dict[str, Any]:
+        return {"event_id": self.voided_event_id, "reason": self.reason}
+
+
+EVENT_TYPES: dict[str, type[LedgerEvent]] = {
+    cls.__name__: cls
+    for cls in (
+        DistrictRegistered,
+        SchoolRegistered,
+        PersonRegistered,
+        ProfileUpdated,
+        AffiliationAdded,
+        AffiliationEnded,
+        TermsAccepted,
+        PrincipalDesignated,
+        SuperintendentDesignated,
+        ScoresReleased,
+        CourseAuthorized,
+        CourseAuthorizationWithdrawn,
+        SectionAssigned,
+        SystemAccessGranted,
+        SystemAccessRemoved,
+        AccessCodeIssued,
+        AccessCodeRevoked,
+        AccessCodeRedeemed,
+        AccessCodeRedemptionFailed,
+        DistrictAccessAdded,
+        DistrictAccessRemoved,
+        StudentDataRestricted,
+        StudentDataRestrictionLifted,
+        AccessRemoved,
+        EventVoided,
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """An event with its ledger position (the library's notification id)."""
+
+    event: LedgerEvent
+    position: int

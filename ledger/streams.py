@@ -1,0 +1,312 @@
+"""Aggregates as immutable streams of facts, folded by `evolve` (decide → event, evolve → state).
+
+Four aggregate types, each a consistency boundary for the write-time rules:
+
+| aggregate  | stream id          | events                                                        | guards |
+|------------|--------------------|---------------------------------------------------------------|--------|
+| Person     | `person:<id>`      | registration, profile, affiliations, terms, course            | R1 (one registration), withdrawing only held authorizations, removing only held system access, R10 lockout |
+|            |                    | authorizations, sections, system access, failed redemptions   |        |
+| School     | `school:<id>`      | registration, principals, codes (issued, revoked, redeemed),  | R9 five staff per code at every valid time, R10 code match/validity, code needs a designated principal, |
+|            |                    | restrictions, removals at the school                          | only the principal restricts/lifts/removes, lifting only what is restricted |
+| District   | `district:<id>`    | registration, superintendents, district users, removals      | R11 only the superintendent adds/removes, removing only what was added |
+| Calendar   | `calendar`         | score releases                                                | a year is released once |
+
+A void (`EventVoided`) is appended to the stream of the event it voids, so the
+aggregate that guards a rule also judges the void (voiding a removal may not make
+six staff hold one code). Every rule reads its own aggregate; reads of other
+aggregates (is the redeemer registered and affiliated? is the remover the
+superintendent?) see the same snapshot because appends are serialized (see
+`storage.recorders`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TypeVar
+
+from ledger import events as ev
+
+E = TypeVar("E", bound=ev.LedgerEvent)
+
+
+@dataclass(frozen=True)
+class Stream:
+    """State of one aggregate: its version and its events that are not voided."""
+
+    id: str
+    version: int = 0
+    events: tuple[ev.LedgerEvent, ...] = ()
+    voids: tuple[ev.EventVoided, ...] = ()
+
+    @property
+    def exists(self) -> bool:
+        """Whether anything was ever recorded in this stream."""
+        return self.version > 0
+
+    def of(self, cls: type[E]) -> list[E]:
+        """Events of one type, in stream order."""
+        return [e for e in self.events if type(e) is cls]
+
+    def find(self, event_id: str) -> ev.LedgerEvent | None:
+        """The event with `event_id`, if it is in this stream and not voided."""
+        for e in self.events:
+            if e.event_id == event_id:
+                return e
+        return None
+
+
+def evolve(stream: Stream, event: ev.LedgerEvent) -> Stream:
+    """Fold one event into its stream; a void removes the event it voids."""
+    if isinstance(event, ev.EventVoided):
+        kept = tuple(e for e in stream.events if e.event_id != event.voided_event_id)
+        return Stream(stream.id, event.originator_version, kept, (*stream.voids, event))
+    return Stream(stream.id, event.originator_version, (*stream.events, event), stream.voids)
+
+
+def fold(stream_id: str, events: Iterable[ev.LedgerEvent]) -> Stream:
+    """Fold events (in stream order) into a stream state."""
+    stream = Stream(stream_id)
+    for e in events:
+        stream = evolve(stream, e)
+    return stream
+
+
+def by_effective(events: Iterable[E]) -> list[E]:
+    """Events sorted by valid time; ties keep recording order (stream version)."""
+    return sorted(events, key=lambda e: (e.effective_at, e.timestamp, e.originator_version))
+
+
+# --- typed views over streams ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PersonView:
+    """What the ledger knows of a person (their stream)."""
+
+    stream: Stream
+    person_id: str
+
+    @cached_property
+    def registrations(self) -> list[ev.PersonRegistered]:
+        return by_effective(self.stream.of(ev.PersonRegistered))
+
+    @cached_property
+    def profile_updates(self) -> list[ev.ProfileUpdated]:
+        return by_effective(self.stream.of(ev.ProfileUpdated))
+
+    @cached_property
+    def affiliation_events(self) -> list[ev.AffiliationAdded | ev.AffiliationEnded]:
+        return by_effective(
+            e for e in self.stream.events if isinstance(e, ev.AffiliationAdded | ev.AffiliationEnded)
+        )
+
+    @cached_property
+    def terms(self) -> list[ev.TermsAccepted]:
+        return by_effective(self.stream.of(ev.TermsAccepted))
+
+    @cached_property
+    def authorizations(self) -> list[ev.CourseAuthorized]:
+        return by_effective(self.stream.of(ev.CourseAuthorized))
+
+    @cached_property
+    def withdrawals(self) -> list[ev.CourseAuthorizationWithdrawn]:
+        return by_effective(self.stream.of(ev.CourseAuthorizationWithdrawn))
+
+    @cached_property
+    def sections(self) -> list[ev.SectionAssigned]:
+        return by_effective(self.stream.of(ev.SectionAssigned))
+
+    @cached_property
+    def system_grants(self) -> list[ev.SystemAccessGranted]:
+        return by_effective(self.stream.of(ev.SystemAccessGranted))
+
+    @cached_property
+    def system_removals(self) -> list[ev.SystemAccessRemoved]:
+        return by_effective(self.stream.of(ev.SystemAccessRemoved))
+
+    @cached_property
+    def failed_redemptions(self) -> list[ev.AccessCodeRedemptionFailed]:
+        return by_effective(self.stream.of(ev.AccessCodeRedemptionFailed))
+
+    @cached_property
+    def org_ids(self) -> set[str]:
+        """Organizations this person's own stream mentions."""
+        out: set[str] = set()
+        for e in self.stream.events:
+            org = e.about_org()
+            if org is not None:
+                out.add(org)
+        return out
+
+
+@dataclass(frozen=True)
+class SchoolView:
+    """What the ledger knows of a school (its stream)."""
+
+    stream: Stream
+    school_id: str
+
+    @cached_property
+    def registration(self) -> ev.SchoolRegistered | None:
+        regs = by_effective(self.stream.of(ev.SchoolRegistered))
+        return regs[0] if regs else None
+
+    @property
+    def district_id(self) -> str | None:
+        return self.registration.district_id if self.registration else None
+
+    @property
+    def homeschool(self) -> bool:
+        return bool(self.registration and self.registration.homeschool)
+
+    @cached_property
+    def principals(self) -> list[ev.PrincipalDesignated]:
+        return by_effective(self.stream.of(ev.PrincipalDesignated))
+
+    @cached_property
+    def codes(self) -> list[ev.AccessCodeIssued]:
+        return by_effective(self.stream.of(ev.AccessCodeIssued))
+
+    @cached_property
+    def revocations(self) -> list[ev.AccessCodeRevoked]:
+        return by_effective(self.stream.of(ev.AccessCodeRevoked))
+
+    @cached_property
+    def redemptions(self) -> list[ev.AccessCodeRedeemed]:
+        return by_effective(self.stream.of(ev.AccessCodeRedeemed))
+
+    @cached_property
+    def restriction_events(
+        self,
+    ) -> list[ev.StudentDataRestricted | ev.StudentDataRestrictionLifted]:
+        return by_effective(
+            e
+            for e in self.stream.events
+            if isinstance(e, ev.StudentDataRestricted | ev.StudentDataRestrictionLifted)
+        )
+
+    @cached_property
+    def removals(self) -> list[ev.AccessRemoved]:
+        return by_effective(self.stream.of(ev.AccessRemoved))
+
+    def removals_of(self, person_id: str) -> list[ev.AccessRemoved]:
+        return [r for r in self.removals if r.person_id == person_id]
+
+
+@dataclass(frozen=True)
+class DistrictView:
+    """What the ledger knows of a district (its stream)."""
+
+    stream: Stream
+    district_id: str
+
+    @cached_property
+    def registration(self) -> ev.DistrictRegistered | None:
+        regs = by_effective(self.stream.of(ev.DistrictRegistered))
+        return regs[0] if regs else None
+
+    @cached_property
+    def superintendents(self) -> list[ev.SuperintendentDesignated]:
+        return by_effective(self.stream.of(ev.SuperintendentDesignated))
+
+    @cached_property
+    def additions(self) -> list[ev.DistrictAccessAdded]:
+        return by_effective(self.stream.of(ev.DistrictAccessAdded))
+
+    @cached_property
+    def access_removals(self) -> list[ev.DistrictAccessRemoved]:
+        return by_effective(self.stream.of(ev.DistrictAccessRemoved))
+
+    @cached_property
+    def removals(self) -> list[ev.AccessRemoved]:
+        return by_effective(self.stream.of(ev.AccessRemoved))
+
+    def removals_of(self, person_id: str) -> list[ev.AccessRemoved]:
+        return [r for r in self.removals if r.person_id == person_id]
+
+
+@dataclass(frozen=True)
+class CalendarView:
+    """Score releases (the calendar stream)."""
+
+    stream: Stream
+
+    @cached_property
+    def releases(self) -> list[ev.ScoresReleased]:
+        return sorted(self.stream.of(ev.ScoresReleased), key=lambda e: (e.exam_year, e.released_on))
+
+
+OrgView = SchoolView | DistrictView
+
+
+@dataclass
+class World:
+    """A set of streams known at one ledger position: what the rules read.
+
+    Streams that are absent are unknown (empty). Views are built once per stream.
+    """
+
+    streams: Mapping[str, Stream]
+    # Schools of a district, when the caller knows them without loading every school stream.
+    district_schools: Callable[[str], list[str]] | None = None
+    _views: dict[str, object] = field(default_factory=dict, repr=False)
+
+    def stream(self, stream_id: str) -> Stream:
+        return self.streams.get(stream_id) or Stream(stream_id)
+
+    def person(self, person_id: str) -> PersonView:
+        key = ev.person_stream(person_id)
+        view = self._views.get(key)
+        if view is None:
+            view = PersonView(self.stream(key), person_id)
+            self._views[key] = view
+        assert isinstance(view, PersonView)
+        return view
+
+    def school(self, school_id: str) -> SchoolView:
+        key = ev.school_stream(school_id)
+        view = self._views.get(key)
+        if view is None:
+            view = SchoolView(self.stream(key), school_id)
+            self._views[key] = view
+        assert isinstance(view, SchoolView)
+        return view
+
+    def district(self, district_id: str) -> DistrictView:
+        key = ev.district_stream(district_id)
+        view = self._views.get(key)
+        if view is None:
+            view = DistrictView(self.stream(key), district_id)
+            self._views[key] = view
+        assert isinstance(view, DistrictView)
+        return view
+
+    def calendar(self) -> CalendarView:
+        view = self._views.get(ev.CALENDAR_STREAM)
+        if view is None:
+            view = CalendarView(self.stream(ev.CALENDAR_STREAM))
+            self._views[ev.CALENDAR_STREAM] = view
+        assert isinstance(view, CalendarView)
+        return view
+
+    def org(self, org_id: str) -> OrgView | None:
+        """The school or district with this id, if one is registered."""
+        school = self.school(org_id)
+        if school.registration is not None:
+            return school
+        district = self.district(org_id)
+        if district.registration is not None:
+            return district
+        return None
+
+    def schools_of(self, district_id: str) -> list[str]:
+        """Ids of the schools registered in a district."""
+        if self.district_schools is not None:
+            return self.district_schools(district_id)
+        return sorted(
+            sid[len("school:") :]
+            for sid in self.streams
+            if sid.startswith("school:") and self.school(sid[len("school:") :]).district_id == district_id
+        )

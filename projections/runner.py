@@ -1,0 +1,169 @@
+"""Follow the log into the fact index: batches of events, each batch one transaction with its tracking position.
+
+The runner polls the recorder (the library's `ProjectionRunner` cannot subscribe
+to SQLite, and polling works the same on every store) and is woken at once by
+appends made in this process. Positions are assigned and committed under the
+append lock, so a position can never commit after a higher one: reading "rows
+after my tracking position" cannot skip an event (see `storage.recorders`).
+
+Several processes may run a runner on one database: they race for each batch,
+and the loser's transaction fails on the tracking row (or the facts' primary
+key) and is simply retried from the new tracking position.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import psycopg
+from eventsourcing.persistence import IntegrityError
+
+from ledger import events as ev
+from projections.views import Fact, FactsView, fact_of
+from storage.mapper import LedgerMapper
+from storage.recorders import LedgerRecorder
+
+log = logging.getLogger("ledger.projection")
+
+
+class ProjectionTimeout(TimeoutError):
+    """Read-your-writes: the projection did not reach the asked position in time."""
+
+    def __init__(self, wanted: int, reached: int, timeout: float) -> None:
+        super().__init__(
+            f"the projections reached position {reached}, not {wanted}, within {timeout:g}s; retry shortly"
+        )
+        self.wanted = wanted
+        self.reached = reached
+        self.timeout = timeout
+
+
+class ProjectionRunner:
+    """Keeps a FactsView up with the ledger's log."""
+
+    def __init__(
+        self,
+        recorder: LedgerRecorder,
+        mapper: LedgerMapper,
+        view: FactsView,
+        *,
+        batch_size: int = 2000,
+        poll_interval: float = 0.05,
+    ) -> None:
+        self.recorder = recorder
+        self.mapper = mapper
+        self.view = view
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._progress = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        self.listeners: list[Callable[[int], None]] = []  # told each new tracking position
+
+    # --- processing ---------------------------------------------------------------------
+
+    def process_batch(self) -> int:
+        """Project the next batch of events; returns how many were projected."""
+        after = self.view.tracked()
+        rows = self.recorder.read_rows(after, self.batch_size)
+        if not rows:
+            return 0
+        facts: list[Fact] = []
+        voids: list[tuple[str, int]] = []
+        about: dict[str, tuple[str | None, str | None]] = {}
+        for row in rows:
+            event = self.mapper.decode(row.stored)
+            if isinstance(event, ev.EventVoided):
+                # A void is about whoever its target is about, so timelines show it.
+                target = about.get(event.voided_event_id) or self.view.about(event.voided_event_id)
+                subject = target or (None, None)
+                voids.append((event.voided_event_id, row.position))
+            else:
+                subject = (event.about_person(), event.about_org())
+            about[event.event_id] = subject
+            facts.append(fact_of(row.position, event, row.stored, subject))
+        try:
+            self.view.process(facts, voids, rows[-1].position)
+        except (IntegrityError, psycopg.errors.UniqueViolation):
+            # Another runner projected this batch first: carry on from its position.
+            return 0
+        with self._progress:
+            self._progress.notify_all()
+        for listener in self.listeners:
+            listener(rows[-1].position)
+        return len(rows)
+
+    def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Project until the end of the log as it is now; returns the tracked position."""
+        end = self.recorder.last_position()
+        while self.view.tracked() < end:
+            if self.process_batch() == 0 and self.view.tracked() < end:
+                time.sleep(self.poll_interval)
+            if progress is not None:
+                progress(self.view.tracked(), end)
+        return self.view.tracked()
+
+    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Drop the views and replay the whole log from position 0."""
+        self.view.drop()
+        return self.catch_up(progress)
+
+    # --- following ----------------------------------------------------------------------
+
+    def notify(self, _position: int = 0) -> None:
+        """Wake the follower: something was appended in this process."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Follow the log in a background thread."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="ledger-projection", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop following (the tracking position is already saved)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _run(self) -> None:
+        backoff = self.poll_interval
+        while not self._stop.is_set():
+            try:
+                done = self.process_batch()
+                backoff = self.poll_interval
+            except Exception as e:  # keep following; a broken database is reported by /healthz
+                self.error = e
+                log.exception("projection batch failed; retrying")
+                done = 0
+                backoff = min(backoff * 2, 5.0)
+            if done == 0:
+                self._wake.wait(backoff)
+                self._wake.clear()
+
+    def wait(self, position: int, timeout: float) -> int:
+        """Read-your-writes: block until `position` is projected, or raise ProjectionTimeout."""
+        deadline = time.monotonic() + timeout
+        reached = self.view.tracked()
+        while reached < position:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ProjectionTimeout(position, reached, timeout)
+            self._wake.set()
+            with self._progress:
+                self._progress.wait(min(remaining, self.poll_interval))
+            reached = self.view.tracked()
+        return reached
+
+    def close(self) -> None:
+        """Stop following (the view shares the application's connections, closed with it)."""
+        self.stop()

@@ -1,0 +1,458 @@
+"""The fact index: a read model of every event, indexed by person and organization, bitemporally.
+
+One row per event (`lp_facts`):
+
+| column         | meaning                                                                   |
+|----------------|---------------------------------------------------------------------------|
+| position       | ledger position (PRIMARY KEY)                                             |
+| event_id, type | the event                                                                 |
+| stream, version| its aggregate stream and version                                          |
+| person_id      | the person the fact is about (teacher of a restriction, redeemer, …)      |
+| org_id         | the organization it is about; `district_id` for a school's district       |
+| effective_at   | valid time, µs since the epoch (UTC): the fact holds from here            |
+| recorded_at    | transaction time, µs since the epoch                                      |
+| voided_at      | position of the void that retracts it, or NULL                            |
+| topic, state   | the stored event, decoded when rules need it                              |
+
+Valid time × known interval: a fact holds in valid time from `effective_at` (how
+long is decided by the rules in `ledger/`, from the facts that end it), and the
+ledger knew it for positions `[position, voided_at)`. A query at (`at`, `as_of`)
+selects the rows of a few streams known at `as_of` — an indexed lookup — and
+folds them with the rules.
+
+Each store's view subclasses the library's TrackingRecorder, and the rows of a
+batch are written in the same transaction as the tracking position: a crash
+resumes exactly once, and a rebuild is a replay from position 0.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent, Tracking, TrackingRecorder
+from eventsourcing.popo import POPOTrackingRecorder
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Identifier
+
+from ledger import events as ev
+
+TRACKING_NAME = "Ledger"  # the application whose log the view follows
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+def to_us(instant: datetime) -> int:
+    """An instant as integer microseconds since the epoch (exact)."""
+    return (instant - EPOCH) // _US
+
+
+def from_us(value: int) -> datetime:
+    """Integer microseconds since the epoch back to a UTC datetime."""
+    return EPOCH + timedelta(microseconds=value)
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """One row of the fact index (the stored event still encoded)."""
+
+    position: int
+    event_id: str
+    type: str
+    stream: str
+    version: int
+    person_id: str | None
+    org_id: str | None
+    district_id: str | None
+    effective_at: int
+    recorded_at: int
+    voided_at: int | None
+    topic: str
+    state: bytes
+
+    def stored(self) -> StoredEvent:
+        return StoredEvent(self.stream, self.version, self.topic, self.state)
+
+    def known_at(self, position: int) -> bool:
+        """Whether the ledger held this fact at `position` (transaction time)."""
+        return self.position <= position and (self.voided_at is None or self.voided_at > position)
+
+
+def fact_of(position: int, event: ev.LedgerEvent, stored: StoredEvent, about: tuple[str | None, str | None]) -> Fact:
+    """Index one decoded event; `about` overrides (person, org) for voids (they inherit their target's)."""
+    person, org = about
+    district = getattr(event, "district_id", None)
+    return Fact(
+        position, event.event_id, event.type, event.originator_id, event.originator_version,
+        person, org, district, to_us(event.effective_at), to_us(event.recorded_at), None,
+        stored.topic, bytes(stored.state),
+    )
+
+
+class FactsView:
+    """What every store's view offers to the queries (a mixin over a library TrackingRecorder)."""
+
+    @abstractmethod
+    def process(self, facts: Sequence[Fact], voids: Sequence[tuple[str, int]], last_position: int) -> None:
+        """Write facts, mark voided ones, and record the tracking position: one transaction."""
+
+    @abstractmethod
+    def about(self, event_id: str) -> tuple[str | None, str | None] | None:
+        """(person, org) of an indexed event, or None if it is not indexed."""
+
+    @abstractmethod
+    def facts_of_streams(self, streams: Sequence[str], as_of: int) -> list[Fact]:
+        """Facts of these streams known at `as_of`, in position order."""
+
+    @abstractmethod
+    def all_facts_of_streams(self, streams: Sequence[str]) -> list[Fact]:
+        """Every fact of these streams, voided ones included, in position order."""
+
+    @abstractmethod
+    def streams_about_person(self, person_id: str, as_of: int) -> set[str]:
+        """Streams holding facts about this person known at `as_of`."""
+
+    @abstractmethod
+    def persons_at_org(self, org_id: str, as_of: int) -> set[str]:
+        """Persons with facts at this organization known at `as_of`."""
+
+    @abstractmethod
+    def schools_of_district(self, district_id: str, as_of: int) -> list[str]:
+        """Schools registered in the district known at `as_of`."""
+
+    @abstractmethod
+    def facts_about_person(self, person_id: str) -> list[Fact]:
+        """Every fact about the person (voided ones included), in position order."""
+
+    @abstractmethod
+    def position_at(self, recorded_at_us: int) -> int:
+        """The last position recorded at or before an instant (0 if none)."""
+
+    @abstractmethod
+    def recorded_at_of(self, positions: Iterable[int]) -> dict[int, int]:
+        """recorded_at (µs) of indexed positions."""
+
+    @abstractmethod
+    def fact_by_event_id(self, event_id: str) -> Fact | None:
+        """One fact by event id."""
+
+    @abstractmethod
+    def drop(self) -> None:
+        """Remove every row and the tracking position (before a rebuild)."""
+
+    def tracked(self) -> int:
+        """The last position processed (0 when nothing is)."""
+        assert isinstance(self, TrackingRecorder)
+        return int(self.max_tracking_id(TRACKING_NAME) or 0)
+
+
+# --- memory ---------------------------------------------------------------------------------
+
+
+class POPOFactsView(POPOTrackingRecorder, FactsView):
+    """The fact index in memory (tests and `memory://`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._init_tables()
+
+    def _init_tables(self) -> None:
+        self._facts: dict[int, Fact] = {}
+        self._by_event: dict[str, int] = {}
+        self._by_stream: dict[str, list[int]] = defaultdict(list)
+        self._by_person: dict[str, list[int]] = defaultdict(list)
+        self._by_org: dict[str, list[int]] = defaultdict(list)
+        self._by_district: dict[str, list[int]] = defaultdict(list)
+        self._positions: list[int] = []
+        self._recorded: list[int] = []
+
+    def process(self, facts: Sequence[Fact], voids: Sequence[tuple[str, int]], last_position: int) -> None:
+        with self._database_lock:
+            self._assert_tracking_uniqueness(Tracking(TRACKING_NAME, last_position))
+            for f in facts:
+                self._facts[f.position] = f
+                self._by_event[f.event_id] = f.position
+                self._by_stream[f.stream].append(f.position)
+                if f.person_id:
+                    self._by_person[f.person_id].append(f.position)
+                if f.org_id:
+                    self._by_org[f.org_id].append(f.position)
+                if f.type == "SchoolRegistered" and f.district_id:
+                    self._by_district[f.district_id].append(f.position)
+                self._positions.append(f.position)
+                self._recorded.append(f.recorded_at)
+            for event_id, void_position in voids:
+                pos = self._by_event.get(event_id)
+                if pos is not None:
+                    old = self._facts[pos]
+                    self._facts[pos] = Fact(**{**_fields(old), "voided_at": void_position})
+            self._insert_tracking(Tracking(TRACKING_NAME, last_position))
+
+    def _known(self, positions: Iterable[int], as_of: int) -> list[Fact]:
+        out = [self._facts[p] for p in positions if p <= as_of]
+        return [f for f in out if f.known_at(as_of)]
+
+    def about(self, event_id: str) -> tuple[str | None, str | None] | None:
+        with self._database_lock:
+            pos = self._by_event.get(event_id)
+            return None if pos is None else (self._facts[pos].person_id, self._facts[pos].org_id)
+
+    def facts_of_streams(self, streams: Sequence[str], as_of: int) -> list[Fact]:
+        with self._database_lock:
+            positions = sorted(p for s in streams for p in self._by_stream.get(s, ()))
+            return self._known(positions, as_of)
+
+    def all_facts_of_streams(self, streams: Sequence[str]) -> list[Fact]:
+        with self._database_lock:
+            return [self._facts[p] for p in sorted(p for s in streams for p in self._by_stream.get(s, ()))]
+
+    def streams_about_person(self, person_id: str, as_of: int) -> set[str]:
+        with self._database_lock:
+            return {f.stream for f in self._known(self._by_person.get(person_id, ()), as_of)}
+
+    def persons_at_org(self, org_id: str, as_of: int) -> set[str]:
+        with self._database_lock:
+            return {f.person_id for f in self._known(self._by_org.get(org_id, ()), as_of) if f.person_id}
+
+    def schools_of_district(self, district_id: str, as_of: int) -> list[str]:
+        with self._database_lock:
+            return sorted({f.org_id for f in self._known(self._by_district.get(district_id, ()), as_of) if f.org_id})
+
+    def facts_about_person(self, person_id: str) -> list[Fact]:
+        with self._database_lock:
+            positions = set(self._by_person.get(person_id, ())) | set(self._by_stream.get(ev.person_stream(person_id), ()))
+            return [self._facts[p] for p in sorted(positions)]
+
+    def position_at(self, recorded_at_us: int) -> int:
+        import bisect
+
+        with self._database_lock:
+            i = bisect.bisect_right(self._recorded, recorded_at_us)
+            return self._positions[i - 1] if i else 0
+
+    def recorded_at_of(self, positions: Iterable[int]) -> dict[int, int]:
+        with self._database_lock:
+            return {p: self._facts[p].recorded_at for p in positions if p in self._facts}
+
+    def fact_by_event_id(self, event_id: str) -> Fact | None:
+        with self._database_lock:
+            pos = self._by_event.get(event_id)
+            return None if pos is None else self._facts[pos]
+
+    def drop(self) -> None:
+        with self._database_lock:
+            self._init_tables()
+            self._max_tracking_ids[TRACKING_NAME] = None
+
+
+def _fields(f: Fact) -> dict[str, Any]:
+    return {name: getattr(f, name) for name in Fact.__slots__}
+
+
+# --- SQL stores ---------------------------------------------------------------------------------
+
+COLUMNS = (
+    "position, event_id, type, stream, version, person_id, org_id, district_id, "
+    "effective_at, recorded_at, voided_at, topic, state"
+)
+
+
+def _fact(r: Sequence[Any]) -> Fact:
+    return Fact(
+        int(r[0]), r[1], r[2], r[3], int(r[4]), r[5], r[6], r[7], int(r[8]), int(r[9]),
+        None if r[10] is None else int(r[10]), r[11], bytes(r[12]),
+    )
+
+
+def _row(f: Fact) -> tuple[Any, ...]:
+    return (
+        f.position, f.event_id, f.type, f.stream, f.version, f.person_id, f.org_id, f.district_id,
+        f.effective_at, f.recorded_at, f.voided_at, f.topic, f.state,
+    )
+
+
+class _SQLFacts(FactsView):
+    """Queries shared by SQLite and PostgreSQL; `q` adapts placeholders and `_run` executes."""
+
+    placeholder = "?"
+    table = "lp_facts"
+
+    @abstractmethod
+    def _read(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]: ...
+
+    def q(self, sql: str) -> str:
+        """Adapt a query written for SQLite: table name (schema-qualified on PostgreSQL) and placeholders."""
+        sql = sql.replace("lp_facts", self.table)
+        return sql if self.placeholder == "?" else sql.replace("?", "%s")
+
+    def _known_clause(self) -> str:
+        return "position <= ? AND (voided_at IS NULL OR voided_at > ?)"
+
+    def about(self, event_id: str) -> tuple[str | None, str | None] | None:
+        rows = self._read(self.q("SELECT person_id, org_id FROM lp_facts WHERE event_id = ?"), (event_id,))
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def facts_of_streams(self, streams: Sequence[str], as_of: int) -> list[Fact]:
+        if not streams:
+            return []
+        marks = ",".join("?" * len(streams))
+        sql = f"SELECT {COLUMNS} FROM lp_facts WHERE stream IN ({marks}) AND {self._known_clause()} ORDER BY position"
+        return [_fact(r) for r in self._read(self.q(sql), (*streams, as_of, as_of))]
+
+    def all_facts_of_streams(self, streams: Sequence[str]) -> list[Fact]:
+        if not streams:
+            return []
+        marks = ",".join("?" * len(streams))
+        sql = f"SELECT {COLUMNS} FROM lp_facts WHERE stream IN ({marks}) ORDER BY position"
+        return [_fact(r) for r in self._read(self.q(sql), tuple(streams))]
+
+    def streams_about_person(self, person_id: str, as_of: int) -> set[str]:
+        sql = f"SELECT DISTINCT stream FROM lp_facts WHERE person_id = ? AND {self._known_clause()}"
+        return {r[0] for r in self._read(self.q(sql), (person_id, as_of, as_of))}
+
+    def persons_at_org(self, org_id: str, as_of: int) -> set[str]:
+        sql = (
+            f"SELECT DISTINCT person_id FROM lp_facts WHERE org_id = ? AND person_id IS NOT NULL "
+            f"AND {self._known_clause()}"
+        )
+        return {r[0] for r in self._read(self.q(sql), (org_id, as_of, as_of))}
+
+    def schools_of_district(self, district_id: str, as_of: int) -> list[str]:
+        sql = (
+            "SELECT DISTINCT org_id FROM lp_facts WHERE district_id = ? AND type = 'SchoolRegistered' "
+            f"AND {self._known_clause()} ORDER BY org_id"
+        )
+        return [r[0] for r in self._read(self.q(sql), (district_id, as_of, as_of))]
+
+    def facts_about_person(self, person_id: str) -> list[Fact]:
+        sql = (
+            f"SELECT {COLUMNS} FROM lp_facts WHERE person_id = ? "
+            f"UNION SELECT {COLUMNS} FROM lp_facts WHERE stream = ? ORDER BY position"
+        )
+        return [_fact(r) for r in self._read(self.q(sql), (person_id, ev.person_stream(person_id)))]
+
+    def position_at(self, recorded_at_us: int) -> int:
+        rows = self._read(self.q("SELECT MAX(position) FROM lp_facts WHERE recorded_at <= ?"), (recorded_at_us,))
+        return int(rows[0][0] or 0) if rows else 0
+
+    def recorded_at_of(self, positions: Iterable[int]) -> dict[int, int]:
+        wanted = sorted(set(positions))
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        rows = self._read(self.q(f"SELECT position, recorded_at FROM lp_facts WHERE position IN ({marks})"), wanted)
+        return {int(r[0]): int(r[1]) for r in rows}
+
+    def fact_by_event_id(self, event_id: str) -> Fact | None:
+        rows = self._read(self.q(f"SELECT {COLUMNS} FROM lp_facts WHERE event_id = ?"), (event_id,))
+        return _fact(rows[0]) if rows else None
+
+
+INDEXES = (
+    "CREATE INDEX IF NOT EXISTS lp_facts_stream ON lp_facts (stream, position)",
+    "CREATE INDEX IF NOT EXISTS lp_facts_person ON lp_facts (person_id, position)",
+    "CREATE INDEX IF NOT EXISTS lp_facts_org ON lp_facts (org_id, position)",
+    "CREATE INDEX IF NOT EXISTS lp_facts_district ON lp_facts (district_id, position)",
+    "CREATE INDEX IF NOT EXISTS lp_facts_recorded ON lp_facts (recorded_at, position)",
+)
+
+
+class SQLiteFactsView(SQLiteTrackingRecorder, _SQLFacts):
+    """The fact index in the ledger's SQLite database."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            "CREATE TABLE IF NOT EXISTS lp_facts ("
+            "position INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, "
+            "stream TEXT NOT NULL, version INTEGER NOT NULL, person_id TEXT, org_id TEXT, district_id TEXT, "
+            "effective_at INTEGER NOT NULL, recorded_at INTEGER NOT NULL, voided_at INTEGER, "
+            "topic TEXT NOT NULL, state BLOB NOT NULL)",
+            *INDEXES,
+        ]
+
+    def _read(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(sql, params)
+            return list(c.fetchall())
+
+    def process(self, facts: Sequence[Fact], voids: Sequence[tuple[str, int]], last_position: int) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.executemany(
+                f"INSERT INTO lp_facts ({COLUMNS}) VALUES ({','.join('?' * 13)})", [_row(f) for f in facts]
+            )
+            if voids:
+                c.executemany(
+                    "UPDATE lp_facts SET voided_at = ? WHERE event_id = ?", [(pos, eid) for eid, pos in voids]
+                )
+            self._insert_tracking(c, Tracking(TRACKING_NAME, last_position))
+
+    def drop(self) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("DROP TABLE IF EXISTS lp_facts")
+            c.execute("DELETE FROM tracking WHERE application_name = ?", (TRACKING_NAME,))
+            for statement in self.construct_create_table_statements()[1:]:
+                c.execute(statement)
+
+
+class PostgresFactsView(PostgresTrackingRecorder, _SQLFacts):
+    """The fact index in the ledger's PostgreSQL database (same schema as the events)."""
+
+    placeholder = "%s"
+
+    def __init__(self, datastore: Any, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.table = f"{self.datastore.schema}.lp_facts"
+        self.sql_create_statements.extend(SQL(s) for s in self._table_statements())
+
+    def _table_statements(self) -> list[str]:
+        schema = self.datastore.schema
+        return [
+            f"CREATE TABLE IF NOT EXISTS {schema}.lp_facts ("
+            "position bigint PRIMARY KEY, event_id text NOT NULL UNIQUE, type text NOT NULL, "
+            "stream text NOT NULL, version bigint NOT NULL, person_id text, org_id text, district_id text, "
+            "effective_at bigint NOT NULL, recorded_at bigint NOT NULL, voided_at bigint, "
+            "topic text NOT NULL, state bytea NOT NULL)",
+            *(s.replace(" ON lp_facts", f" ON {schema}.lp_facts") for s in INDEXES),
+        ]
+
+    def _read(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(sql, params, prepare=True)
+            return list(curs.fetchall())
+
+    def process(self, facts: Sequence[Fact], voids: Sequence[tuple[str, int]], last_position: int) -> None:
+        table = self.table
+        with self.datastore.transaction(commit=True) as curs:
+            if facts:
+                columns = list(zip(*(_row(f) for f in facts), strict=True))
+                curs.execute(
+                    f"INSERT INTO {table} ({COLUMNS}) SELECT * FROM unnest("
+                    "%s::bigint[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::text[], %s::text[], "
+                    "%s::text[], %s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::bytea[])",
+                    [list(c) for c in columns],
+                )
+            for event_id, pos in voids:
+                curs.execute(f"UPDATE {table} SET voided_at = %s WHERE event_id = %s", (pos, event_id))
+            self._insert_tracking(curs, Tracking(TRACKING_NAME, last_position))
+
+    def drop(self) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(f"DROP TABLE IF EXISTS {self.table}")
+            curs.execute(
+                SQL("DELETE FROM {0}.{1} WHERE application_name = %s").format(
+                    Identifier(self.datastore.schema), Identifier(self.tracking_table_name)
+                ),
+                (TRACKING_NAME,),
+            )
+            for statement in self._table_statements():
+                curs.execute(statement)
+
+
+__all__ = ["POPOFactsView", "PostgresFactsView", "SQLiteFactsView"]

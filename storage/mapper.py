@@ -1,0 +1,100 @@
+"""The library's Mapper with an orjson transcoder for the ledger's dataclass events.
+
+orjson encodes datetimes and dates natively (RFC 3339); decoding turns them
+back into `datetime`/`date` by the event class's field types, resolved once per
+class. The stored bytes are canonical JSON: the integrity chain hashes them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Callable
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.utils import get_topic, resolve_topic
+
+from ledger.events import LedgerEvent
+
+
+class OrjsonTranscoder(Transcoder):
+    """JSON via orjson; datetimes and dates become ISO strings."""
+
+    def encode(self, obj: Any) -> bytes:
+        return orjson.dumps(obj)
+
+    def decode(self, data: bytes) -> Any:
+        return orjson.loads(data)
+
+
+def _converter(hint: Any) -> Callable[[Any], Any] | None:
+    args = typing.get_args(hint)
+    candidates = args or (hint,)
+    if datetime in candidates:
+        return lambda v: None if v is None else datetime.fromisoformat(v)
+    if date in candidates:
+        return lambda v: None if v is None else date.fromisoformat(v)
+    return None
+
+
+@lru_cache(maxsize=None)
+def _converters(cls: type[Any]) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        conv = _converter(hints[f.name])
+        if conv is not None:
+            out.append((f.name, conv))
+    return tuple(out)
+
+
+@lru_cache(maxsize=None)
+def _topic_of(cls: type[Any]) -> str:
+    return get_topic(cls)
+
+
+@lru_cache(maxsize=None)
+def _class_of(topic: str) -> type[Any]:
+    cls = resolve_topic(topic)
+    assert isinstance(cls, type)
+    return cls
+
+
+class LedgerMapper(Mapper[str]):
+    """Converts ledger events to and from the library's StoredEvent."""
+
+    def __init__(self, transcoder: Transcoder | None = None, **_: Any) -> None:
+        super().__init__(transcoder=transcoder or OrjsonTranscoder())
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        state = dict(vars(domain_event))
+        originator_id = state.pop("originator_id")
+        originator_version = state.pop("originator_version")
+        return StoredEvent(
+            originator_id=originator_id,
+            originator_version=originator_version,
+            topic=_topic_of(type(domain_event)),
+            state=self.transcoder.encode(state),
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        cls = _class_of(stored_event.topic)
+        state: dict[str, Any] = self.transcoder.decode(stored_event.state)
+        for name, conv in _converters(cls):
+            if name in state:
+                state[name] = conv(state[name])
+        state["originator_id"] = str(stored_event.originator_id)
+        state["originator_version"] = stored_event.originator_version
+        event = object.__new__(cls)
+        object.__setattr__(event, "__dict__", state)
+        return event
+
+    def decode(self, stored_event: StoredEvent) -> LedgerEvent:
+        """A stored event back as a typed ledger event."""
+        event = self.to_domain_event(stored_event)
+        assert isinstance(event, LedgerEvent)
+        return event

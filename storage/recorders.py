@@ -1,0 +1,584 @@
+"""Application recorders of the eventsourcing library, extended for the ledger.
+
+Each store (POPO for memory, SQLite, PostgreSQL) subclasses the library's
+application recorder and adds one thing: an *append transaction* in which a
+command is decided and its events inserted while the store's append lock is held.
+
+- PostgreSQL: `LOCK TABLE … IN EXCLUSIVE MODE`, as the library itself takes for
+  every insert so that commit order equals position order (readers are not
+  blocked). We take it first, then read, decide and insert in the same
+  transaction.
+- SQLite: `BEGIN IMMEDIATE` (the database has one writer at a time).
+- Memory: the recorder's own lock.
+
+Holding the lock while deciding serializes appends, which the library already
+does at insert time; in exchange every write-time rule sees exactly the state it
+is judged against, `recorded_at` is taken under the lock (so it never decreases
+along the position, even with several writer processes), and the aggregate
+version primary key stays as a second line of defence.
+
+Extra columns: `event_id` (unique, to find the event a void names) and `chain`
+(the running SHA-256 over stored bytes, see `storage.integrity`). The library's
+own `select_notifications`, `select_events`, `max_notification_id` and
+PostgreSQL `subscribe` work unchanged on these tables.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import (
+    IntegrityError,
+    Notification,
+    OperationalError,
+    StoredEvent,
+)
+from eventsourcing.popo import POPOApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+from psycopg.sql import SQL, Identifier
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    key: str
+    request_hash: str
+    response: bytes
+
+
+@dataclass(frozen=True)
+class Row:
+    """One event as stored: the library's columns plus position, event id and chain hash."""
+
+    position: int
+    stored: StoredEvent
+    event_id: str
+    chain: bytes
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    position: int
+    chain: bytes
+    created_at: str
+
+
+class AppendTxn(ABC):
+    """What a command may do while the append lock is held (one database transaction)."""
+
+    @abstractmethod
+    def last_row(self) -> Row | None:
+        """The row at the highest position."""
+
+    @abstractmethod
+    def rows_after(self, position: int, limit: int) -> list[Row]:
+        """Rows after `position`, in order (to catch a writer's cache up with other writers)."""
+
+    @abstractmethod
+    def stream_events(self, stream_ids: Sequence[str]) -> list[StoredEvent]:
+        """Every stored event of these streams, in stream order."""
+
+    @abstractmethod
+    def locate(self, event_id: str) -> str | None:
+        """The stream holding this event id."""
+
+    @abstractmethod
+    def idempotency(self, keys: Sequence[str]) -> dict[str, IdempotencyRecord]:
+        """Stored first results for these idempotency keys."""
+
+    @abstractmethod
+    def reserve_positions(self, count: int) -> list[int]:
+        """The positions the next `count` events will take (increasing)."""
+
+    @abstractmethod
+    def insert(self, rows: Sequence[Row]) -> None:
+        """Insert rows (positions from `reserve_positions`)."""
+
+    @abstractmethod
+    def put_idempotency(self, records: Sequence[IdempotencyRecord]) -> None:
+        """Remember first results, in the same transaction as the events."""
+
+
+class LedgerRecorder(ABC):
+    """The ledger's additions to a library application recorder."""
+
+    @abstractmethod
+    def append_txn(self) -> Any:
+        """Context manager: an AppendTxn holding the append lock; commits on success."""
+
+    @abstractmethod
+    def read_rows(self, after: int, limit: int) -> list[Row]:
+        """Rows after a position with their chain hashes, for verification and the feed."""
+
+    @abstractmethod
+    def last_position(self) -> int:
+        """The highest position (0 when empty)."""
+
+    @abstractmethod
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Record an integrity checkpoint (position, chain hash)."""
+
+    @abstractmethod
+    def checkpoints(self) -> list[Checkpoint]:
+        """Integrity checkpoints, oldest first."""
+
+    @abstractmethod
+    def find_idempotency(self, key: str) -> IdempotencyRecord | None:
+        """A stored first result, read outside the append lock."""
+
+
+# --- memory ---------------------------------------------------------------------------------
+
+
+class POPOLedgerRecorder(POPOApplicationRecorder, LedgerRecorder):
+    """In-memory store for tests: the library's POPO recorder plus the ledger's tables."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._event_ids: dict[str, str] = {}
+        self._chains: list[bytes] = []
+        self._event_id_list: list[str] = []
+        self._idempotency: dict[str, IdempotencyRecord] = {}
+        self._checkpoints: list[Checkpoint] = []
+
+    @contextmanager
+    def append_txn(self) -> Iterator[AppendTxn]:
+        with self._database_lock:
+            txn = _POPOTxn(self)
+            yield txn
+            txn.commit()
+        self._notify_listeners()
+
+    def _row(self, index: int) -> Row:
+        s = self._stored_events[index]
+        return Row(index + 1, s, self._event_id_list[index], self._chains[index])
+
+    def read_rows(self, after: int, limit: int) -> list[Row]:
+        with self._database_lock:
+            end = min(len(self._stored_events), after + limit)
+            return [self._row(i) for i in range(max(after, 0), end)]
+
+    def last_position(self) -> int:
+        with self._database_lock:
+            return len(self._stored_events)
+
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        with self._database_lock:
+            self._checkpoints.append(checkpoint)
+
+    def checkpoints(self) -> list[Checkpoint]:
+        with self._database_lock:
+            return list(self._checkpoints)
+
+    def find_idempotency(self, key: str) -> IdempotencyRecord | None:
+        with self._database_lock:
+            return self._idempotency.get(key)
+
+
+class _POPOTxn(AppendTxn):
+    def __init__(self, recorder: POPOLedgerRecorder) -> None:
+        self.r = recorder
+        self.rows: list[Row] = []
+        self.idem: list[IdempotencyRecord] = []
+
+    def last_row(self) -> Row | None:
+        n = len(self.r._stored_events)
+        return self.r._row(n - 1) if n else None
+
+    def rows_after(self, position: int, limit: int) -> list[Row]:
+        return self.r.read_rows(position, limit)
+
+    def stream_events(self, stream_ids: Sequence[str]) -> list[StoredEvent]:
+        out: list[StoredEvent] = []
+        for sid in stream_ids:
+            out.extend(self.r.select_events(sid))
+        return out
+
+    def locate(self, event_id: str) -> str | None:
+        return self.r._event_ids.get(event_id)
+
+    def idempotency(self, keys: Sequence[str]) -> dict[str, IdempotencyRecord]:
+        return {k: self.r._idempotency[k] for k in keys if k in self.r._idempotency}
+
+    def reserve_positions(self, count: int) -> list[int]:
+        start = len(self.r._stored_events) + len(self.rows) + 1
+        return list(range(start, start + count))
+
+    def insert(self, rows: Sequence[Row]) -> None:
+        self.rows.extend(rows)
+
+    def put_idempotency(self, records: Sequence[IdempotencyRecord]) -> None:
+        self.idem.extend(records)
+
+    def commit(self) -> None:
+        stored = [row.stored for row in self.rows]
+        self.r._assert_uniqueness(stored)
+        for row in self.rows:
+            if row.event_id in self.r._event_ids:
+                raise IntegrityError(f"event id {row.event_id} already recorded")
+        for rec in self.idem:
+            if rec.key in self.r._idempotency:
+                raise IntegrityError(f"idempotency key {rec.key} already recorded")
+        self.r._update_table(stored)
+        for row in self.rows:
+            self.r._event_ids[row.event_id] = str(row.stored.originator_id)
+            self.r._event_id_list.append(row.event_id)
+            self.r._chains.append(row.chain)
+        for rec in self.idem:
+            self.r._idempotency[rec.key] = rec
+
+
+# --- SQLite -----------------------------------------------------------------------------------
+
+
+SQLITE_EVENTS = "ledger_events"
+
+
+class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
+    """SQLite store: the library's recorder on table `ledger_events`, plus the ledger's tables."""
+
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = SQLITE_EVENTS) -> None:
+        super().__init__(datastore, SQLITE_EVENTS)
+
+    def construct_create_table_statements(self) -> list[str]:
+        t = SQLITE_EVENTS
+        return [
+            f"CREATE TABLE IF NOT EXISTS {t} ("
+            "originator_id TEXT NOT NULL, originator_version INTEGER NOT NULL, "
+            "topic TEXT NOT NULL, state BLOB NOT NULL, event_id TEXT NOT NULL, chain BLOB NOT NULL, "
+            "PRIMARY KEY (originator_id, originator_version))",
+            f"CREATE UNIQUE INDEX IF NOT EXISTS {t}_event_id ON {t} (event_id)",
+            "CREATE TABLE IF NOT EXISTS ledger_idempotency ("
+            "key TEXT PRIMARY KEY, request_hash TEXT NOT NULL, response BLOB NOT NULL) WITHOUT ROWID",
+            "CREATE TABLE IF NOT EXISTS ledger_checkpoints ("
+            "position INTEGER PRIMARY KEY, chain BLOB NOT NULL, created_at TEXT NOT NULL)",
+        ]
+
+    @contextmanager
+    def append_txn(self) -> Iterator[AppendTxn]:
+        with self.datastore.get_connection(commit=True) as conn:
+            raw: sqlite3.Connection = conn._sqlite_conn  # noqa: SLF001 - we need BEGIN IMMEDIATE
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as e:
+                raise OperationalError(e) from e
+            try:
+                yield _SQLiteTxn(raw)
+            except BaseException:
+                raw.rollback()
+                raise
+            try:
+                raw.commit()
+            except sqlite3.IntegrityError as e:
+                raise IntegrityError(e) from e
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[Row]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(sql, params)
+            return [_sqlite_row(r) for r in c.fetchall()]
+
+    def read_rows(self, after: int, limit: int) -> list[Row]:
+        return self._rows(
+            f"SELECT rowid, * FROM {SQLITE_EVENTS} WHERE rowid > ? ORDER BY rowid LIMIT ?", (after, limit)
+        )
+
+    def last_position(self) -> int:
+        return int(self.max_notification_id() or 0)
+
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                "INSERT OR IGNORE INTO ledger_checkpoints VALUES (?, ?, ?)",
+                (checkpoint.position, checkpoint.chain, checkpoint.created_at),
+            )
+
+    def checkpoints(self) -> list[Checkpoint]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT position, chain, created_at FROM ledger_checkpoints ORDER BY position")
+            return [Checkpoint(r[0], bytes(r[1]), r[2]) for r in c.fetchall()]
+
+    def find_idempotency(self, key: str) -> IdempotencyRecord | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT key, request_hash, response FROM ledger_idempotency WHERE key = ?", (key,))
+            r = c.fetchone()
+            return IdempotencyRecord(r[0], r[1], bytes(r[2])) if r else None
+
+
+def _sqlite_row(r: Any) -> Row:
+    return Row(
+        r["rowid"],
+        StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"])),
+        r["event_id"],
+        bytes(r["chain"]),
+    )
+
+
+class _SQLiteTxn(AppendTxn):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.c = conn
+        self.last: int | None = None
+
+    def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self.c.execute(sql, params).fetchall()
+
+    def last_row(self) -> Row | None:
+        rows = self._fetch(f"SELECT rowid, * FROM {SQLITE_EVENTS} ORDER BY rowid DESC LIMIT 1")
+        row = _sqlite_row(rows[0]) if rows else None
+        self.last = row.position if row else 0
+        return row
+
+    def rows_after(self, position: int, limit: int) -> list[Row]:
+        sql = f"SELECT rowid, * FROM {SQLITE_EVENTS} WHERE rowid > ? ORDER BY rowid LIMIT ?"
+        return [_sqlite_row(r) for r in self._fetch(sql, (position, limit))]
+
+    def stream_events(self, stream_ids: Sequence[str]) -> list[StoredEvent]:
+        if not stream_ids:
+            return []
+        marks = ",".join("?" * len(stream_ids))
+        sql = (
+            f"SELECT originator_id, originator_version, topic, state FROM {SQLITE_EVENTS} "
+            f"WHERE originator_id IN ({marks}) ORDER BY originator_id, originator_version"
+        )
+        return [StoredEvent(r[0], r[1], r[2], bytes(r[3])) for r in self._fetch(sql, list(stream_ids))]
+
+    def locate(self, event_id: str) -> str | None:
+        rows = self._fetch(f"SELECT originator_id FROM {SQLITE_EVENTS} WHERE event_id = ?", (event_id,))
+        return str(rows[0][0]) if rows else None
+
+    def idempotency(self, keys: Sequence[str]) -> dict[str, IdempotencyRecord]:
+        if not keys:
+            return {}
+        marks = ",".join("?" * len(keys))
+        rows = self._fetch(f"SELECT key, request_hash, response FROM ledger_idempotency WHERE key IN ({marks})", keys)
+        return {r[0]: IdempotencyRecord(r[0], r[1], bytes(r[2])) for r in rows}
+
+    def reserve_positions(self, count: int) -> list[int]:
+        if self.last is None:
+            self.last_row()
+        assert self.last is not None
+        start = self.last + 1
+        self.last += count
+        return list(range(start, start + count))
+
+    def insert(self, rows: Sequence[Row]) -> None:
+        try:
+            self.c.executemany(
+                f"INSERT INTO {SQLITE_EVENTS} (rowid, originator_id, originator_version, topic, state, event_id, chain) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (r.position, r.stored.originator_id, r.stored.originator_version, r.stored.topic,
+                     r.stored.state, r.event_id, r.chain)
+                    for r in rows
+                ],
+            )
+        except sqlite3.IntegrityError as e:
+            raise IntegrityError(e) from e
+
+    def put_idempotency(self, records: Sequence[IdempotencyRecord]) -> None:
+        try:
+            self.c.executemany(
+                "INSERT INTO ledger_idempotency VALUES (?, ?, ?)",
+                [(r.key, r.request_hash, r.response) for r in records],
+            )
+        except sqlite3.IntegrityError as e:
+            raise IntegrityError(e) from e
+
+
+# --- PostgreSQL -------------------------------------------------------------------------------
+
+
+class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
+    """PostgreSQL store: the library's recorder and table, plus `event_id`, `chain` and the ledger's tables."""
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "ledger_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        schema = Identifier(self.datastore.schema)
+        table = Identifier(self.events_table_name)
+        self.idem_table = Identifier(f"{self.events_table_name}_idempotency")
+        self.checkpoint_table = Identifier(f"{self.events_table_name}_checkpoints")
+        self.sql_create_statements[self.create_table_statement_index] = SQL(
+            "CREATE TABLE IF NOT EXISTS {schema}.{table} ("
+            "originator_id text NOT NULL, originator_version bigint NOT NULL, topic text, state bytea, "
+            "notification_id bigserial, event_id text NOT NULL, chain bytea NOT NULL, "
+            "PRIMARY KEY (originator_id, originator_version))"
+        ).format(schema=schema, table=table)
+        self.sql_create_statements.extend([
+            SQL("CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {schema}.{table} (event_id)").format(
+                index=Identifier(f"{self.events_table_name}_event_id_idx"), schema=schema, table=table
+            ),
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{idem} ("
+                "key text PRIMARY KEY, request_hash text NOT NULL, response bytea NOT NULL)"
+            ).format(schema=schema, idem=self.idem_table),
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{cp} ("
+                "position bigint PRIMARY KEY, chain bytea NOT NULL, created_at text NOT NULL)"
+            ).format(schema=schema, cp=self.checkpoint_table),
+        ])
+        self.t = SQL("{schema}.{table}").format(schema=schema, table=table)
+        self.idem = SQL("{schema}.{idem}").format(schema=schema, idem=self.idem_table)
+        self.cp = SQL("{schema}.{cp}").format(schema=schema, cp=self.checkpoint_table)
+        self.seq = f"{self.datastore.schema}.{self.events_table_name}_notification_id_seq"
+
+    @contextmanager
+    def append_txn(self) -> Iterator[AppendTxn]:
+        try:
+            with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+                for statement in self.lock_table_statements:
+                    curs.execute(statement, prepare=True)
+                txn = _PostgresTxn(self, curs)
+                yield txn
+                if txn.inserted:
+                    self._notify_channel(curs)
+        except psycopg.errors.UniqueViolation as e:
+            raise IntegrityError(e) from e
+        except psycopg.errors.LockNotAvailable as e:
+            raise OperationalError(e) from e
+
+    def _select_rows(self, curs: Any, where: SQL, params: Sequence[Any], tail: SQL = SQL("")) -> list[Row]:
+        curs.execute(
+            SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state, event_id, chain "
+                "FROM {t} "
+            ).format(t=self.t) + where + tail,
+            params,
+            prepare=True,
+        )
+        return [_pg_row(r) for r in curs.fetchall()]
+
+    def read_rows(self, after: int, limit: int) -> list[Row]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            return self._select_rows(
+                curs, SQL("WHERE notification_id > %s ORDER BY notification_id LIMIT %s"), (after, limit)
+            )
+
+    def last_position(self) -> int:
+        return int(self.max_notification_id() or 0)
+
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                SQL("INSERT INTO {cp} VALUES (%s, %s, %s) ON CONFLICT DO NOTHING").format(cp=self.cp),
+                (checkpoint.position, checkpoint.chain, checkpoint.created_at),
+            )
+
+    def checkpoints(self) -> list[Checkpoint]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(SQL("SELECT position, chain, created_at FROM {cp} ORDER BY position").format(cp=self.cp))
+            return [Checkpoint(r["position"], bytes(r["chain"]), r["created_at"]) for r in curs.fetchall()]
+
+    def find_idempotency(self, key: str) -> IdempotencyRecord | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(SQL("SELECT key, request_hash, response FROM {i} WHERE key = %s").format(i=self.idem), (key,))
+            r = curs.fetchone()
+            return IdempotencyRecord(r["key"], r["request_hash"], bytes(r["response"])) if r else None
+
+
+def _pg_row(r: Any) -> Row:
+    return Row(
+        r["notification_id"],
+        StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"])),
+        r["event_id"],
+        bytes(r["chain"]),
+    )
+
+
+class _PostgresTxn(AppendTxn):
+    def __init__(self, recorder: PostgresLedgerRecorder, curs: Any) -> None:
+        self.r = recorder
+        self.curs = curs
+        self.inserted = False
+
+    def last_row(self) -> Row | None:
+        rows = self.r._select_rows(self.curs, SQL("ORDER BY notification_id DESC LIMIT 1"), ())
+        return rows[0] if rows else None
+
+    def rows_after(self, position: int, limit: int) -> list[Row]:
+        return self.r._select_rows(
+            self.curs, SQL("WHERE notification_id > %s ORDER BY notification_id LIMIT %s"), (position, limit)
+        )
+
+    def stream_events(self, stream_ids: Sequence[str]) -> list[StoredEvent]:
+        if not stream_ids:
+            return []
+        self.curs.execute(
+            SQL(
+                "SELECT originator_id, originator_version, topic, state FROM {t} "
+                "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+            ).format(t=self.r.t),
+            (list(stream_ids),),
+            prepare=True,
+        )
+        return [
+            StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
+            for r in self.curs.fetchall()
+        ]
+
+    def locate(self, event_id: str) -> str | None:
+        self.curs.execute(SQL("SELECT originator_id FROM {t} WHERE event_id = %s").format(t=self.r.t), (event_id,))
+        r = self.curs.fetchone()
+        return str(r["originator_id"]) if r else None
+
+    def idempotency(self, keys: Sequence[str]) -> dict[str, IdempotencyRecord]:
+        if not keys:
+            return {}
+        self.curs.execute(
+            SQL("SELECT key, request_hash, response FROM {i} WHERE key = ANY(%s)").format(i=self.r.idem), (list(keys),)
+        )
+        return {
+            r["key"]: IdempotencyRecord(r["key"], r["request_hash"], bytes(r["response"])) for r in self.curs.fetchall()
+        }
+
+    def reserve_positions(self, count: int) -> list[int]:
+        # Under the EXCLUSIVE lock no other writer draws from the sequence, so these
+        # are the next positions; a rolled-back append leaves a gap, never a reordering.
+        self.curs.execute("SELECT nextval(%s::regclass) AS n FROM generate_series(1, %s)", (self.r.seq, count))
+        return [int(r["n"]) for r in self.curs.fetchall()]
+
+    def insert(self, rows: Sequence[Row]) -> None:
+        if not rows:
+            return
+        self.curs.execute(
+            SQL(
+                "INSERT INTO {t} (notification_id, originator_id, originator_version, topic, state, event_id, chain) "
+                "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::text[], %s::bytea[], %s::text[], %s::bytea[])"
+            ).format(t=self.r.t),
+            (
+                [r.position for r in rows],
+                [str(r.stored.originator_id) for r in rows],
+                [r.stored.originator_version for r in rows],
+                [r.stored.topic for r in rows],
+                [r.stored.state for r in rows],
+                [r.event_id for r in rows],
+                [r.chain for r in rows],
+            ),
+            prepare=True,
+        )
+        self.inserted = True
+
+    def put_idempotency(self, records: Sequence[IdempotencyRecord]) -> None:
+        if not records:
+            return
+        self.curs.execute(
+            SQL("INSERT INTO {i} SELECT * FROM unnest(%s::text[], %s::text[], %s::bytea[])").format(i=self.r.idem),
+            ([r.key for r in records], [r.request_hash for r in records], [r.response for r in records]),
+        )
+
+
+__all__ = [
+    "AppendTxn",
+    "Checkpoint",
+    "IdempotencyRecord",
+    "LedgerRecorder",
+    "Notification",
+    "POPOLedgerRecorder",
+    "PostgresLedgerRecorder",
+    "Row",
+    "SQLiteLedgerRecorder",
+]

@@ -1,0 +1,419 @@
+"""The write path: commands in, events out, through the eventsourcing library.
+
+`LedgerApplication` is a library `Application` whose recorder is one of
+`storage.recorders` and whose mapper is `storage.mapper.LedgerMapper`.
+`LedgerService` runs commands:
+
+1. outside any lock: validate idempotency keys, generate a code and its slow
+   digest (`issue_access_code`), verify a presented code (`redeem_access_code`);
+2. under the store's append lock, in one transaction: catch the process's
+   aggregate cache up with other writers, stamp `recorded_at = max(clock, last
+   recorded_at)`, decide every command of the batch in order (each sees the
+   events of the ones before), chain-hash and insert the events, store
+   idempotency records;
+3. after commit: keep the new aggregate states in the cache.
+
+Any refusal rolls the whole transaction back: nothing is recorded. The one
+exception, asked for by R10, is a wrong access code: its failure is appended
+afterwards, in a transaction of its own, for auditors and for the lockout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+import orjson
+from eventsourcing.application import Application
+from eventsourcing.persistence import ApplicationRecorder, Mapper, OperationalError
+from eventsourcing.popo import POPOFactory
+
+from ledger import commands as cmd
+from ledger import events as ev
+from ledger.calendar import LedgerCalendar
+from ledger.decide import Context, LockoutPolicy, Prepared, decide, effective_time, failed_redemption, lockout_until
+from ledger.errors import (
+    BatchRefused,
+    IdempotencyConflict,
+    InvalidInput,
+    LedgerError,
+    LockedOut,
+    StalePreparation,
+    WrongCode,
+)
+from ledger.streams import PersonView, SchoolView, Stream, evolve, fold
+from storage.codes import CodeHasher
+from storage.integrity import GENESIS, chain_hash
+from storage.mapper import LedgerMapper
+from storage.recorders import AppendTxn, IdempotencyRecord, LedgerRecorder, POPOLedgerRecorder, Row
+from storage.url import StoreConfig
+
+
+class LedgerApplication(Application[str]):
+    """The library application: factory, recorder and mapper for the chosen store."""
+
+    name = "Ledger"
+
+    def construct_mapper(self) -> Mapper[str]:
+        return LedgerMapper()
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        if isinstance(self.factory, POPOFactory):
+            return POPOLedgerRecorder()
+        return self.factory.application_recorder()
+
+
+def open_application(config: StoreConfig) -> LedgerApplication:
+    """Build the library application for a parsed LEDGER_DATABASE_URL (tables are created on first use)."""
+    return LedgerApplication(env=config.env)
+
+
+@dataclass(frozen=True)
+class EventReceipt:
+    event_id: str
+    type: str
+    position: int
+    recorded_at: datetime
+    effective_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "type": self.type,
+            "position": self.position,
+            "recorded_at": self.recorded_at.isoformat(),
+            "effective_at": self.effective_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a command answers (SPEC §9): its events, last position, recorded_at and result."""
+
+    position: int
+    recorded_at: datetime
+    events: tuple[EventReceipt, ...]
+    result: dict[str, Any] = field(default_factory=dict)
+    replayed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "position": self.position,
+            "recorded_at": self.recorded_at.isoformat(),
+            "events": [e.to_json() for e in self.events],
+            "result": self.result,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], *, replayed: bool) -> Outcome:
+        return cls(
+            position=data["position"],
+            recorded_at=datetime.fromisoformat(data["recorded_at"]),
+            events=tuple(
+                EventReceipt(
+                    e["event_id"], e["type"], e["position"],
+                    datetime.fromisoformat(e["recorded_at"]), datetime.fromisoformat(e["effective_at"]),
+                )
+                for e in data["events"]
+            ),
+            result=data["result"],
+            replayed=replayed,
+        )
+
+
+def request_hash(command: cmd.Command) -> str:
+    """Fingerprint of a command body for idempotency (secrets excluded, see Command.SECRET_FIELDS)."""
+    return hashlib.sha256(orjson.dumps(command.body_for_idempotency(), option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def utc_now() -> datetime:
+    """The wall clock, in UTC."""
+    return datetime.now(UTC)
+
+
+class LedgerService:
+    """Runs commands against one store; one instance per process, shared by threads."""
+
+    def __init__(
+        self,
+        app: LedgerApplication,
+        calendar: LedgerCalendar,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        new_id: Callable[[], str] = lambda: str(uuid4()),
+        hasher: CodeHasher | None = None,
+        lockout: LockoutPolicy | None = None,
+        cache_size: int = 20_000,
+    ) -> None:
+        self.app = app
+        recorder = app.recorder
+        assert isinstance(recorder, LedgerRecorder), type(recorder)
+        self.recorder: LedgerRecorder = recorder
+        self.library_recorder: ApplicationRecorder = app.recorder
+        self.mapper = app.mapper
+        assert isinstance(self.mapper, LedgerMapper)
+        self.calendar = calendar
+        self.clock = clock
+        self.new_id = new_id
+        self.hasher = hasher or CodeHasher()
+        self.lockout = lockout or LockoutPolicy()
+        self._cache: OrderedDict[str, Stream] = OrderedDict()
+        self._cache_size = cache_size
+        self._known: int | None = None  # the cache reflects the log up to this position
+        self._last_recorded_at: datetime | None = None
+        # Threads of one process queue here rather than on the database lock.
+        self._lock = threading.Lock()
+        self.listeners: list[Callable[[int], None]] = []  # told the last position after each append
+
+    # --- public API ---------------------------------------------------------------------
+
+    def execute(self, command: cmd.Command, actor: str) -> Outcome:
+        """Run one command; refusals raise a LedgerError and record nothing."""
+        return self._run([command], actor, batch=False)[0]
+
+    def execute_batch(self, commands: Sequence[cmd.Command], actor: str) -> list[Outcome]:
+        """Run commands atomically: all are appended, or none (BatchRefused names the first refusal)."""
+        if not commands:
+            raise InvalidInput("a batch needs at least one command", field="commands")
+        return self._run(list(commands), actor, batch=True)
+
+    def stream(self, stream_id: str) -> Stream:
+        """A stream's current state, read from the store (outside the append lock)."""
+        events = [self.mapper.decode(s) for s in self.library_recorder.select_events(stream_id)]
+        return fold(stream_id, events)
+
+    def close(self) -> None:
+        """Release the store's connections."""
+        self.app.close()
+
+    # --- the write path -------------------------------------------------------------------
+
+    def _run(self, commands: list[cmd.Command], actor: str, *, batch: bool) -> list[Outcome]:
+        keys = [c.idempotency_key for c in commands if c.idempotency_key]
+        if len(keys) != len(set(keys)):
+            raise InvalidInput("an idempotency key appears twice in this batch", field="idempotency_key")
+        replays = self._replays_outside_lock(commands)
+        if replays is not None:
+            return replays
+        for attempt in range(8):
+            prepared = [self._prepare(c) for c in commands]
+            try:
+                with self._lock:
+                    return self._append(commands, prepared, actor, batch=batch)
+            except StalePreparation:
+                continue
+            except OperationalError:
+                if attempt == 7:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+            except WrongCode as e:
+                self._record_wrong_code(commands[0], actor)
+                raise e
+            except BatchRefused as e:
+                if isinstance(e.error, WrongCode):
+                    failed = commands[e.index]
+                    assert isinstance(failed, cmd.RedeemAccessCode)
+                    self._record_wrong_code(failed, actor)
+                raise
+        raise OperationalError("the ledger was too busy to append; try again")
+
+    def _replays_outside_lock(self, commands: list[cmd.Command]) -> list[Outcome] | None:
+        """Fast path: every command carries a key already answered."""
+        if not all(c.idempotency_key for c in commands):
+            return None
+        out = []
+        for c in commands:
+            assert c.idempotency_key
+            record = self.recorder.find_idempotency(c.idempotency_key)
+            if record is None:
+                return None
+            out.append(self._replay(c, record))
+        return out
+
+    def _replay(self, command: cmd.Command, record: IdempotencyRecord) -> Outcome:
+        if record.request_hash != request_hash(command):
+            raise IdempotencyConflict(
+                f"idempotency key {command.idempotency_key!r} was used before with another body",
+                rule=None,
+            )
+        return Outcome.from_json(orjson.loads(record.response), replayed=True)
+
+    def _prepare(self, command: cmd.Command) -> Prepared:
+        """Slow work that must not hold the append lock."""
+        if isinstance(command, cmd.IssueAccessCode):
+            code, digest = self.hasher.new_code()
+            return Prepared(code=code, code_digest=digest)
+        if isinstance(command, cmd.RedeemAccessCode):
+            person = PersonView(self.stream(ev.person_stream(command.person_id)), command.person_id)
+            until = lockout_until(person, self.lockout)
+            now = self.clock()
+            if until is not None and now < until:
+                raise LockedOut(
+                    f"too many wrong access codes: {command.person_id} may try again at {until.isoformat()}",
+                    retry_after_seconds=max(1, int((until - now).total_seconds()) + 1),
+                )
+            school = SchoolView(self.stream(ev.school_stream(command.school_id)), command.school_id)
+            candidates = [c for c in school.codes if c.exam_year == command.exam_year]
+            matched = next((c.event_id for c in candidates if self.hasher.matches(command.code, c.code_digest)), None)
+            return Prepared(matched_code_event_id=matched, checked_code_event_ids=frozenset(c.event_id for c in candidates))
+        return Prepared()
+
+    def _cached(self, stream_id: str) -> Stream | None:
+        found = self._cache.get(stream_id)
+        if found is not None:
+            self._cache.move_to_end(stream_id)
+        return found
+
+    def _remember(self, stream: Stream) -> None:
+        self._cache[stream.id] = stream
+        self._cache.move_to_end(stream.id)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def _catch_up(self, txn: AppendTxn) -> tuple[Row | None, datetime | None]:
+        """Bring the aggregate cache up to the log's last position (other processes may have written)."""
+        last = txn.last_row()
+        if last is None:
+            self._known, self._last_recorded_at = 0, None
+            return None, None
+        if self._known == last.position and self._last_recorded_at is not None:
+            return last, self._last_recorded_at
+        if self._known is None or last.position - self._known > 2000:
+            self._cache.clear()
+        else:
+            for row in txn.rows_after(self._known, last.position - self._known):
+                cached = self._cache.get(str(row.stored.originator_id))
+                if cached is not None and row.stored.originator_version == cached.version + 1:
+                    self._cache[cached.id] = evolve(cached, self.mapper.decode(row.stored))
+                elif cached is not None:
+                    self._cache.pop(cached.id, None)
+        self._known = last.position
+        self._last_recorded_at = self.mapper.decode(last.stored).recorded_at
+        return last, self._last_recorded_at
+
+    def _append(
+        self, commands: list[cmd.Command], prepared: list[Prepared], actor: str, *, batch: bool
+    ) -> list[Outcome]:
+        with self.recorder.append_txn() as txn:
+            last, last_recorded_at = self._catch_up(txn)
+            now = self.clock()
+            if last_recorded_at is not None and now < last_recorded_at:
+                now = last_recorded_at  # recorded_at never decreases along the position
+            keys = [c.idempotency_key for c in commands if c.idempotency_key]
+            stored_keys = txn.idempotency(keys)
+            working: dict[str, Stream] = {}
+            pending: list[ev.LedgerEvent] = []
+
+            def load(stream_id: str) -> Stream:
+                cached = self._cached(stream_id)
+                if cached is not None:
+                    return cached
+                stream = fold(stream_id, [self.mapper.decode(s) for s in txn.stream_events([stream_id])])
+                self._remember(stream)
+                return stream
+
+            def locate(event_id: str) -> str | None:
+                for e in pending:
+                    if e.event_id == event_id:
+                        return e.originator_id
+                return txn.locate(event_id)
+
+            ctx = Context(
+                calendar=self.calendar, now=now, actor=actor, new_id=self.new_id,
+                streams=working, load=load, locate=locate, lockout=self.lockout,
+            )
+            decided: list[tuple[int, cmd.Command, list[ev.LedgerEvent], dict[str, Any]] | Outcome] = []
+            for index, (command, prep) in enumerate(zip(commands, prepared, strict=True)):
+                if command.idempotency_key and command.idempotency_key in stored_keys:
+                    decided.append(self._replay(command, stored_keys[command.idempotency_key]))
+                    continue
+                try:
+                    result = decide(command, ctx, prep)
+                except LedgerError as e:
+                    if batch:
+                        raise BatchRefused(index, e) from e
+                    raise
+                for e in result.events:
+                    working[e.originator_id] = evolve(ctx.stream(e.originator_id), e)
+                pending.extend(result.events)
+                decided.append((index, command, result.events, result.result))
+
+            if not pending:
+                return [d for d in decided if isinstance(d, Outcome)]
+            positions = txn.reserve_positions(len(pending))
+            position_of = {e.event_id: p for e, p in zip(pending, positions, strict=True)}
+            chain = last.chain if last is not None else GENESIS
+            rows = []
+            for pos, e in zip(positions, pending, strict=True):
+                stored = self.mapper.to_stored_event(e)
+                chain = chain_hash(chain, pos, stored, e.event_id)
+                rows.append(Row(pos, stored, e.event_id, chain))
+            txn.insert(rows)
+
+            outcomes: list[Outcome] = []
+            records: list[IdempotencyRecord] = []
+            for d in decided:
+                if isinstance(d, Outcome):
+                    outcomes.append(d)
+                    continue
+                _, command, events, result = d
+                receipts = tuple(
+                    EventReceipt(e.event_id, e.type, position_of[e.event_id], e.recorded_at, e.effective_at)
+                    for e in events
+                )
+                outcome = Outcome(receipts[-1].position, now, receipts, result)
+                outcomes.append(outcome)
+                if command.idempotency_key:
+                    stored_result = {k: (None if k == "code" else v) for k, v in result.items()}
+                    body = {**outcome.to_json(), "result": stored_result}
+                    records.append(IdempotencyRecord(command.idempotency_key, request_hash(command), orjson.dumps(body)))
+            txn.put_idempotency(records)
+        # Committed: the working states are the ledger's states now.
+        for stream in working.values():
+            self._remember(stream)
+        self._known = positions[-1]
+        self._last_recorded_at = now
+        for listener in self.listeners:
+            listener(positions[-1])
+        return outcomes
+
+    def _record_wrong_code(self, command: cmd.Command, actor: str) -> None:
+        """R10: append the failed attempt (never the code) so auditors and the lockout see it."""
+        assert isinstance(command, cmd.RedeemAccessCode)
+        with self._lock, self.recorder.append_txn() as txn:
+            last, last_recorded_at = self._catch_up(txn)
+            now = max(self.clock(), last_recorded_at) if last_recorded_at else self.clock()
+            working: dict[str, Stream] = {}
+
+            def load(stream_id: str) -> Stream:
+                cached = self._cached(stream_id)
+                if cached is not None:
+                    return cached
+                return fold(stream_id, [self.mapper.decode(s) for s in txn.stream_events([stream_id])])
+
+            ctx = Context(
+                calendar=self.calendar, now=now, actor=actor, new_id=self.new_id,
+                streams=working, load=load, locate=lambda _: None, lockout=self.lockout,
+            )
+            event = failed_redemption(command, ctx, "wrong code")
+            (pos,) = txn.reserve_positions(1)
+            stored = self.mapper.to_stored_event(event)
+            chain = chain_hash(last.chain if last else GENESIS, pos, stored, event.event_id)
+            txn.insert([Row(pos, stored, event.event_id, chain)])
+        self._remember(evolve(ctx.stream(event.originator_id), event))
+        self._known = pos
+        self._last_recorded_at = now
+        for listener in self.listeners:
+            listener(pos)
+
+
+def effective_instant(command: cmd.Command, calendar: LedgerCalendar, now: datetime) -> datetime:
+    """The command's valid time (re-exported for callers outside the ledger package)."""
+    return effective_time(command, calendar, now)
