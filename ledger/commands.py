@@ -7,6 +7,7 @@ field); everything that depends on what the ledger already knows is judged in
 
 from __future__ import annotations
 
+import typing
 from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -333,3 +334,7 @@ COMMAND_ADAPTER: TypeAdapter[AnyCommand] = TypeAdapter(AnyCommand)
 def parse_command(data: Any) -> Command:
     """Validate one command from JSON-like data (raises pydantic.ValidationError)."""
     return COMMAND_ADAPTER.validate_python(data)  # type: ignore[return-value]
+
+COMMAND_TYPES: frozenset[str] = frozenset(
+    typing.get_args(m.model_fields["type"].annotation)[0] for m in typing.get_args(typing.get_args(AnyCommand)[0])
+)

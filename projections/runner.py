@@ -62,7 +62,9 @@ class ProjectionRunner:
         self._stop = threading.Event()
         self._progress = threading.Condition()
         self._thread: threading.Thread | None = None
-        self.error: BaseException | None = None
+        self.error: BaseException | None = None  # the last batch's failure, cleared by a success
+        self.last_seen = 0  # highest ledger position this runner has seen (projected or read)
+        self.projected = 0  # highest position known projected (by this runner or another)
         self.listeners: list[Callable[[int], None]] = []  # told each new tracking position
 
     # --- processing ---------------------------------------------------------------------
@@ -70,9 +72,12 @@ class ProjectionRunner:
     def process_batch(self) -> int:
         """Project the next batch of events; returns how many were projected."""
         after = self.view.tracked()
+        self.projected = max(self.projected, after)
+        self.last_seen = max(self.last_seen, after)
         rows = self.recorder.read_rows(after, self.batch_size)
         if not rows:
             return 0
+        self.last_seen = max(self.last_seen, rows[-1].position)
         facts: list[Fact] = []
         voids: list[tuple[str, int]] = []
         about: dict[str, tuple[str | None, str | None]] = {}
@@ -92,6 +97,7 @@ class ProjectionRunner:
         except (IntegrityError, psycopg.errors.UniqueViolation):
             # Another runner projected this batch first: carry on from its position.
             return 0
+        self.projected = max(self.projected, rows[-1].position)
         with self._progress:
             self._progress.notify_all()
         for listener in self.listeners:
@@ -141,6 +147,7 @@ class ProjectionRunner:
             try:
                 done = self.process_batch()
                 backoff = self.poll_interval
+                self.error = None
             except Exception as e:  # keep following; a broken database is reported by /healthz
                 self.error = e
                 log.exception("projection batch failed; retrying")

@@ -184,6 +184,10 @@ class LedgerService:
             raise InvalidInput("a batch needs at least one command", field="commands")
         return self._run(list(commands), actor, batch=True)
 
+    def last_position_cached(self) -> int:
+        """The last position this process appended or caught up to (no database round trip)."""
+        return self._known or 0
+
     def stream(self, stream_id: str) -> Stream:
         """A stream's current state, read from the store (outside the append lock)."""
         events = [self.mapper.decode(s) for s in self.library_recorder.select_events(stream_id)]

@@ -1,0 +1,123 @@
+"""The one place where the application is wired, at start-up (never at import time)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.deps import Container
+from api.errors import error_response, install_error_handlers
+from api.observability import Metrics, configure_logging, request_middleware
+from api.routers import audit, check, commands, health, orgs, people
+from api.security import KeyRing
+from api.settings import Settings
+from ledger.calendar import LedgerCalendar
+from ledger.decide import LockoutPolicy
+from projections.system import LedgerSystem, open_ledger
+from storage.codes import CodeHasher
+
+log = logging.getLogger("ledger.api")
+
+SystemFactory = Callable[[Settings, LedgerCalendar], LedgerSystem]
+
+
+def default_system(settings: Settings, calendar: LedgerCalendar) -> LedgerSystem:
+    """Open the ledger named by LEDGER_DATABASE_URL and follow it into the projections."""
+    return open_ledger(
+        settings.database_url,
+        calendar=calendar,
+        hasher=CodeHasher(time_cost=settings.code_hash_time_cost, memory_cost_kib=settings.code_hash_memory_kib),
+        lockout=LockoutPolicy(settings.lockout_failures, timedelta(minutes=settings.lockout_minutes)),
+        follow=settings.project,
+    )
+
+
+def load_keys(settings: Settings, announce: Callable[[str], None] = print) -> KeyRing:
+    """Keys from LEDGER_API_KEYS, or one generated key per role, printed once (never logged)."""
+    if settings.api_keys:
+        return KeyRing.parse(settings.api_keys)
+    ring, generated = KeyRing.generate()
+    lines = ["LEDGER_API_KEYS is not set: generated one API key per role for this run (not stored anywhere):"]
+    lines += [f"  {role.value:<9}  Authorization: Bearer {secret}" for _, role, secret in generated]
+    announce("\n".join(lines))
+    return ring
+
+
+class BodyLimit:
+    """Refuse request bodies larger than `limit` bytes with 413, before they are read into memory."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await error_response(413, "too_large", f"request body over {self.limit} bytes")(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await error_response(413, "too_large", f"request body over {self.limit} bytes")(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    system_factory: SystemFactory = default_system,
+    announce: Callable[[str], None] = print,
+) -> FastAPI:
+    """The FastAPI application; the ledger is opened in the lifespan, at start-up."""
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level)
+        calendar = LedgerCalendar(settings.timezone, settings.kept_years)
+        keys = load_keys(settings, announce)
+        system = system_factory(settings, calendar)
+        app.state.container = Container(settings, system, keys, calendar)
+        app.state.metrics = metrics
+        log.info("ledger ready", extra={"fields": {"store": system.config.display, "position": system.service.recorder.last_position()}})
+        try:
+            yield
+        finally:
+            system.close()
+
+    app = FastAPI(
+        title="AP score-reports access ledger",
+        version="0.1.0",
+        description=(
+            "Who may see AP score reports, at any valid time, as known at any moment, and why. "
+            "Send `Authorization: Bearer <key>`; see SPEC §9 for the contract."
+        ),
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.middleware("http")(request_middleware(metrics))
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    for router in (commands.router, check.router, people.router, orgs.router, audit.router, health.router):
+        app.include_router(router)
+    return app

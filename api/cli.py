@@ -1,0 +1,255 @@
+"""The `ledger` command line: serve, demo, import, replay, rebuild, verify.
+
+Every command reads LEDGER_DATABASE_URL (default sqlite:///./ledger.db) and the
+other LEDGER_* settings.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import sys
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from api.settings import Settings
+from ledger.access import Level
+from ledger.calendar import LedgerCalendar
+from ledger.commands import Command, parse_command
+from ledger.decide import LockoutPolicy
+from ledger.errors import LedgerError
+from projections.system import LedgerSystem, open_ledger
+from storage.codes import CodeHasher
+from storage.integrity import verify_chain
+
+app = typer.Typer(help="AP score-reports access ledger: who could see what, when, as known when, and why.",
+                  no_args_is_help=True, add_completion=False)
+out = Console()
+err = Console(stderr=True)
+
+
+def _calendar(settings: Settings) -> LedgerCalendar:
+    return LedgerCalendar(settings.timezone, settings.kept_years)
+
+
+def _open(settings: Settings, *, clock: Any = None, follow: bool = False) -> LedgerSystem:
+    kwargs: dict[str, Any] = {}
+    if clock is not None:
+        kwargs["clock"] = clock
+    return open_ledger(
+        settings.database_url,
+        calendar=_calendar(settings),
+        hasher=CodeHasher(time_cost=settings.code_hash_time_cost, memory_cost_kib=settings.code_hash_memory_kib),
+        lockout=LockoutPolicy(settings.lockout_failures, timedelta(minutes=settings.lockout_minutes)),
+        follow=follow,
+        **kwargs,
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+) -> None:
+    """Serve the HTTP API (and the console) with uvicorn."""
+    import uvicorn
+
+    from api.bootstrap import create_app
+
+    settings = Settings()
+    out.print(f"Serving the ledger ({settings.database_url}) on http://{host}:{port}")
+    out.print(f"  API docs: http://{host}:{port}/docs   console: http://{host}:{port}/console")
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+
+
+class _ScriptedClock:
+    """The demo's clock: the instant at which the ledger is to learn each command."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now().astimezone()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@app.command()
+def demo(
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="do nothing if the ledger already holds events")] = False,
+) -> None:
+    """Load the small demo history (one district, three schools, a dozen teachers, three school years)."""
+    from api import demo as demo_history
+
+    settings = Settings()
+    clock = _ScriptedClock()
+    system = _open(settings, clock=clock)
+    try:
+        if system.service.recorder.last_position() and if_empty:
+            out.print("The ledger already holds events: demo not loaded.")
+            return
+        labels: dict[str, Any] = {}
+        calendar = system.calendar
+        steps = list(demo_history.resolved(demo_history.steps(), calendar))
+        for recorded, n, raw in steps:
+            command = dict(raw)
+            label = command.pop("_label", None)
+            for key, value in list(command.items()):
+                if isinstance(value, str) and value.startswith("@"):
+                    command[key] = labels[value[1:]]
+            command["idempotency_key"] = f"demo-{n}"
+            clock.now = recorded
+            outcome = system.service.execute(parse_command(command), "demo")
+            if label == "code":
+                labels[label] = outcome.result.get("code")
+            elif label:
+                labels[label] = outcome.events[0].event_id
+        system.runner.catch_up()
+        out.print(f"Demo loaded: {len(steps)} commands, ledger position {system.service.recorder.last_position()}.")
+    finally:
+        system.close()
+
+
+def _import_key(command: dict[str, Any], seen: Counter[str]) -> str:
+    body = orjson.dumps(command, option=orjson.OPT_SORT_KEYS)
+    digest = hashlib.sha256(body).hexdigest()[:32]
+    seen[digest] += 1
+    return f"import-{digest}-{seen[digest]}"
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON Lines: one command per line")],
+    batch_size: Annotated[int, typer.Option(min=1, max=1000, help="commands per atomic batch")] = 500,
+    actor: Annotated[str, typer.Option(help="client id recorded as the actor")] = "import",
+) -> None:
+    """Append commands from a JSON Lines file in atomic batches; safe to re-run (idempotency keys)."""
+    settings = Settings()
+    lines = file.read_text().splitlines()
+    commands: list[tuple[int, Command]] = []
+    seen: Counter[str] = Counter()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = orjson.loads(line)
+            if isinstance(raw, dict) and not raw.get("idempotency_key"):
+                raw["idempotency_key"] = _import_key(raw, seen)
+            commands.append((number, parse_command(raw)))
+        except (orjson.JSONDecodeError, ValidationError) as e:
+            err.print(f"line {number}: {e}".splitlines()[0])
+            raise typer.Exit(2) from None
+    system = _open(settings)
+    appended = replayed = 0
+    try:
+        with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=err) as progress:
+            task = progress.add_task("import", total=len(commands))
+            for start in range(0, len(commands), batch_size):
+                chunk = commands[start : start + batch_size]
+                try:
+                    outcomes = system.service.execute_batch([c for _, c in chunk], actor)
+                except LedgerError as e:
+                    index = getattr(e, "index", 0)
+                    err.print(f"line {chunk[index][0]}: refused ({e.code}, rule {e.rule}): {e.message}")
+                    err.print("Earlier batches are recorded; fix the line and re-run: recorded commands are skipped.")
+                    raise typer.Exit(1) from None
+                replayed += sum(1 for o in outcomes if o.replayed)
+                appended += sum(1 for o in outcomes if not o.replayed)
+                progress.advance(task, len(chunk))
+    finally:
+        system.close()
+    out.print(f"{appended} commands appended, {replayed} already recorded (skipped).")
+
+
+@app.command()
+def replay(
+    org: Annotated[str, typer.Option("--org", help="school or district id")],
+    from_: Annotated[str, typer.Option("--from", help="start date or instant (inclusive)")],
+    to: Annotated[str, typer.Option("--to", help="end date or instant (exclusive)")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="ledger position or instant (default: latest)")] = None,
+    level: Annotated[Level, typer.Option(help="student-level or aggregate data")] = Level.STUDENT,
+    as_csv: Annotated[bool, typer.Option("--csv", help="print CSV")] = False,
+) -> None:
+    """Who had access to an organization's data between two dates, through which grant (for auditors)."""
+    from api.present import ACCESS_CSV_HEADER, access_csv_rows
+
+    settings = Settings()
+    system = _open(settings)
+    try:
+        system.runner.catch_up()
+        calendar = system.calendar
+        try:
+            start, end = calendar.parse_instant(from_), calendar.parse_instant(to)
+            position: int | datetime | None = None
+            if as_of is not None:
+                position = int(as_of) if as_of.isdigit() else calendar.parse_instant(as_of)
+        except ValueError as e:
+            err.print(f"bad date: {e}")
+            raise typer.Exit(2) from None
+        if not system.queries.org_exists(org):
+            err.print(f"unknown organization {org}")
+            raise typer.Exit(1)
+        answer = system.queries.who_had_access(org, start, end, level, as_of=position)
+        rows = access_csv_rows(answer)
+        if as_csv:
+            writer = csv.writer(sys.stdout, lineterminator="\n")
+            writer.writerow(ACCESS_CSV_HEADER)
+            writer.writerows(rows)
+            return
+        table = Table(title=f"{level.value}-level access to {org}, [{from_}, {to}), as of position {answer.position}")
+        for column in ACCESS_CSV_HEADER:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*row)
+        out.print(table)
+    finally:
+        system.close()
+
+
+@app.command()
+def rebuild() -> None:
+    """Drop the projections and rebuild them from position 0."""
+    settings = Settings()
+    system = _open(settings)
+    try:
+        end = system.service.recorder.last_position()
+        with Progress(TextColumn("rebuilding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=err) as progress:
+            task = progress.add_task("rebuild", total=end)
+            system.runner.rebuild(lambda done, total: progress.update(task, completed=done, total=total))
+        out.print(f"Projections rebuilt to position {system.view.tracked()}.")
+    finally:
+        system.close()
+
+
+@app.command()
+def verify() -> None:
+    """Re-hash every stored event against the integrity chain."""
+    settings = Settings()
+    system = _open(settings)
+    try:
+        report = verify_chain(system.service.recorder)
+    finally:
+        system.close()
+    if report.ok:
+        out.print(f"ok: {report.checked} events verified up to position {report.position}")
+        return
+    err.print(f"TAMPERED: first bad position {report.first_bad_position}: {report.problem}")
+    raise typer.Exit(1)
+
+
+def main() -> None:
+    """Entry point of the `ledger` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""Request and response models of the HTTP contract (SPEC §9), named by role."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ledger.commands import AnyCommand
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["five_staff_limit"])
+    message: str
+    rule: str | None = Field(default=None, examples=["R9"])
+    field: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class EventReceiptOut(BaseModel):
+    event_id: str
+    type: str
+    position: int
+    recorded_at: str
+    effective_at: str
+
+
+class CommandAccepted(BaseModel):
+    position: int
+    recorded_at: str
+    events: list[EventReceiptOut]
+    result: dict[str, Any]
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    commands: list[AnyCommand] = Field(min_length=1)
+
+
+class BatchAccepted(BaseModel):
+    position: int
+    recorded_at: str
+    results: list[CommandAccepted]
+
+
+class CheckResult(BaseModel):
+    allowed: bool
+    role: str | None
+    rules: list[str]
+    reason: str
+    evidence: list[str]
+    position: int
+    code: str = Field(description="machine-readable reason, e.g. allowed, terms_not_accepted")
+
+
+class OrganizationRights(BaseModel):
+    org_id: str
+    role: str | None
+    roles: list[str]
+    valid_from: str | None
+    valid_to: str | None
+    scopes: list[dict[str, Any]]
+    sources: list[str]
+
+
+class RightsResult(BaseModel):
+    person_id: str
+    at: str
+    position: int
+    registered: bool
+    terms_accepted: bool
+    organizations: list[OrganizationRights]
+
+
+class LedgerEventOut(BaseModel):
+    event_id: str
+    type: str
+    position: int
+    recorded_at: str
+    effective_at: str
+    actor: str
+    idempotency_key: str | None = None
+    data: dict[str, Any]
+
+
+class TimelineEvent(LedgerEventOut):
+    voided_at_position: int | None = None
+
+
+class TimelineInterval(BaseModel):
+    org_id: str
+    role: str
+    valid_from: str
+    valid_to: str | None
+    known_from: str
+    known_to: str | None
+    known_from_position: int
+    known_to_position: int | None
+    sources: list[str]
+
+
+class TimelineResult(BaseModel):
+    person_id: str
+    position: int
+    events: list[TimelineEvent]
+    intervals: list[TimelineInterval]
+
+
+class AccessEntryOut(BaseModel):
+    person_id: str
+    role: str
+    valid_from: str
+    valid_to: str | None
+    sources: list[str]
+    school_id: str | None = None
+    via_org: str
+
+
+class AccessResult(BaseModel):
+    org_id: str
+    from_: str = Field(alias="from", serialization_alias="from")
+    to: str
+    level: str
+    position: int
+    entries: list[AccessEntryOut]
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class WindowsResult(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    org_id: str
+    at: str
+    position: int
+    current_released_year: int | None
+
+
+class EventsPage(BaseModel):
+    events: list[LedgerEventOut]
+    next_after: int
+
+
+class VerifyResult(BaseModel):
+    ok: bool
+    checked: int
+    position: int
+    first_bad_position: int | None
+    full: bool = True
+    from_position: int = 0
+    problem: str | None = None
+
+
+class HealthResult(BaseModel):
+    ok: bool
+    position: int
+    projected_position: int | None = None

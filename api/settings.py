@@ -1,0 +1,30 @@
+"""Settings from the environment (prefix `LEDGER_`), read once at start-up."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ledger.calendar import DEFAULT_KEPT_YEARS, DEFAULT_ZONE
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore")
+
+    database_url: str = Field("sqlite:///./ledger.db", description="memory://, sqlite:///path or postgresql://…")
+    api_keys: str | None = Field(
+        None, description="comma-separated client_id:role:secret; without it, one key per role is generated"
+    )
+    timezone: str = Field(DEFAULT_ZONE, description="the ledger's zone for calendar boundaries")
+    kept_years: int = Field(DEFAULT_KEPT_YEARS, ge=1, le=20, description="exam years kept available (R16)")
+    read_wait_seconds: float = Field(5.0, ge=0, le=60, description="how long min_position waits (read-your-writes)")
+    max_body_bytes: int = Field(2_000_000, ge=1024, description="larger request bodies are refused (413)")
+    max_batch: int = Field(1000, ge=1, le=10_000, description="most commands in one batch")
+    max_page: int = Field(1000, ge=1, le=10_000, description="most events in one feed page")
+    code_hash_time_cost: int = Field(2, ge=1, description="argon2id time cost for access codes")
+    code_hash_memory_kib: int = Field(19 * 1024, ge=8, description="argon2id memory cost (KiB) for access codes")
+    lockout_failures: int = Field(5, ge=1, description="wrong codes that lock a person out of redemption (R10)")
+    lockout_minutes: float = Field(15, gt=0, description="window and length of the R10 lockout")
+    console_session_minutes: int = Field(60, ge=1, description="console sessions expire after this long")
+    log_level: str = Field("INFO")
+    project: bool = Field(True, description="follow the log into the projections in this process")
