@@ -108,9 +108,7 @@ def _school_grants(
     return out
 
 
-def _district_grants(
-    cal: LedgerCalendar, person: PersonView, district: DistrictView, t: datetime
-) -> list[Grant]:
+def _district_grants(cal: LedgerCalendar, person: PersonView, district: DistrictView, t: datetime) -> list[Grant]:
     out: list[Grant] = []
     removals = district.removals_of(person.person_id)
     for g in rules.held_system_grants(person, district.district_id, removals, t):
@@ -183,7 +181,9 @@ def check(world: World, cal: LedgerCalendar, req: CheckRequest) -> Decision:
     org_reg = org.registration
     assert org_reg is not None
     if org_reg.effective_at > t:
-        return _deny("organization_not_registered", "R13", f"{req.org_id} was not registered at that time", [org_reg.event_id])
+        return _deny(
+            "organization_not_registered", "R13", f"{req.org_id} was not registered at that time", [org_reg.event_id]
+        )
 
     grants = grants_at(world, cal, req.person_id, req.org_id, t)
     role = highest_role(grants)
@@ -196,9 +196,11 @@ def check(world: World, cal: LedgerCalendar, req: CheckRequest) -> Decision:
     if req.report is Report.DISTRICT_SCORE_SUMMARY:
         if not isinstance(org, DistrictView):
             return _deny(
-                "report_needs_district_admin", "R11",
+                "report_needs_district_admin",
+                "R11",
                 "the district score summary is for district administrators acting for their district",
-                _grant_evidence(grants), role,
+                _grant_evidence(grants),
+                role,
             )
         if req.school_id is not None:
             target = world.school(req.school_id)
@@ -210,9 +212,11 @@ def check(world: World, cal: LedgerCalendar, req: CheckRequest) -> Decision:
         target = world.school(req.school_id)
         if isinstance(org, SchoolView) and req.school_id != org.school_id:
             return _deny(
-                "other_organization", "R13",
+                "other_organization",
+                "R13",
                 f"acting for {req.org_id}: access at {req.school_id} does not count (change organization)",
-                (), role,
+                (),
+                role,
             )
         if isinstance(org, DistrictView) and target.district_id != org.district_id:
             return _deny("other_organization", "R13", f"{req.school_id} is not a school of {req.org_id}", (), role)
@@ -220,16 +224,20 @@ def check(world: World, cal: LedgerCalendar, req: CheckRequest) -> Decision:
     terms = rules.person_has_accepted_terms(person, t)
     if terms is None:
         return _deny(
-            "terms_not_accepted", "R2",
+            "terms_not_accepted",
+            "R2",
             f"terms of use not accepted; acceptance would unlock the {role} role at {req.org_id}",
-            _grant_evidence(grants), role,
+            _grant_evidence(grants),
+            role,
         )
 
     calendar = world.calendar()
     if not rules.exam_year_is_kept(calendar, cal, req.exam_year, t):
         kept = rules.kept_years(calendar, cal, t)
         shown = ", ".join(map(str, kept)) or "none (no scores released yet)"
-        return _deny("exam_year_not_kept", "R16", f"exam year {req.exam_year} is not kept; kept years: {shown}", (), role)
+        return _deny(
+            "exam_year_not_kept", "R16", f"exam year {req.exam_year} is not kept; kept years: {shown}", (), role
+        )
     release = rules.release_of_year(calendar, req.exam_year)
     base = [registration.event_id, terms.event_id, release.event_id if release else ""]
     role_rules = sorted({g.rule for g in grants if g.role is role})
@@ -238,18 +246,27 @@ def check(world: World, cal: LedgerCalendar, req: CheckRequest) -> Decision:
     if role is Role.DISTRICT_ADMIN:
         evidence = [*base, *_grant_evidence(g for g in grants if g.role is role)]
         return Decision(
-            True, role, (*role_rules, *many, "R16"),
-            f"district administrator of {req.org_id}: every report of its schools", _unique(evidence), "allowed",
+            True,
+            role,
+            (*role_rules, *many, "R16"),
+            f"district administrator of {req.org_id}: every report of its schools",
+            _unique(evidence),
+            "allowed",
         )
     if role is Role.SCHOOL_ADMIN:
         if req.report is Report.DISTRICT_SCORE_SUMMARY:  # already refused above for schools
             return _deny("report_needs_district_admin", "R11", "district reports need district access", (), role)
         evidence = [*base, *_grant_evidence(g for g in grants if g.role is role)]
         return Decision(
-            True, role, (*role_rules, *many, "R16"),
-            f"school administrator of {req.org_id}: every report of the school", _unique(evidence), "allowed",
+            True,
+            role,
+            (*role_rules, *many, "R16"),
+            f"school administrator of {req.org_id}: every report of the school",
+            _unique(evidence),
+            "allowed",
         )
-    assert isinstance(org, SchoolView) and target is not None
+    assert isinstance(org, SchoolView)  # teachers hold roles at schools only
+    assert target is not None
     return _teacher_decision(world, cal, req, person, org, grants, base)
 
 
@@ -271,17 +288,21 @@ def _teacher_decision(
     current_evidence = _grant_evidence(grants)
     if req.report not in TEACHER_REPORTS:
         return _deny(
-            "outside_teacher_scope", "R4",
+            "outside_teacher_scope",
+            "R4",
             f"teachers see only Instructional Planning Reports and their own section rosters, not {req.report}",
-            current_evidence, role,
+            current_evidence,
+            role,
         )
     auths = rules.held_authorizations(person, school, req.exam_year, t, req.subject)
     if not auths:
         what = f"{req.subject} " if req.subject else ""
         return _deny(
-            "subject_not_authorized", "R4",
+            "subject_not_authorized",
+            "R4",
             f"no {what}course authorization at {school.school_id} for school year {req.exam_year}",
-            current_evidence, role,
+            current_evidence,
+            role,
         )
     if req.report is Report.INSTRUCTIONAL_PLANNING:
         if req.subject is None:
@@ -307,22 +328,29 @@ def _teacher_decision(
             break
     if found is None:
         return _deny(
-            "section_not_assigned", "R4",
+            "section_not_assigned",
+            "R4",
             f"section {req.section_id} was not assigned to this teacher in an authorized subject in school year {req.exam_year}",
-            current_evidence, role,
+            current_evidence,
+            role,
         )
     restricted = rules.restriction_in_force(school, person.person_id, t)
     if restricted is not None:
         return _deny(
-            "student_data_restricted", "R6",
+            "student_data_restricted",
+            "R6",
             "the principal restricted student-level data; Instructional Planning Reports stay available",
-            [restricted.event_id], role,
+            [restricted.event_id],
+            role,
         )
     evidence = [*base, *current_evidence, found[0].event_id, found[1].event_id]
     return Decision(
-        True, role, ("R3", "R4", "R16"),
+        True,
+        role,
+        ("R3", "R4", "R16"),
         f"section {req.section_id} ({found[0].subject}) in school year {req.exam_year}",
-        _unique(evidence), "allowed",
+        _unique(evidence),
+        "allowed",
     )
 
 
@@ -341,9 +369,12 @@ def _explain_no_role(
         removals = org.removals_of(pid)
         auths = [a for a in person.authorizations if a.school_id == sid and a.effective_at <= t]
         if auths and org.homeschool:
-            return _deny("homeschool_organization", "R5",
-                         "course authorizations at a homeschool organization give no access to score reports",
-                         [a.event_id for a in auths])
+            return _deny(
+                "homeschool_organization",
+                "R5",
+                "course authorizations at a homeschool organization give no access to score reports",
+                [a.event_id for a in auths],
+            )
         ended = [r for r in removals if r.effective_at <= t]
         if ended:
             return _deny("access_removed", "R14", f"access at {sid} was removed", [ended[-1].event_id])
@@ -352,17 +383,24 @@ def _explain_no_role(
             if current is None:
                 return _deny("no_release_yet", "R3", "no scores released yet, so no teacher access", [])
             return _deny(
-                "no_current_authorization", "R3",
+                "no_current_authorization",
+                "R3",
                 f"no course authorization at {sid} for school year {current.exam_year}, the current released year (renewal is yearly)",
                 [current.event_id, *(a.event_id for a in auths)],
             )
         reds = [r for r in org.redemptions if r.person_id == pid and r.effective_at <= t]
         if reds:
-            return _deny("code_access_ended", "R8", "the access code redeemed has expired or was revoked or reissued",
-                         [reds[-1].event_id])
+            return _deny(
+                "code_access_ended",
+                "R8",
+                "the access code redeemed has expired or was revoked or reissued",
+                [reds[-1].event_id],
+            )
         grants = [g for g in person.system_grants if g.org_id == sid and g.effective_at <= t]
         if grants:
-            return _deny("system_access_removed", "R7", "system access at this school was removed", [grants[-1].event_id])
+            return _deny(
+                "system_access_removed", "R7", "system access at this school was removed", [grants[-1].event_id]
+            )
     else:
         did = org.district_id
         adds = [a for a in org.additions if a.person_id == pid and a.effective_at <= t]
@@ -370,18 +408,27 @@ def _explain_no_role(
         if ended:
             return _deny("access_removed", "R14", f"access at {did} was removed", [ended[-1].event_id])
         if adds:
-            return _deny("outside_district_window", "R11",
-                         "district access is granted per access year (Aug 1 – Jul 31) and this one does not cover that time",
-                         [adds[-1].event_id])
+            return _deny(
+                "outside_district_window",
+                "R11",
+                "district access is granted per access year (Aug 1 – Jul 31) and this one does not cover that time",
+                [adds[-1].event_id],
+            )
         grants = [g for g in person.system_grants if g.org_id == did and g.effective_at <= t]
         if grants:
-            return _deny("system_access_removed", "R7", "system access at this district was removed", [grants[-1].event_id])
+            return _deny(
+                "system_access_removed", "R7", "system access at this district was removed", [grants[-1].event_id]
+            )
     if affiliation is None:
-        return _deny("not_connected_to_organization", "R13",
-                     f"the person holds no role or affiliation at {_org_id(org)}")
-    return _deny("no_role", "R3",
-                 f"affiliated with {_org_id(org)} but holds no current-year course authorization and no administrator access",
-                 [affiliation.event_id])
+        return _deny(
+            "not_connected_to_organization", "R13", f"the person holds no role or affiliation at {_org_id(org)}"
+        )
+    return _deny(
+        "no_role",
+        "R3",
+        f"affiliated with {_org_id(org)} but holds no current-year course authorization and no administrator access",
+        [affiliation.event_id],
+    )
 
 
 def _org_id(org: SchoolView | DistrictView) -> str:
@@ -580,9 +627,7 @@ def orgs_of_person(world: World, person_id: str) -> list[str]:
     person = world.person(person_id)
     orgs = set(person.org_ids)
     for sid, stream in world.streams.items():
-        if sid.startswith(("school:", "district:")) and any(
-            e.about_person() == person_id for e in stream.events
-        ):
+        if sid.startswith(("school:", "district:")) and any(e.about_person() == person_id for e in stream.events):
             orgs.add(sid.split(":", 1)[1])
     return sorted(o for o in orgs if world.org(o) is not None)
 
@@ -611,9 +656,7 @@ def rights(world: World, cal: LedgerCalendar, person_id: str, t: datetime) -> Ri
         if role is not None:
             valid_from, valid_to = merged_span(role_intervals(world, cal, person_id, org_id), t, role)
             scopes = _scopes(world, cal, person, org, role, kept, t)
-        out.append(
-            OrgRights(org_id, role, tuple(roles_of(grants)), valid_from, valid_to, tuple(scopes), sources)
-        )
+        out.append(OrgRights(org_id, role, tuple(roles_of(grants)), valid_from, valid_to, tuple(scopes), sources))
     return Rights(person_id, True, terms, tuple(out))
 
 
@@ -628,31 +671,44 @@ def _scopes(
 ) -> list[dict[str, object]]:
     if isinstance(org, DistrictView):
         schools = world.schools_of(org.district_id)
-        return [{
-            "schools": schools, "reports": [r.value for r in Report], "exam_years": kept,
-            "levels": [Level.STUDENT.value, Level.AGGREGATE.value],
-        }]
+        return [
+            {
+                "schools": schools,
+                "reports": [r.value for r in Report],
+                "exam_years": kept,
+                "levels": [Level.STUDENT.value, Level.AGGREGATE.value],
+            }
+        ]
     assert isinstance(org, SchoolView)
     if role is Role.SCHOOL_ADMIN:
-        return [{
-            "schools": [org.school_id], "reports": [r.value for r in SCHOOL_REPORTS], "exam_years": kept,
-            "levels": [Level.STUDENT.value, Level.AGGREGATE.value],
-        }]
+        return [
+            {
+                "schools": [org.school_id],
+                "reports": [r.value for r in SCHOOL_REPORTS],
+                "exam_years": kept,
+                "levels": [Level.STUDENT.value, Level.AGGREGATE.value],
+            }
+        ]
     restricted = rules.restriction_in_force(org, person.person_id, t) is not None
     out: list[dict[str, object]] = []
     for year in kept:
         for auth in rules.held_authorizations(person, org, year, t):
-            sections = sorted(
-                s.section_id for s in rules.sections_assigned(person, org, year, auth.subject, t)
-            )
+            sections = sorted(s.section_id for s in rules.sections_assigned(person, org, year, auth.subject, t))
             reports = [Report.INSTRUCTIONAL_PLANNING.value]
             levels = [Level.AGGREGATE.value]
             if sections and not restricted:
                 reports.append(Report.SUBJECT_SCORE_ROSTER.value)
                 levels.insert(0, Level.STUDENT.value)
-            out.append({
-                "schools": [org.school_id], "subject": auth.subject, "exam_year": year,
-                "school_year": year, "sections": sections, "reports": reports, "levels": levels,
-                "restricted": restricted,
-            })
+            out.append(
+                {
+                    "schools": [org.school_id],
+                    "subject": auth.subject,
+                    "exam_year": year,
+                    "school_year": year,
+                    "sections": sections,
+                    "reports": reports,
+                    "levels": levels,
+                    "restricted": restricted,
+                }
+            )
     return out

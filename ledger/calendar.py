@@ -30,9 +30,7 @@ class LedgerCalendar:
 
     zone_name: str = DEFAULT_ZONE
     kept_years: int = DEFAULT_KEPT_YEARS
-    _cache: dict[tuple[str, int], datetime] = field(
-        default_factory=dict, compare=False, repr=False
-    )
+    _cache: dict[tuple[str, int], datetime] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -20,9 +20,7 @@ Id = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
 ]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
-Email = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-]
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 Year = Annotated[int, Field(ge=MIN_YEAR, le=MAX_YEAR, description="a four-digit year")]
 System = Literal["registration_ordering", "course_audit"]
 
@@ -189,7 +187,11 @@ class WithdrawCourseAuthorization(Command):
 
 class AssignSection(Command):
     model_config = _example(
-        type="assign_section", person_id="P-1001", school_id="S-110", subject="AP-BIO", section_id="BIO-1",
+        type="assign_section",
+        person_id="P-1001",
+        school_id="S-110",
+        subject="AP-BIO",
+        section_id="BIO-1",
         school_year=2025,
     )
     type: Literal["assign_section"]
@@ -245,7 +247,9 @@ class RedeemAccessCode(Command):
     SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset({"code"})
 
     def __repr__(self) -> str:  # keep the code out of tracebacks and logs
-        return f"RedeemAccessCode(school_id={self.school_id!r}, exam_year={self.exam_year}, person_id={self.person_id!r})"
+        return (
+            f"RedeemAccessCode(school_id={self.school_id!r}, exam_year={self.exam_year}, person_id={self.person_id!r})"
+        )
 
     __str__ = __repr__
 
@@ -333,7 +337,8 @@ COMMAND_ADAPTER: TypeAdapter[AnyCommand] = TypeAdapter(AnyCommand)
 
 def parse_command(data: Any) -> Command:
     """Validate one command from JSON-like data (raises pydantic.ValidationError)."""
-    return COMMAND_ADAPTER.validate_python(data)  # type: ignore[return-value]
+    return COMMAND_ADAPTER.validate_python(data)
+
 
 COMMAND_TYPES: frozenset[str] = frozenset(
     typing.get_args(m.model_fields["type"].annotation)[0] for m in typing.get_args(typing.get_args(AnyCommand)[0])

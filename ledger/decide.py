@@ -11,7 +11,7 @@ does no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -77,16 +77,16 @@ class _LazyStreams(dict[str, Stream]):
         super().__init__()
         self._ctx = ctx
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         return self._ctx.stream(key)
 
     def __getitem__(self, key: str) -> Stream:
         return self._ctx.stream(key)
 
-    def items(self):  # type: ignore[no-untyped-def,override]
+    def items(self) -> Any:
         return self._ctx.streams.items()
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[str]:
         return iter(self._ctx.streams)
 
 
@@ -150,7 +150,8 @@ def registered_person(world: World, person_id: str, t: datetime, field_name: str
         first = person.registrations[0].effective_at
         raise RuleViolation(
             f"person {person_id} ({field_name}) is registered only from {_iso(first)}, after {_iso(t)}",
-            code="not_registered_yet", rule="R1",
+            code="not_registered_yet",
+            rule="R1",
         )
     return person
 
@@ -204,7 +205,8 @@ def must_be_principal(school: SchoolView, person_id: str, t: datetime, rule: str
         who = current.person_id if current else "nobody"
         raise RuleViolation(
             f"only the principal of {school.school_id} may {what}; at {_iso(t)} that is {who}, not {person_id}",
-            code="not_principal", rule=rule,
+            code="not_principal",
+            rule=rule,
         )
 
 
@@ -215,7 +217,8 @@ def must_be_superintendent(district: DistrictView, person_id: str, t: datetime, 
         who = current.person_id if current else "nobody"
         raise RuleViolation(
             f"only the superintendent of {district.district_id} may {what}; at {_iso(t)} that is {who}, not {person_id}",
-            code="not_superintendent", rule=rule,
+            code="not_superintendent",
+            rule=rule,
         )
 
 
@@ -259,8 +262,12 @@ def _register_school(c: cmd.RegisterSchool, ctx: Context, b: _Builder, t: dateti
     if c.district_id is not None:
         registered_district(world, c.district_id, t)
     b.add(
-        ev.SchoolRegistered, ev.school_stream(c.school_id),
-        school_id=c.school_id, name=c.name, district_id=c.district_id, homeschool=c.homeschool,
+        ev.SchoolRegistered,
+        ev.school_stream(c.school_id),
+        school_id=c.school_id,
+        name=c.name,
+        district_id=c.district_id,
+        homeschool=c.homeschool,
     )
 
 
@@ -275,7 +282,14 @@ def _register_person(c: cmd.RegisterPerson, ctx: Context, b: _Builder, t: dateti
 @_handles(cmd.UpdateProfile)
 def _update_profile(c: cmd.UpdateProfile, ctx: Context, b: _Builder, t: datetime, p: Prepared) -> None:
     registered_person(ctx.world(), c.person_id, t)
-    b.add(ev.ProfileUpdated, ev.person_stream(c.person_id), person_id=c.person_id, name=c.name, email=c.email, title=c.title)
+    b.add(
+        ev.ProfileUpdated,
+        ev.person_stream(c.person_id),
+        person_id=c.person_id,
+        name=c.name,
+        email=c.email,
+        title=c.title,
+    )
 
 
 @_handles(cmd.AddAffiliation)
@@ -309,8 +323,11 @@ def _designate_principal(c: cmd.DesignatePrincipal, ctx: Context, b: _Builder, t
     registered_school(world, c.school_id, t)
     registered_person(world, c.person_id, t)
     b.add(
-        ev.PrincipalDesignated, ev.school_stream(c.school_id),
-        school_id=c.school_id, person_id=c.person_id, exam_year=c.exam_year,
+        ev.PrincipalDesignated,
+        ev.school_stream(c.school_id),
+        school_id=c.school_id,
+        person_id=c.person_id,
+        exam_year=c.exam_year,
     )
 
 
@@ -321,7 +338,9 @@ def _designate_superintendent(
     world = ctx.world()
     registered_district(world, c.district_id, t)
     registered_person(world, c.person_id, t)
-    b.add(ev.SuperintendentDesignated, ev.district_stream(c.district_id), district_id=c.district_id, person_id=c.person_id)
+    b.add(
+        ev.SuperintendentDesignated, ev.district_stream(c.district_id), district_id=c.district_id, person_id=c.person_id
+    )
 
 
 @_handles(cmd.ReleaseScores)
@@ -331,7 +350,8 @@ def _release_scores(c: cmd.ReleaseScores, ctx: Context, b: _Builder, t: datetime
     if existing is not None:
         raise RuleViolation(
             f"scores of {c.exam_year} were already released on {existing.released_on} (void that event to correct it)",
-            code="already_released", rule="R3",
+            code="already_released",
+            rule="R3",
         )
     b.add(ev.ScoresReleased, ev.CALENDAR_STREAM, exam_year=c.exam_year, released_on=c.released_on)
 
@@ -344,29 +364,37 @@ def _authorize_course(c: cmd.AuthorizeCourse, ctx: Context, b: _Builder, t: date
     if rules.held_authorizations(person, school, c.school_year, t, c.subject):
         raise RuleViolation(
             f"{c.person_id} already holds {c.subject} at {c.school_id} for school year {c.school_year}",
-            code="already_authorized", rule="R3",
+            code="already_authorized",
+            rule="R3",
         )
     b.add(
-        ev.CourseAuthorized, ev.person_stream(c.person_id),
-        person_id=c.person_id, school_id=c.school_id, subject=c.subject, school_year=c.school_year,
+        ev.CourseAuthorized,
+        ev.person_stream(c.person_id),
+        person_id=c.person_id,
+        school_id=c.school_id,
+        subject=c.subject,
+        school_year=c.school_year,
     )
 
 
 @_handles(cmd.WithdrawCourseAuthorization)
-def _withdraw_course(
-    c: cmd.WithdrawCourseAuthorization, ctx: Context, b: _Builder, t: datetime, p: Prepared
-) -> None:
+def _withdraw_course(c: cmd.WithdrawCourseAuthorization, ctx: Context, b: _Builder, t: datetime, p: Prepared) -> None:
     world = ctx.world()
     person = registered_person(world, c.person_id, t)
     school = registered_school(world, c.school_id, t)
     if not rules.held_authorizations(person, school, c.school_year, t, c.subject):
         raise RuleViolation(
             f"{c.person_id} holds no {c.subject} authorization at {c.school_id} for school year {c.school_year} at {_iso(t)}",
-            code="authorization_not_found", rule="R3",
+            code="authorization_not_found",
+            rule="R3",
         )
     b.add(
-        ev.CourseAuthorizationWithdrawn, ev.person_stream(c.person_id),
-        person_id=c.person_id, school_id=c.school_id, subject=c.subject, school_year=c.school_year,
+        ev.CourseAuthorizationWithdrawn,
+        ev.person_stream(c.person_id),
+        person_id=c.person_id,
+        school_id=c.school_id,
+        subject=c.subject,
+        school_year=c.school_year,
     )
 
 
@@ -379,11 +407,16 @@ def _assign_section(c: cmd.AssignSection, ctx: Context, b: _Builder, t: datetime
     if any(s.section_id == c.section_id for s in assigned):
         raise RuleViolation(
             f"section {c.section_id} ({c.subject}, {c.school_year}) is already assigned to {c.person_id}",
-            code="already_assigned", rule="R4",
+            code="already_assigned",
+            rule="R4",
         )
     b.add(
-        ev.SectionAssigned, ev.person_stream(c.person_id),
-        person_id=c.person_id, school_id=c.school_id, subject=c.subject, section_id=c.section_id,
+        ev.SectionAssigned,
+        ev.person_stream(c.person_id),
+        person_id=c.person_id,
+        school_id=c.school_id,
+        subject=c.subject,
+        section_id=c.section_id,
         school_year=c.school_year,
     )
 
@@ -401,7 +434,9 @@ def _grant_system_access(c: cmd.GrantSystemAccess, ctx: Context, b: _Builder, t:
         raise RuleViolation(
             f"{c.person_id} already has {c.system} access at {c.org_id}", code="already_granted", rule="R7"
         )
-    b.add(ev.SystemAccessGranted, ev.person_stream(c.person_id), person_id=c.person_id, org_id=c.org_id, system=c.system)
+    b.add(
+        ev.SystemAccessGranted, ev.person_stream(c.person_id), person_id=c.person_id, org_id=c.org_id, system=c.system
+    )
 
 
 @_handles(cmd.RemoveSystemAccess)
@@ -412,9 +447,12 @@ def _remove_system_access(c: cmd.RemoveSystemAccess, ctx: Context, b: _Builder, 
     if not rules.held_system_grants(person, c.org_id, _org_removals(org, c.person_id), t, c.system):
         raise RuleViolation(
             f"{c.person_id} has no {c.system} access at {c.org_id} at {_iso(t)}",
-            code="system_access_not_found", rule="R7",
+            code="system_access_not_found",
+            rule="R7",
         )
-    b.add(ev.SystemAccessRemoved, ev.person_stream(c.person_id), person_id=c.person_id, org_id=c.org_id, system=c.system)
+    b.add(
+        ev.SystemAccessRemoved, ev.person_stream(c.person_id), person_id=c.person_id, org_id=c.org_id, system=c.system
+    )
 
 
 @_handles(cmd.IssueAccessCode)
@@ -425,19 +463,28 @@ def _issue_access_code(c: cmd.IssueAccessCode, ctx: Context, b: _Builder, t: dat
     if principal is None:
         raise RuleViolation(
             f"no principal is designated for {c.school_id} and exam year {c.exam_year}: the code is issued to them",
-            code="no_principal_designated", rule="R8",
+            code="no_principal_designated",
+            rule="R8",
         )
     if p.code is None or p.code_digest is None:  # pragma: no cover - the service always prepares it
         raise InvalidInput("the code must be prepared before the append", field="code")
     stream = ev.school_stream(c.school_id)
     for life in rules.codes_valid_at(school, c.exam_year, ctx.calendar, t):
         b.add(
-            ev.AccessCodeRevoked, stream,
-            school_id=c.school_id, exam_year=c.exam_year, reason="reissued", code_event_id=life.issued.event_id,
+            ev.AccessCodeRevoked,
+            stream,
+            school_id=c.school_id,
+            exam_year=c.exam_year,
+            reason="reissued",
+            code_event_id=life.issued.event_id,
         )
     issued = b.add(
-        ev.AccessCodeIssued, stream,
-        school_id=c.school_id, exam_year=c.exam_year, principal_id=principal.person_id, code_digest=p.code_digest,
+        ev.AccessCodeIssued,
+        stream,
+        school_id=c.school_id,
+        exam_year=c.exam_year,
+        principal_id=principal.person_id,
+        code_digest=p.code_digest,
     )
     return {
         "code": p.code,
@@ -458,12 +505,17 @@ def _revoke_access_code(c: cmd.RevokeAccessCode, ctx: Context, b: _Builder, t: d
     if not valid:
         raise RuleViolation(
             f"{c.school_id} has no valid code for exam year {c.exam_year} at {_iso(t)}",
-            code="code_not_found", rule="R8",
+            code="code_not_found",
+            rule="R8",
         )
     for life in valid:
         b.add(
-            ev.AccessCodeRevoked, ev.school_stream(c.school_id),
-            school_id=c.school_id, exam_year=c.exam_year, reason=c.reason, code_event_id=life.issued.event_id,
+            ev.AccessCodeRevoked,
+            ev.school_stream(c.school_id),
+            school_id=c.school_id,
+            exam_year=c.exam_year,
+            reason=c.reason,
+            code_event_id=life.issued.event_id,
         )
 
 
@@ -485,24 +537,26 @@ def redemption_refusal(school: SchoolView, exam_year: int, cal: LedgerCalendar, 
     latest = rules.latest_code(school, exam_year)
     if latest is None or latest.effective_at > t:
         return RuleViolation(
-            f"no access code was issued for {school.school_id} and exam year {exam_year}", code="code_not_found", rule="R10"
+            f"no access code was issued for {school.school_id} and exam year {exam_year}",
+            code="code_not_found",
+            rule="R10",
         )
     life = rules.code_life(school, latest, cal)
     if life.revoked_by is not None and life.revoked_by.effective_at <= t:
         return RuleViolation(
             f"the access code of {school.school_id} for {exam_year} was revoked ({life.revoked_by.reason})",
-            code="code_revoked", rule="R10",
+            code="code_revoked",
+            rule="R10",
         )
     return RuleViolation(
         f"the access code of {school.school_id} for {exam_year} expired at {_iso(life.end)} (end of Jul 31, {exam_year + 1})",
-        code="code_expired", rule="R10",
+        code="code_expired",
+        rule="R10",
     )
 
 
 @_handles(cmd.RedeemAccessCode)
-def _redeem_access_code(
-    c: cmd.RedeemAccessCode, ctx: Context, b: _Builder, t: datetime, p: Prepared
-) -> dict[str, Any]:
+def _redeem_access_code(c: cmd.RedeemAccessCode, ctx: Context, b: _Builder, t: datetime, p: Prepared) -> dict[str, Any]:
     world = ctx.world()
     person = registered_person(world, c.person_id, t)
     school = registered_school(world, c.school_id, t)
@@ -531,15 +585,22 @@ def _redeem_access_code(
         )
     code = life.issued
     if any(
-        r.person_id == c.person_id and r.code_event_id == code.event_id and rules.redemption_is_held(r, school, ctx.calendar, t)
+        r.person_id == c.person_id
+        and r.code_event_id == code.event_id
+        and rules.redemption_is_held(r, school, ctx.calendar, t)
         for r in school.redemptions
     ):
         raise RuleViolation(f"{c.person_id} already holds access through this code", code="already_redeemed", rule="R8")
     principal = rules.principal_of(school, t)
     staff = c.person_id != code.principal_id and (principal is None or principal.person_id != c.person_id)
     redeemed = b.add(
-        ev.AccessCodeRedeemed, ev.school_stream(c.school_id),
-        school_id=c.school_id, exam_year=c.exam_year, person_id=c.person_id, staff=staff, code_event_id=code.event_id,
+        ev.AccessCodeRedeemed,
+        ev.school_stream(c.school_id),
+        school_id=c.school_id,
+        exam_year=c.exam_year,
+        person_id=c.person_id,
+        staff=staff,
+        code_event_id=code.event_id,
     )
     if staff:
         after = SchoolView(evolve(school.stream, redeemed), school.school_id)
@@ -549,7 +610,8 @@ def _redeem_access_code(
             raise RuleViolation(
                 f"five staff already hold access through the code of {c.school_id} for {c.exam_year}{moment}; "
                 "a principal's removal frees a place",
-                code="five_staff_limit", rule="R9",
+                code="five_staff_limit",
+                rule="R9",
             )
     return {"staff": staff, "code_event_id": code.event_id, "valid_to": _iso(life.end)}
 
@@ -558,8 +620,12 @@ def failed_redemption(c: cmd.RedeemAccessCode, ctx: Context, reason: str) -> ev.
     """R10: the audit record of a wrong code (never the code), appended to the person's stream."""
     b = _Builder(ctx, c, ctx.now)
     event = b.add(
-        ev.AccessCodeRedemptionFailed, ev.person_stream(c.person_id),
-        school_id=c.school_id, exam_year=c.exam_year, person_id=c.person_id, reason=reason,
+        ev.AccessCodeRedemptionFailed,
+        ev.person_stream(c.person_id),
+        school_id=c.school_id,
+        exam_year=c.exam_year,
+        person_id=c.person_id,
+        reason=reason,
     )
     assert isinstance(event, ev.AccessCodeRedemptionFailed)
     return event
@@ -576,11 +642,16 @@ def _add_district_user(c: cmd.AddDistrictUser, ctx: Context, b: _Builder, t: dat
         if a.access_year == c.access_year:
             raise RuleViolation(
                 f"{c.person_id} is already a district user of {c.district_id} for access year {c.access_year}",
-                code="already_added", rule="R11",
+                code="already_added",
+                rule="R11",
             )
     b.add(
-        ev.DistrictAccessAdded, ev.district_stream(c.district_id),
-        person_id=c.person_id, district_id=c.district_id, access_year=c.access_year, requested_by=c.requested_by,
+        ev.DistrictAccessAdded,
+        ev.district_stream(c.district_id),
+        person_id=c.person_id,
+        district_id=c.district_id,
+        access_year=c.access_year,
+        requested_by=c.requested_by,
     )
 
 
@@ -594,11 +665,15 @@ def _remove_district_user(c: cmd.RemoveDistrictUser, ctx: Context, b: _Builder, 
     if not rules.pending_district_additions(district, c.person_id, ctx.calendar, t):
         raise RuleViolation(
             f"{c.person_id} has no district access at {c.district_id} at {_iso(t)}",
-            code="district_access_not_found", rule="R11",
+            code="district_access_not_found",
+            rule="R11",
         )
     b.add(
-        ev.DistrictAccessRemoved, ev.district_stream(c.district_id),
-        person_id=c.person_id, district_id=c.district_id, requested_by=c.requested_by,
+        ev.DistrictAccessRemoved,
+        ev.district_stream(c.district_id),
+        person_id=c.person_id,
+        district_id=c.district_id,
+        requested_by=c.requested_by,
     )
 
 
@@ -612,10 +687,15 @@ def _restrict(c: cmd.RestrictStudentData, ctx: Context, b: _Builder, t: datetime
         registered_person(world, c.teacher_id, t, "teacher_id")
     if rules.active_restriction(school, c.teacher_id, t) is not None:
         scope = c.teacher_id or "all teachers"
-        raise RuleViolation(f"student data at {c.school_id} is already restricted for {scope}", code="already_restricted", rule="R6")
+        raise RuleViolation(
+            f"student data at {c.school_id} is already restricted for {scope}", code="already_restricted", rule="R6"
+        )
     b.add(
-        ev.StudentDataRestricted, ev.school_stream(c.school_id),
-        school_id=c.school_id, teacher_id=c.teacher_id, requested_by=c.requested_by,
+        ev.StudentDataRestricted,
+        ev.school_stream(c.school_id),
+        school_id=c.school_id,
+        teacher_id=c.teacher_id,
+        requested_by=c.requested_by,
     )
 
 
@@ -629,15 +709,21 @@ def _lift(c: cmd.LiftStudentDataRestriction, ctx: Context, b: _Builder, t: datet
         scope = c.teacher_id or "all teachers"
         raise RuleViolation(
             f"student data at {c.school_id} is not restricted for {scope} at {_iso(t)}",
-            code="restriction_not_found", rule="R6",
+            code="restriction_not_found",
+            rule="R6",
         )
     b.add(
-        ev.StudentDataRestrictionLifted, ev.school_stream(c.school_id),
-        school_id=c.school_id, teacher_id=c.teacher_id, requested_by=c.requested_by,
+        ev.StudentDataRestrictionLifted,
+        ev.school_stream(c.school_id),
+        school_id=c.school_id,
+        teacher_id=c.teacher_id,
+        requested_by=c.requested_by,
     )
 
 
-def has_something_to_remove(world: World, cal: LedgerCalendar, person_id: str, org: SchoolView | DistrictView, t: datetime) -> bool:
+def has_something_to_remove(
+    world: World, cal: LedgerCalendar, person_id: str, org: SchoolView | DistrictView, t: datetime
+) -> bool:
     """R14: whether the person holds any role or not-yet-ended grant at the organization at t."""
     org_id = org.school_id if isinstance(org, SchoolView) else org.district_id
     if access.grants_at(world, cal, person_id, org_id, t):
@@ -645,13 +731,13 @@ def has_something_to_remove(world: World, cal: LedgerCalendar, person_id: str, o
     person = world.person(person_id)
     if isinstance(org, SchoolView):
         removals = org.removals_of(person_id)
-        if any(rules.authorization_is_held(a, person, removals, t) for a in person.authorizations if a.school_id == org_id):
+        if any(
+            rules.authorization_is_held(a, person, removals, t) for a in person.authorizations if a.school_id == org_id
+        ):
             return True
         if rules.held_system_grants(person, org_id, removals, t):
             return True
-        return any(
-            r.person_id == person_id and rules.redemption_is_held(r, org, cal, t) for r in org.redemptions
-        )
+        return any(r.person_id == person_id and rules.redemption_is_held(r, org, cal, t) for r in org.redemptions)
     return bool(
         rules.pending_district_additions(org, person_id, cal, t)
         or rules.held_system_grants(person, org_id, org.removals_of(person_id), t)
@@ -676,11 +762,15 @@ def _remove_access(c: cmd.RemoveAccess, ctx: Context, b: _Builder, t: datetime, 
         who = "the superintendent of the district"
     if not allowed:
         raise RuleViolation(
-            f"{c.removed_by} may not remove access at {c.org_id}: only {who} may", code="not_authorized_to_remove", rule="R14"
+            f"{c.removed_by} may not remove access at {c.org_id}: only {who} may",
+            code="not_authorized_to_remove",
+            rule="R14",
         )
     if not has_something_to_remove(world, ctx.calendar, c.person_id, org, t):
         raise RuleViolation(
-            f"{c.person_id} holds no access at {c.org_id} at {_iso(t)}: nothing to remove", code="nothing_to_remove", rule="R14"
+            f"{c.person_id} holds no access at {c.org_id} at {_iso(t)}: nothing to remove",
+            code="nothing_to_remove",
+            rule="R14",
         )
     b.add(ev.AccessRemoved, stream, person_id=c.person_id, org_id=c.org_id, removed_by=c.removed_by)
 
@@ -706,6 +796,8 @@ def _void_event(c: cmd.VoidEvent, ctx: Context, b: _Builder, t: datetime, p: Pre
             if not ok:
                 moment = f" at {_iso(when)}" if when else ""
                 raise RuleViolation(
-                    f"voiding {target.type} would let six staff hold one code{moment}", code="five_staff_limit", rule="R9"
+                    f"voiding {target.type} would let six staff hold one code{moment}",
+                    code="five_staff_limit",
+                    rule="R9",
                 )
     return {"voided_event_id": c.event_id, "voided_type": target.type}

@@ -21,9 +21,7 @@ STAFF_PLACES = 5  # R9
 SYSTEMS = ("registration_ordering", "course_audit")  # R7
 
 
-def first_ender(
-    start: datetime, enders: Iterable[ev.LedgerEvent], t: datetime | None = None
-) -> ev.LedgerEvent | None:
+def first_ender(start: datetime, enders: Iterable[ev.LedgerEvent], t: datetime | None = None) -> ev.LedgerEvent | None:
     """The earliest ending fact effective in [start, t] (or at/after start when t is None)."""
     found: ev.LedgerEvent | None = None
     for e in enders:
@@ -59,9 +57,7 @@ def person_has_accepted_terms(person: PersonView, t: datetime) -> ev.TermsAccept
 # --- affiliations and who acts --------------------------------------------------------
 
 
-def person_is_affiliated_with(
-    person: PersonView, org_id: str, t: datetime
-) -> ev.AffiliationAdded | None:
+def person_is_affiliated_with(person: PersonView, org_id: str, t: datetime) -> ev.AffiliationAdded | None:
     """R10/R13: the affiliation with `org_id` in force at t, if any."""
     current: ev.AffiliationAdded | None = None
     for e in person.affiliation_events:
@@ -80,9 +76,7 @@ def principal_of(school: SchoolView, t: datetime) -> ev.PrincipalDesignated | No
     return found
 
 
-def principal_designated_for_year(
-    school: SchoolView, exam_year: int, t: datetime
-) -> ev.PrincipalDesignated | None:
+def principal_designated_for_year(school: SchoolView, exam_year: int, t: datetime) -> ev.PrincipalDesignated | None:
     """Who acts: the latest designation for this exam year effective at or before t (codes are issued to them)."""
     found = None
     for d in school.principals:
@@ -115,9 +109,7 @@ def person_is_superintendent_of(district: DistrictView, person_id: str, t: datet
 # --- releases and kept years (SPEC §2, R3, R16) ------------------------------------------
 
 
-def current_released_year(
-    calendar: CalendarView, cal: LedgerCalendar, t: datetime
-) -> ev.ScoresReleased | None:
+def current_released_year(calendar: CalendarView, cal: LedgerCalendar, t: datetime) -> ev.ScoresReleased | None:
     """Y*(t): the release of the largest exam year released at or before t (none before the first)."""
     found: ev.ScoresReleased | None = None
     for r in calendar.releases:
@@ -134,9 +126,7 @@ def release_of_year(calendar: CalendarView, exam_year: int) -> ev.ScoresReleased
     return None
 
 
-def exam_year_is_kept(
-    calendar: CalendarView, cal: LedgerCalendar, exam_year: int, t: datetime
-) -> bool:
+def exam_year_is_kept(calendar: CalendarView, cal: LedgerCalendar, exam_year: int, t: datetime) -> bool:
     """R16: reports exist only for exam years Y*(t)-k+1 … Y*(t) that were released by t."""
     current = current_released_year(calendar, cal, t)
     if current is None:
@@ -150,11 +140,7 @@ def exam_year_is_kept(
 def kept_years(calendar: CalendarView, cal: LedgerCalendar, t: datetime) -> list[int]:
     """R16: the kept exam years at t, newest first."""
     return sorted(
-        (
-            r.exam_year
-            for r in calendar.releases
-            if exam_year_is_kept(calendar, cal, r.exam_year, t)
-        ),
+        (r.exam_year for r in calendar.releases if exam_year_is_kept(calendar, cal, r.exam_year, t)),
         reverse=True,
     )
 
@@ -183,9 +169,7 @@ def authorization_end(
     withdrawals = [
         w
         for w in person.withdrawals
-        if w.school_id == auth.school_id
-        and w.subject == auth.subject
-        and w.school_year == auth.school_year
+        if w.school_id == auth.school_id and w.subject == auth.subject and w.school_year == auth.school_year
     ]
     return first_ender(auth.effective_at, [*withdrawals, *removals])
 
@@ -247,9 +231,7 @@ def sections_assigned(
     ]
 
 
-def restriction_in_force(
-    school: SchoolView, teacher_id: str, t: datetime
-) -> ev.StudentDataRestricted | None:
+def restriction_in_force(school: SchoolView, teacher_id: str, t: datetime) -> ev.StudentDataRestricted | None:
     """R6: a restriction of student data for all teachers or this teacher, in force at t."""
     active: dict[str | None, ev.StudentDataRestricted] = {}
     for e in school.restriction_events:
@@ -262,9 +244,7 @@ def restriction_in_force(
     return active.get(None) or active.get(teacher_id)
 
 
-def active_restriction(
-    school: SchoolView, teacher_id: str | None, t: datetime
-) -> ev.StudentDataRestricted | None:
+def active_restriction(school: SchoolView, teacher_id: str | None, t: datetime) -> ev.StudentDataRestricted | None:
     """R6: the restriction with exactly this scope (None = all teachers) in force at t."""
     current: ev.StudentDataRestricted | None = None
     for e in school.restriction_events:
@@ -288,9 +268,7 @@ def system_access_end(
     removals: Sequence[ev.AccessRemoved],
 ) -> ev.LedgerEvent | None:
     """R7/R14: the removal of the system access (or of the person) that ends a grant."""
-    system_removals = [
-        r for r in person.system_removals if r.org_id == grant.org_id and r.system == grant.system
-    ]
+    system_removals = [r for r in person.system_removals if r.org_id == grant.org_id and r.system == grant.system]
     return first_ender(grant.effective_at, [*system_removals, *removals])
 
 
@@ -354,9 +332,7 @@ def code_is_valid(life: CodeLife, t: datetime) -> bool:
     return life.issued.effective_at <= t < life.end
 
 
-def codes_valid_at(
-    school: SchoolView, exam_year: int, cal: LedgerCalendar, t: datetime
-) -> list[CodeLife]:
+def codes_valid_at(school: SchoolView, exam_year: int, cal: LedgerCalendar, t: datetime) -> list[CodeLife]:
     """R10: the school's codes of one exam year valid at t (one, unless a revocation was voided)."""
     lives = [code_life(school, c, cal) for c in school.codes if c.exam_year == exam_year]
     return [life for life in lives if code_is_valid(life, t)]
@@ -379,16 +355,15 @@ def redemption_end(
     if code is None:  # the issuance was voided: the redemption gives nothing
         return redemption.effective_at, None
     life = code_life(school, code, cal)
-    end, why = life.end, life.revoked_by
+    end: datetime = life.end
+    why: ev.LedgerEvent | None = life.revoked_by
     removal = removal_ending(redemption.effective_at, school.removals_of(redemption.person_id))
     if removal is not None and removal.effective_at < end:
         end, why = removal.effective_at, removal
     return end, why
 
 
-def redemption_is_held(
-    redemption: ev.AccessCodeRedeemed, school: SchoolView, cal: LedgerCalendar, t: datetime
-) -> bool:
+def redemption_is_held(redemption: ev.AccessCodeRedeemed, school: SchoolView, cal: LedgerCalendar, t: datetime) -> bool:
     """R8: redeeming the valid code makes a school admin until expiry, revocation, reissue or removal."""
     if redemption.effective_at > t:
         return False
@@ -434,9 +409,7 @@ def code_has_a_free_staff_place(
 # --- district administrators (R11) -----------------------------------------------------------
 
 
-def district_access_window(
-    addition: ev.DistrictAccessAdded, cal: LedgerCalendar
-) -> tuple[datetime, datetime]:
+def district_access_window(addition: ev.DistrictAccessAdded, cal: LedgerCalendar) -> tuple[datetime, datetime]:
     """R11: from the later of the addition's effective time and Aug 1 of A, until Aug 1 of A+1."""
     opens, closes = cal.access_window(addition.access_year)
     return max(addition.effective_at, opens), closes
@@ -447,9 +420,7 @@ def district_access_end(
 ) -> tuple[datetime, ev.LedgerEvent | None]:
     """R11/R14: when a district addition stops counting, and the fact that stops it (None = window end)."""
     _, end = district_access_window(addition, cal)
-    enders: list[ev.LedgerEvent] = [
-        r for r in district.access_removals if r.person_id == addition.person_id
-    ]
+    enders: list[ev.LedgerEvent] = [r for r in district.access_removals if r.person_id == addition.person_id]
     enders.extend(district.removals_of(addition.person_id))
     first = first_ender(addition.effective_at, enders)
     if first is not None and first.effective_at < end:
@@ -470,11 +441,7 @@ def held_district_additions(
     district: DistrictView, person_id: str, cal: LedgerCalendar, t: datetime
 ) -> list[ev.DistrictAccessAdded]:
     """R11: the person's additions to the district that count at t."""
-    return [
-        a
-        for a in district.additions
-        if a.person_id == person_id and district_access_is_held(a, district, cal, t)
-    ]
+    return [a for a in district.additions if a.person_id == person_id and district_access_is_held(a, district, cal, t)]
 
 
 def pending_district_additions(
@@ -498,8 +465,4 @@ def recent_failed_redemptions(
     person: PersonView, t: datetime, window_seconds: int
 ) -> list[ev.AccessCodeRedemptionFailed]:
     """R10: failed redemptions recorded within the lockout window before t."""
-    return [
-        f
-        for f in person.failed_redemptions
-        if 0 <= (t - f.recorded_at).total_seconds() < window_seconds
-    ]
+    return [f for f in person.failed_redemptions if 0 <= (t - f.recorded_at).total_seconds() < window_seconds]

@@ -98,9 +98,7 @@ class PersonView:
 
     @cached_property
     def affiliation_events(self) -> list[ev.AffiliationAdded | ev.AffiliationEnded]:
-        return by_effective(
-            e for e in self.stream.events if isinstance(e, ev.AffiliationAdded | ev.AffiliationEnded)
-        )
+        return by_effective(e for e in self.stream.events if isinstance(e, ev.AffiliationAdded | ev.AffiliationEnded))
 
     @cached_property
     def terms(self) -> list[ev.TermsAccepted]:
@@ -182,9 +180,7 @@ class SchoolView:
         self,
     ) -> list[ev.StudentDataRestricted | ev.StudentDataRestrictionLifted]:
         return by_effective(
-            e
-            for e in self.stream.events
-            if isinstance(e, ev.StudentDataRestricted | ev.StudentDataRestrictionLifted)
+            e for e in self.stream.events if isinstance(e, ev.StudentDataRestricted | ev.StudentDataRestrictionLifted)
         )
 
     @cached_property

@@ -15,7 +15,7 @@ from typing import Any
 
 from ledger import access, rules
 from ledger import events as ev
-from ledger.access import CheckRequest, Decision, Interval, Level, Report, Rights
+from ledger.access import CheckRequest, Decision, Level, Report, Rights
 from ledger.calendar import LedgerCalendar
 from ledger.streams import DistrictView, SchoolView, World
 from projections.source import FactRecord, FactSource, streams_as_of
@@ -115,7 +115,9 @@ class Queries:
     def world(self, stream_ids: Iterable[str], as_of: int) -> World:
         """The streams known at `as_of`, folded."""
         records = self.source.records(sorted(set(stream_ids)), as_of)
-        return World(streams_as_of(records, as_of), district_schools=lambda d: self.source.schools_of_district(d, as_of))
+        return World(
+            streams_as_of(records, as_of), district_schools=lambda d: self.source.schools_of_district(d, as_of)
+        )
 
     @staticmethod
     def org_streams(org_id: str) -> list[str]:
@@ -153,8 +155,14 @@ class Queries:
             streams.append(ev.school_stream(school_id))
         world = self.world(streams, k)
         request = CheckRequest(
-            person_id=person_id, org_id=org_id, report=report, exam_year=exam_year,
-            at=at or self.clock(), school_id=school_id, subject=subject, section_id=section_id,
+            person_id=person_id,
+            org_id=org_id,
+            report=report,
+            exam_year=exam_year,
+            at=at or self.clock(),
+            school_id=school_id,
+            subject=subject,
+            section_id=section_id,
         )
         return CheckAnswer(access.check(world, self.calendar, request), k)
 
@@ -204,10 +212,10 @@ class Queries:
         streams.update(ev.person_stream(pid) for pid, _, _ in plans)
         world = self.world(streams, k)
         entries = []
-        for pid, sid, via in sorted(set(plans), key=lambda p: (p[0], p[2])):
-            for i in access.level_intervals(world, self.calendar, pid, sid, level, via):
+        for pid, seen, via in sorted(set(plans), key=lambda p: (p[0], p[2])):
+            for i in access.level_intervals(world, self.calendar, pid, seen, level, via):
                 if i.overlaps(start, end):
-                    entries.append(AccessEntry(pid, i.role, i.valid_from, i.valid_to, i.sources, sid, via))
+                    entries.append(AccessEntry(pid, i.role, i.valid_from, i.valid_to, i.sources, seen, via))
         entries.sort(key=lambda e: (e.valid_from, e.person_id, e.via_org))
         return AccessAnswer(org_id, start, end, level, k, tuple(entries))
 
@@ -219,26 +227,31 @@ class Queries:
         records = [r for r in self.source.person_records(person_id) if r.position <= k]
         orgs: set[str] = set()
         for r in records:
-            org = r.event.about_org()
-            if org is not None:
-                orgs.add(org)
+            about = r.event.about_org()
+            if about is not None:
+                orgs.add(about)
         streams = {ev.person_stream(person_id), ev.CALENDAR_STREAM}
         for org in orgs:
             streams.update(self.org_streams(org))
         everything = [r for r in self.source.records(sorted(streams), None) if r.position <= k]
-        intervals = self._known_intervals(person_id, sorted(orgs), everything, k)
+        found = self._known_intervals(person_id, sorted(orgs), everything, k)
         positions = {r.position for r in records} | {r.voided_at for r in records if r.voided_at}
-        positions |= {i.known_from_position for i in intervals}
-        positions |= {i.known_to_position for i in intervals if i.known_to_position}
+        positions |= {i.known_from_position for i in found}
+        positions |= {i.known_to_position for i in found if i.known_to_position}
         recorded = self.source.recorded_at(positions)
         intervals = tuple(
             KnownInterval(
-                i.org_id, i.role, i.valid_from, i.valid_to,
+                i.org_id,
+                i.role,
+                i.valid_from,
+                i.valid_to,
                 recorded[i.known_from_position],
                 recorded.get(i.known_to_position) if i.known_to_position else None,
-                i.known_from_position, i.known_to_position, i.sources,
+                i.known_from_position,
+                i.known_to_position,
+                i.sources,
             )
-            for i in intervals
+            for i in found
         )
         return TimelineAnswer(person_id, k, tuple(records), recorded, intervals)
 
@@ -257,7 +270,8 @@ class Queries:
             return about is None or about == person_id
 
         versions = sorted(
-            {r.position for r in records if relevant(r)} | {r.voided_at for r in records if r.voided_at and r.voided_at <= k}
+            {r.position for r in records if relevant(r)}
+            | {r.voided_at for r in records if r.voided_at and r.voided_at <= k}
         )
         open_: dict[tuple[Any, ...], int] = {}
         closed: list[KnownInterval] = []
@@ -336,20 +350,22 @@ def _school_windows(
             (p, start, end) for p, start, end in rules.staff_intervals(school, code.event_id, cal) if start <= t < end
         ]
         holders = sorted({p for p, _, _ in staff})
-        codes.append({
-            "exam_year": code.exam_year,
-            "code_event_id": code.event_id,
-            "principal_id": code.principal_id,
-            "valid_from": _iso(code.effective_at),
-            "valid_to": _iso(life.end),
-            "expires_at": _iso(cal.code_expiry(code.exam_year)),
-            "revoked": life.revoked_by is not None and life.revoked_by.effective_at <= t,
-            "revoked_reason": life.revoked_by.reason if life.revoked_by else None,
-            "valid_at": rules.code_is_valid(life, t),
-            "staff_places_used": len(holders),
-            "staff_places_free": max(0, rules.STAFF_PLACES - len(holders)) if rules.code_is_valid(life, t) else 0,
-            "staff": holders,
-        })
+        codes.append(
+            {
+                "exam_year": code.exam_year,
+                "code_event_id": code.event_id,
+                "principal_id": code.principal_id,
+                "valid_from": _iso(code.effective_at),
+                "valid_to": _iso(life.end),
+                "expires_at": _iso(cal.code_expiry(code.exam_year)),
+                "revoked": life.revoked_by is not None and life.revoked_by.effective_at <= t,
+                "revoked_reason": life.revoked_by.reason if life.revoked_by else None,
+                "valid_at": rules.code_is_valid(life, t),
+                "staff_places_used": len(holders),
+                "staff_places_free": max(0, rules.STAFF_PLACES - len(holders)) if rules.code_is_valid(life, t) else 0,
+                "staff": holders,
+            }
+        )
     teachers = []
     current_year = current.exam_year if current else None
     for pid in persons:
@@ -362,15 +378,17 @@ def _school_windows(
         if not by_year:
             continue
         holds_current = current_year is not None and current_year in by_year
-        teachers.append({
-            "person_id": pid,
-            "authorizations": [{"school_year": y, "subjects": sorted(s)} for y, s in sorted(by_year.items())],
-            "current_school_year": current_year,
-            "holds_current_year": holds_current,
-            "renewal_due": current_year is not None and not holds_current,
-            "next_school_year_authorized": current_year is not None and current_year + 1 in by_year,
-            "teacher_access": holds_current and rules.school_gives_teacher_access(school),
-        })
+        teachers.append(
+            {
+                "person_id": pid,
+                "authorizations": [{"school_year": y, "subjects": sorted(s)} for y, s in sorted(by_year.items())],
+                "current_school_year": current_year,
+                "holds_current_year": holds_current,
+                "renewal_due": current_year is not None and not holds_current,
+                "next_school_year_authorized": current_year is not None and current_year + 1 in by_year,
+                "teacher_access": holds_current and rules.school_gives_teacher_access(school),
+            }
+        )
     principal = rules.principal_of(school, t)
     restriction_all = rules.active_restriction(school, None, t)
     return {
@@ -388,17 +406,19 @@ def _district_windows(world: World, cal: LedgerCalendar, district: DistrictView,
     for a in district.additions:
         start, window_end = rules.district_access_window(a, cal)
         end, ended_by = rules.district_access_end(a, district, cal)
-        users.append({
-            "person_id": a.person_id,
-            "access_year": a.access_year,
-            "window_from": _iso(cal.access_window(a.access_year)[0]),
-            "window_to": _iso(window_end),
-            "valid_from": _iso(start),
-            "valid_to": _iso(max(start, end)),
-            "active": start <= t < end,
-            "ended_by": ended_by.event_id if ended_by else None,
-            "source": a.event_id,
-        })
+        users.append(
+            {
+                "person_id": a.person_id,
+                "access_year": a.access_year,
+                "window_from": _iso(cal.access_window(a.access_year)[0]),
+                "window_to": _iso(window_end),
+                "valid_from": _iso(start),
+                "valid_to": _iso(max(start, end)),
+                "active": start <= t < end,
+                "ended_by": ended_by.event_id if ended_by else None,
+                "source": a.event_id,
+            }
+        )
     superintendent = rules.superintendent_of(district, t)
     return {
         "superintendent_id": superintendent.person_id if superintendent else None,

@@ -66,7 +66,7 @@ def open_ledger(
     app = open_application(config)
     service = LedgerService(app, calendar, clock=clock, hasher=hasher, lockout=lockout)
     view_class = facts_view_for(app.factory)
-    view = app.factory.tracking_recorder(view_class)
+    view = app.factory.tracking_recorder(view_class)  # type: ignore[arg-type]
     assert isinstance(view, FactsView)
     runner = ProjectionRunner(service.recorder, service.mapper, view, batch_size=batch_size)
     service.listeners.append(runner.notify)

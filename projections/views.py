@@ -89,9 +89,19 @@ def fact_of(position: int, event: ev.LedgerEvent, stored: StoredEvent, about: tu
     person, org = about
     district = getattr(event, "district_id", None)
     return Fact(
-        position, event.event_id, event.type, event.originator_id, event.originator_version,
-        person, org, district, to_us(event.effective_at), to_us(event.recorded_at), None,
-        stored.topic, bytes(stored.state),
+        position,
+        event.event_id,
+        event.type,
+        event.originator_id,
+        event.originator_version,
+        person,
+        org,
+        district,
+        to_us(event.effective_at),
+        to_us(event.recorded_at),
+        None,
+        stored.topic,
+        bytes(stored.state),
     )
 
 
@@ -226,7 +236,9 @@ class POPOFactsView(POPOTrackingRecorder, FactsView):
 
     def facts_about_person(self, person_id: str) -> list[Fact]:
         with self._database_lock:
-            positions = set(self._by_person.get(person_id, ())) | set(self._by_stream.get(ev.person_stream(person_id), ()))
+            positions = set(self._by_person.get(person_id, ())) | set(
+                self._by_stream.get(ev.person_stream(person_id), ())
+            )
             return [self._facts[p] for p in sorted(positions)]
 
     def position_at(self, recorded_at_us: int) -> int:
@@ -265,15 +277,37 @@ COLUMNS = (
 
 def _fact(r: Sequence[Any]) -> Fact:
     return Fact(
-        int(r[0]), r[1], r[2], r[3], int(r[4]), r[5], r[6], r[7], int(r[8]), int(r[9]),
-        None if r[10] is None else int(r[10]), r[11], bytes(r[12]),
+        int(r[0]),
+        r[1],
+        r[2],
+        r[3],
+        int(r[4]),
+        r[5],
+        r[6],
+        r[7],
+        int(r[8]),
+        int(r[9]),
+        None if r[10] is None else int(r[10]),
+        r[11],
+        bytes(r[12]),
     )
 
 
 def _row(f: Fact) -> tuple[Any, ...]:
     return (
-        f.position, f.event_id, f.type, f.stream, f.version, f.person_id, f.org_id, f.district_id,
-        f.effective_at, f.recorded_at, f.voided_at, f.topic, f.state,
+        f.position,
+        f.event_id,
+        f.type,
+        f.stream,
+        f.version,
+        f.person_id,
+        f.org_id,
+        f.district_id,
+        f.effective_at,
+        f.recorded_at,
+        f.voided_at,
+        f.topic,
+        f.state,
     )
 
 
@@ -384,9 +418,7 @@ class SQLiteFactsView(SQLiteTrackingRecorder, _SQLFacts):
 
     def process(self, facts: Sequence[Fact], voids: Sequence[tuple[str, int]], last_position: int) -> None:
         with self.datastore.transaction(commit=True) as c:
-            c.executemany(
-                f"INSERT INTO lp_facts ({COLUMNS}) VALUES ({','.join('?' * 13)})", [_row(f) for f in facts]
-            )
+            c.executemany(f"INSERT INTO lp_facts ({COLUMNS}) VALUES ({','.join('?' * 13)})", [_row(f) for f in facts])
             if voids:
                 c.executemany(
                     "UPDATE lp_facts SET voided_at = ? WHERE event_id = ?", [(pos, eid) for eid, pos in voids]
@@ -409,7 +441,7 @@ class PostgresFactsView(PostgresTrackingRecorder, _SQLFacts):
     def __init__(self, datastore: Any, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self.table = f"{self.datastore.schema}.lp_facts"
-        self.sql_create_statements.extend(SQL(s) for s in self._table_statements())
+        self.sql_create_statements.extend(SQL(s).format() for s in self._table_statements())
 
     def _table_statements(self) -> list[str]:
         schema = self.datastore.schema

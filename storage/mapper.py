@@ -11,7 +11,6 @@ import dataclasses
 import typing
 from collections.abc import Callable
 from datetime import date, datetime
-from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -41,27 +40,36 @@ def _converter(hint: Any) -> Callable[[Any], Any] | None:
     return None
 
 
-@lru_cache(maxsize=None)
-def _converters(cls: type[Any]) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
-    hints = typing.get_type_hints(cls)
-    out = []
-    for f in dataclasses.fields(cls):
-        conv = _converter(hints[f.name])
-        if conv is not None:
-            out.append((f.name, conv))
-    return tuple(out)
+_CONVERTERS: dict[type, tuple[tuple[str, Callable[[Any], Any]], ...]] = {}
+_TOPICS: dict[type, str] = {}
+_CLASSES: dict[str, type] = {}
 
 
-@lru_cache(maxsize=None)
-def _topic_of(cls: type[Any]) -> str:
-    return get_topic(cls)
+def _converters(cls: type) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    found = _CONVERTERS.get(cls)
+    if found is None:
+        hints = typing.get_type_hints(cls)
+        found = tuple(
+            (f.name, conv) for f in dataclasses.fields(cls) if (conv := _converter(hints[f.name])) is not None
+        )
+        _CONVERTERS[cls] = found
+    return found
 
 
-@lru_cache(maxsize=None)
-def _class_of(topic: str) -> type[Any]:
-    cls = resolve_topic(topic)
-    assert isinstance(cls, type)
-    return cls
+def _topic_of(cls: type) -> str:
+    found = _TOPICS.get(cls)
+    if found is None:
+        found = _TOPICS[cls] = get_topic(cls)
+    return found
+
+
+def _class_of(topic: str) -> type:
+    found = _CLASSES.get(topic)
+    if found is None:
+        resolved = resolve_topic(topic)
+        assert isinstance(resolved, type)
+        found = _CLASSES[topic] = resolved
+    return found
 
 
 class LedgerMapper(Mapper[str]):
@@ -89,7 +97,7 @@ class LedgerMapper(Mapper[str]):
                 state[name] = conv(state[name])
         state["originator_id"] = str(stored_event.originator_id)
         state["originator_version"] = stored_event.originator_version
-        event = object.__new__(cls)
+        event: Any = object.__new__(cls)
         object.__setattr__(event, "__dict__", state)
         return event
 

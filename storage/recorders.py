@@ -28,7 +28,7 @@ from __future__ import annotations
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,7 +109,7 @@ class LedgerRecorder(ABC):
     """The ledger's additions to a library application recorder."""
 
     @abstractmethod
-    def append_txn(self) -> Any:
+    def append_txn(self) -> AbstractContextManager[AppendTxn]:
         """Context manager: an AppendTxn holding the append lock; commits on success."""
 
     @abstractmethod
@@ -201,7 +201,8 @@ class _POPOTxn(AppendTxn):
         return out
 
     def locate(self, event_id: str) -> str | None:
-        return self.r._event_ids.get(event_id)
+        found: str | None = self.r._event_ids.get(event_id)
+        return found
 
     def idempotency(self, keys: Sequence[str]) -> dict[str, IdempotencyRecord]:
         return {k: self.r._idempotency[k] for k in keys if k in self.r._idempotency}
@@ -263,7 +264,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
     @contextmanager
     def append_txn(self) -> Iterator[AppendTxn]:
         with self.datastore.get_connection(commit=True) as conn:
-            raw: sqlite3.Connection = conn._sqlite_conn  # noqa: SLF001 - we need BEGIN IMMEDIATE
+            raw: sqlite3.Connection = conn._sqlite_conn
             try:
                 raw.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as e:
@@ -372,8 +373,15 @@ class _SQLiteTxn(AppendTxn):
                 f"INSERT INTO {SQLITE_EVENTS} (rowid, originator_id, originator_version, topic, state, event_id, chain) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (r.position, r.stored.originator_id, r.stored.originator_version, r.stored.topic,
-                     r.stored.state, r.event_id, r.chain)
+                    (
+                        r.position,
+                        r.stored.originator_id,
+                        r.stored.originator_version,
+                        r.stored.topic,
+                        r.stored.state,
+                        r.event_id,
+                        r.chain,
+                    )
                     for r in rows
                 ],
             )
@@ -408,19 +416,21 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
             "notification_id bigserial, event_id text NOT NULL, chain bytea NOT NULL, "
             "PRIMARY KEY (originator_id, originator_version))"
         ).format(schema=schema, table=table)
-        self.sql_create_statements.extend([
-            SQL("CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {schema}.{table} (event_id)").format(
-                index=Identifier(f"{self.events_table_name}_event_id_idx"), schema=schema, table=table
-            ),
-            SQL(
-                "CREATE TABLE IF NOT EXISTS {schema}.{idem} ("
-                "key text PRIMARY KEY, request_hash text NOT NULL, response bytea NOT NULL)"
-            ).format(schema=schema, idem=self.idem_table),
-            SQL(
-                "CREATE TABLE IF NOT EXISTS {schema}.{cp} ("
-                "position bigint PRIMARY KEY, chain bytea NOT NULL, created_at text NOT NULL)"
-            ).format(schema=schema, cp=self.checkpoint_table),
-        ])
+        self.sql_create_statements.extend(
+            [
+                SQL("CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {schema}.{table} (event_id)").format(
+                    index=Identifier(f"{self.events_table_name}_event_id_idx"), schema=schema, table=table
+                ),
+                SQL(
+                    "CREATE TABLE IF NOT EXISTS {schema}.{idem} ("
+                    "key text PRIMARY KEY, request_hash text NOT NULL, response bytea NOT NULL)"
+                ).format(schema=schema, idem=self.idem_table),
+                SQL(
+                    "CREATE TABLE IF NOT EXISTS {schema}.{cp} ("
+                    "position bigint PRIMARY KEY, chain bytea NOT NULL, created_at text NOT NULL)"
+                ).format(schema=schema, cp=self.checkpoint_table),
+            ]
+        )
         self.t = SQL("{schema}.{table}").format(schema=schema, table=table)
         self.idem = SQL("{schema}.{idem}").format(schema=schema, idem=self.idem_table)
         self.cp = SQL("{schema}.{cp}").format(schema=schema, cp=self.checkpoint_table)
@@ -441,12 +451,12 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
         except psycopg.errors.LockNotAvailable as e:
             raise OperationalError(e) from e
 
-    def _select_rows(self, curs: Any, where: SQL, params: Sequence[Any], tail: SQL = SQL("")) -> list[Row]:
+    def _select_rows(self, curs: Any, where: SQL, params: Sequence[Any]) -> list[Row]:
         curs.execute(
             SQL(
-                "SELECT notification_id, originator_id, originator_version, topic, state, event_id, chain "
-                "FROM {t} "
-            ).format(t=self.t) + where + tail,
+                "SELECT notification_id, originator_id, originator_version, topic, state, event_id, chain FROM {t} "
+            ).format(t=self.t)
+            + where,
             params,
             prepare=True,
         )
@@ -523,7 +533,7 @@ class _PostgresTxn(AppendTxn):
     def locate(self, event_id: str) -> str | None:
         self.curs.execute(SQL("SELECT originator_id FROM {t} WHERE event_id = %s").format(t=self.r.t), (event_id,))
         r = self.curs.fetchone()
-        return str(r["originator_id"]) if r else None
+        return None if r is None else str(r["originator_id"])
 
     def idempotency(self, keys: Sequence[str]) -> dict[str, IdempotencyRecord]:
         if not keys:

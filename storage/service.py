@@ -118,8 +118,11 @@ class Outcome:
             recorded_at=datetime.fromisoformat(data["recorded_at"]),
             events=tuple(
                 EventReceipt(
-                    e["event_id"], e["type"], e["position"],
-                    datetime.fromisoformat(e["recorded_at"]), datetime.fromisoformat(e["effective_at"]),
+                    e["event_id"],
+                    e["type"],
+                    e["position"],
+                    datetime.fromisoformat(e["recorded_at"]),
+                    datetime.fromisoformat(e["effective_at"]),
                 )
                 for e in data["events"]
             ),
@@ -157,8 +160,9 @@ class LedgerService:
         assert isinstance(recorder, LedgerRecorder), type(recorder)
         self.recorder: LedgerRecorder = recorder
         self.library_recorder: ApplicationRecorder = app.recorder
-        self.mapper = app.mapper
-        assert isinstance(self.mapper, LedgerMapper)
+        mapper = app.mapper
+        assert isinstance(mapper, LedgerMapper)
+        self.mapper: LedgerMapper = mapper
         self.calendar = calendar
         self.clock = clock
         self.new_id = new_id
@@ -266,7 +270,9 @@ class LedgerService:
             school = SchoolView(self.stream(ev.school_stream(command.school_id)), command.school_id)
             candidates = [c for c in school.codes if c.exam_year == command.exam_year]
             matched = next((c.event_id for c in candidates if self.hasher.matches(command.code, c.code_digest)), None)
-            return Prepared(matched_code_event_id=matched, checked_code_event_ids=frozenset(c.event_id for c in candidates))
+            return Prepared(
+                matched_code_event_id=matched, checked_code_event_ids=frozenset(c.event_id for c in candidates)
+            )
         return Prepared()
 
     def _cached(self, stream_id: str) -> Stream | None:
@@ -324,14 +330,20 @@ class LedgerService:
                 return stream
 
             def locate(event_id: str) -> str | None:
-                for e in pending:
-                    if e.event_id == event_id:
-                        return e.originator_id
+                for new in pending:
+                    if new.event_id == event_id:
+                        return str(new.originator_id)
                 return txn.locate(event_id)
 
             ctx = Context(
-                calendar=self.calendar, now=now, actor=actor, new_id=self.new_id,
-                streams=working, load=load, locate=locate, lockout=self.lockout,
+                calendar=self.calendar,
+                now=now,
+                actor=actor,
+                new_id=self.new_id,
+                streams=working,
+                load=load,
+                locate=locate,
+                lockout=self.lockout,
             )
             decided: list[tuple[int, cmd.Command, list[ev.LedgerEvent], dict[str, Any]] | Outcome] = []
             for index, (command, prep) in enumerate(zip(commands, prepared, strict=True)):
@@ -339,15 +351,15 @@ class LedgerService:
                     decided.append(self._replay(command, stored_keys[command.idempotency_key]))
                     continue
                 try:
-                    result = decide(command, ctx, prep)
-                except LedgerError as e:
+                    verdict = decide(command, ctx, prep)
+                except LedgerError as error:
                     if batch:
-                        raise BatchRefused(index, e) from e
+                        raise BatchRefused(index, error) from error
                     raise
-                for e in result.events:
-                    working[e.originator_id] = evolve(ctx.stream(e.originator_id), e)
-                pending.extend(result.events)
-                decided.append((index, command, result.events, result.result))
+                for new in verdict.events:
+                    working[new.originator_id] = evolve(ctx.stream(new.originator_id), new)
+                pending.extend(verdict.events)
+                decided.append((index, command, verdict.events, verdict.result))
 
             if not pending:
                 return [d for d in decided if isinstance(d, Outcome)]
@@ -355,10 +367,10 @@ class LedgerService:
             position_of = {e.event_id: p for e, p in zip(pending, positions, strict=True)}
             chain = last.chain if last is not None else GENESIS
             rows = []
-            for pos, e in zip(positions, pending, strict=True):
-                stored = self.mapper.to_stored_event(e)
-                chain = chain_hash(chain, pos, stored, e.event_id)
-                rows.append(Row(pos, stored, e.event_id, chain))
+            for pos, new in zip(positions, pending, strict=True):
+                stored = self.mapper.to_stored_event(new)
+                chain = chain_hash(chain, pos, stored, new.event_id)
+                rows.append(Row(pos, stored, new.event_id, chain))
             txn.insert(rows)
 
             outcomes: list[Outcome] = []
@@ -377,7 +389,9 @@ class LedgerService:
                 if command.idempotency_key:
                     stored_result = {k: (None if k == "code" else v) for k, v in result.items()}
                     body = {**outcome.to_json(), "result": stored_result}
-                    records.append(IdempotencyRecord(command.idempotency_key, request_hash(command), orjson.dumps(body)))
+                    records.append(
+                        IdempotencyRecord(command.idempotency_key, request_hash(command), orjson.dumps(body))
+                    )
             txn.put_idempotency(records)
         # Committed: the working states are the ledger's states now.
         for stream in working.values():
@@ -403,8 +417,14 @@ class LedgerService:
                 return fold(stream_id, [self.mapper.decode(s) for s in txn.stream_events([stream_id])])
 
             ctx = Context(
-                calendar=self.calendar, now=now, actor=actor, new_id=self.new_id,
-                streams=working, load=load, locate=lambda _: None, lockout=self.lockout,
+                calendar=self.calendar,
+                now=now,
+                actor=actor,
+                new_id=self.new_id,
+                streams=working,
+                load=load,
+                locate=lambda _: None,
+                lockout=self.lockout,
             )
             event = failed_redemption(command, ctx, "wrong code")
             (pos,) = txn.reserve_positions(1)
