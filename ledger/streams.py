@@ -29,6 +29,7 @@ from typing import TypeVar
 from ledger import events as ev
 
 E = TypeVar("E", bound=ev.LedgerEvent)
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -252,40 +253,31 @@ class World:
     def stream(self, stream_id: str) -> Stream:
         return self.streams.get(stream_id) or Stream(stream_id)
 
-    def person(self, person_id: str) -> PersonView:
-        key = ev.person_stream(person_id)
+    def _view(self, key: str, make: Callable[[Stream], V]) -> V:
+        # A stream's view (and what it has computed) is kept on the stream itself, so a
+        # stream state shared by many worlds (the latest one, served from a cache) is
+        # sorted and filtered once.
         view = self._views.get(key)
         if view is None:
-            view = PersonView(self.stream(key), person_id)
+            stream = self.stream(key)
+            view = stream.__dict__.get("_view")
+            if view is None:
+                view = make(stream)
+                object.__setattr__(stream, "_view", view)
             self._views[key] = view
-        assert isinstance(view, PersonView)
-        return view
+        return view  # type: ignore[return-value]
+
+    def person(self, person_id: str) -> PersonView:
+        return self._view(ev.person_stream(person_id), lambda s: PersonView(s, person_id))
 
     def school(self, school_id: str) -> SchoolView:
-        key = ev.school_stream(school_id)
-        view = self._views.get(key)
-        if view is None:
-            view = SchoolView(self.stream(key), school_id)
-            self._views[key] = view
-        assert isinstance(view, SchoolView)
-        return view
+        return self._view(ev.school_stream(school_id), lambda s: SchoolView(s, school_id))
 
     def district(self, district_id: str) -> DistrictView:
-        key = ev.district_stream(district_id)
-        view = self._views.get(key)
-        if view is None:
-            view = DistrictView(self.stream(key), district_id)
-            self._views[key] = view
-        assert isinstance(view, DistrictView)
-        return view
+        return self._view(ev.district_stream(district_id), lambda s: DistrictView(s, district_id))
 
     def calendar(self) -> CalendarView:
-        view = self._views.get(ev.CALENDAR_STREAM)
-        if view is None:
-            view = CalendarView(self.stream(ev.CALENDAR_STREAM))
-            self._views[ev.CALENDAR_STREAM] = view
-        assert isinstance(view, CalendarView)
-        return view
+        return self._view(ev.CALENDAR_STREAM, CalendarView)
 
     def org(self, org_id: str) -> OrgView | None:
         """The school or district with this id, if one is registered."""

@@ -114,9 +114,8 @@ class Queries:
 
     def world(self, stream_ids: Iterable[str], as_of: int) -> World:
         """The streams known at `as_of`, folded."""
-        records = self.source.records(sorted(set(stream_ids)), as_of)
         return World(
-            streams_as_of(records, as_of), district_schools=lambda d: self.source.schools_of_district(d, as_of)
+            self.source.streams(stream_ids, as_of), district_schools=lambda d: self.source.schools_of_district(d, as_of)
         )
 
     @staticmethod

@@ -65,14 +65,14 @@ class ProjectionRunner:
         self.error: BaseException | None = None  # the last batch's failure, cleared by a success
         self.last_seen = 0  # highest ledger position this runner has seen (projected or read)
         self.projected = 0  # highest position known projected (by this runner or another)
-        self.listeners: list[Callable[[int], None]] = []  # told each new tracking position
+        self.listeners: list[Callable[[int], object]] = []  # told each new tracking position, in order
 
     # --- processing ---------------------------------------------------------------------
 
     def process_batch(self) -> int:
         """Project the next batch of events; returns how many were projected."""
         after = self.view.tracked()
-        self.projected = max(self.projected, after)
+        self._tell(after)
         self.last_seen = max(self.last_seen, after)
         rows = self.recorder.read_rows(after, self.batch_size)
         if not rows:
@@ -97,12 +97,17 @@ class ProjectionRunner:
         except (IntegrityError, psycopg.errors.UniqueViolation):
             # Another runner projected this batch first: carry on from its position.
             return 0
-        self.projected = max(self.projected, rows[-1].position)
+        self._tell(rows[-1].position)
         with self._progress:
             self._progress.notify_all()
-        for listener in self.listeners:
-            listener(rows[-1].position)
         return len(rows)
+
+    def _tell(self, position: int) -> None:
+        """Tell listeners (the in-memory cache) that the index reached `position`, once per change."""
+        if position > self.projected:
+            self.projected = position
+            for listener in self.listeners:
+                listener(position)
 
     def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Project until the end of the log as it is now; returns the tracked position."""
@@ -169,6 +174,7 @@ class ProjectionRunner:
             with self._progress:
                 self._progress.wait(min(remaining, self.poll_interval))
             reached = self.view.tracked()
+        self._tell(reached)
         return reached
 
     def close(self) -> None:

@@ -67,6 +67,10 @@ class FactSource(Protocol):
         """Facts of these streams: known at `as_of`, or all of them (voided too) when None."""
         ...
 
+    def streams(self, stream_ids: Iterable[str], as_of: int) -> dict[str, Stream]:
+        """Stream states as known at `as_of`."""
+        ...
+
     def streams_about_person(self, person_id: str, as_of: int) -> set[str]:
         """Streams with facts about the person known at `as_of`."""
         ...
@@ -113,6 +117,9 @@ class ViewSource:
         else:
             facts = self.view.facts_of_streams(streams, as_of)
         return [self._record(f) for f in facts]
+
+    def streams(self, stream_ids: Iterable[str], as_of: int) -> dict[str, Stream]:
+        return streams_as_of(self.records(sorted(set(stream_ids)), as_of), as_of)
 
     def streams_about_person(self, person_id: str, as_of: int) -> set[str]:
         return self.view.streams_about_person(person_id, as_of)
@@ -196,6 +203,9 @@ class ReferenceSource:
         if as_of is None:
             return [self._fact(p, e) for p, e in self.events if e.originator_id in wanted]
         return [r for r in self._known(as_of) if r.event.originator_id in wanted]
+
+    def streams(self, stream_ids: Iterable[str], as_of: int) -> dict[str, Stream]:
+        return streams_as_of(self.records(sorted(set(stream_ids)), as_of), as_of)
 
     def streams_about_person(self, person_id: str, as_of: int) -> set[str]:
         return {r.event.originator_id for r in self._known(as_of) if self._about[r.event.event_id][0] == person_id}

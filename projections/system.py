@@ -12,9 +12,9 @@ from eventsourcing.sqlite import SQLiteFactory
 
 from ledger.calendar import LedgerCalendar
 from ledger.decide import LockoutPolicy
+from projections.cache import CachedSource
 from projections.queries import Queries
 from projections.runner import ProjectionRunner
-from projections.source import ViewSource
 from projections.views import FactsView, POPOFactsView, PostgresFactsView, SQLiteFactsView
 from storage.codes import CodeHasher
 from storage.service import LedgerService, open_application, utc_now
@@ -70,7 +70,9 @@ def open_ledger(
     assert isinstance(view, FactsView)
     runner = ProjectionRunner(service.recorder, service.mapper, view, batch_size=batch_size)
     service.listeners.append(runner.notify)
-    queries = Queries(ViewSource(view, service.mapper), calendar, clock)
+    source = CachedSource(view, service.mapper)
+    runner.listeners.append(source.refresh)
+    queries = Queries(source, calendar, clock)
     system = LedgerSystem(config, service, view, runner, queries, calendar, clock)
     if follow:
         runner.start()

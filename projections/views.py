@@ -27,6 +27,7 @@ resumes exactly once, and a rebuild is a replay from position 0.
 
 from __future__ import annotations
 
+import bisect
 from abc import abstractmethod
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -119,6 +120,10 @@ class FactsView:
     @abstractmethod
     def facts_of_streams(self, streams: Sequence[str], as_of: int) -> list[Fact]:
         """Facts of these streams known at `as_of`, in position order."""
+
+    @abstractmethod
+    def facts_after(self, position: int, limit: int) -> list[Fact]:
+        """Facts after a position, in position order (to follow the index incrementally)."""
 
     @abstractmethod
     def all_facts_of_streams(self, streams: Sequence[str]) -> list[Fact]:
@@ -218,6 +223,11 @@ class POPOFactsView(POPOTrackingRecorder, FactsView):
             positions = sorted(p for s in streams for p in self._by_stream.get(s, ()))
             return self._known(positions, as_of)
 
+    def facts_after(self, position: int, limit: int) -> list[Fact]:
+        with self._database_lock:
+            i = bisect.bisect_right(self._positions, position)
+            return [self._facts[p] for p in self._positions[i : i + limit]]
+
     def all_facts_of_streams(self, streams: Sequence[str]) -> list[Fact]:
         with self._database_lock:
             return [self._facts[p] for p in sorted(p for s in streams for p in self._by_stream.get(s, ()))]
@@ -242,8 +252,6 @@ class POPOFactsView(POPOTrackingRecorder, FactsView):
             return [self._facts[p] for p in sorted(positions)]
 
     def position_at(self, recorded_at_us: int) -> int:
-        import bisect
-
         with self._database_lock:
             i = bisect.bisect_right(self._recorded, recorded_at_us)
             return self._positions[i - 1] if i else 0
@@ -338,6 +346,10 @@ class _SQLFacts(FactsView):
         marks = ",".join("?" * len(streams))
         sql = f"SELECT {COLUMNS} FROM lp_facts WHERE stream IN ({marks}) AND {self._known_clause()} ORDER BY position"
         return [_fact(r) for r in self._read(self.q(sql), (*streams, as_of, as_of))]
+
+    def facts_after(self, position: int, limit: int) -> list[Fact]:
+        sql = f"SELECT {COLUMNS} FROM lp_facts WHERE position > ? ORDER BY position LIMIT ?"
+        return [_fact(r) for r in self._read(self.q(sql), (position, limit))]
 
     def all_facts_of_streams(self, streams: Sequence[str]) -> list[Fact]:
         if not streams:

@@ -1,0 +1,138 @@
+"""The fact index, served from memory: decoded streams kept up to date incrementally.
+
+Reads at the latest position are the hot path (the portal's checks). This
+source keeps, for the streams queries have touched, their decoded facts and the
+folded state at the cache's position, and takes in each new batch of facts the
+follower projects (`refresh`). A stream is loaded from the index on first use,
+so start-up does not grow with the log; an LRU bound on the number of facts kept
+bounds memory.
+
+Consistency: the cache's `tracked()` position only advances by reading the
+index's rows after it, in order, so every cached stream holds exactly the facts
+at or before that position (and a void's row marks its target as it arrives).
+Questions the cache does not hold answers to (who is mentioned where, instant →
+position) go to the index with `as_of` no later than the cache's position.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from ledger import events as ev
+from ledger.streams import Stream
+from projections.source import FactRecord, ViewSource, streams_as_of
+from projections.views import Fact, FactsView
+from storage.mapper import LedgerMapper
+
+
+class CachedSource(ViewSource):
+    """A FactSource over the fact index with decoded streams held in memory."""
+
+    def __init__(self, view: FactsView, mapper: LedgerMapper, *, max_facts: int = 1_000_000) -> None:
+        super().__init__(view, mapper)
+        self._lock = threading.RLock()
+        self._position = view.tracked()
+        self._records: OrderedDict[str, list[FactRecord]] = OrderedDict()
+        self._changed: dict[str, int] = {}  # last position at which a cached stream changed
+        self._latest: dict[str, Stream] = {}  # each cached stream folded at the cache's position
+        self._count = 0
+        self._max = max_facts
+
+    # --- following ---------------------------------------------------------------------
+
+    def tracked(self) -> int:
+        return self._position
+
+    def refresh(self, _position: int = 0) -> int:
+        """Take in the facts projected after the cache's position; returns the new position."""
+        with self._lock:
+            while True:
+                facts = self.view.facts_after(self._position, 5000)
+                if not facts:
+                    return self._position
+                for f in facts:
+                    self._take(f)
+                self._position = facts[-1].position
+
+    def _take(self, f: Fact) -> None:
+        records = self._records.get(f.stream)
+        if records is None:
+            return
+        record = self._record(f)
+        if isinstance(record.event, ev.EventVoided):
+            target = record.event.voided_event_id
+            for i, r in enumerate(records):
+                if r.event.event_id == target:
+                    records[i] = FactRecord(r.position, r.event, f.position)
+        records.append(record)
+        self._count += 1
+        self._changed[f.stream] = f.position
+        self._latest.pop(f.stream, None)
+
+    # --- streams -------------------------------------------------------------------------
+
+    def _load(self, stream_ids: Sequence[str]) -> None:
+        missing = [s for s in stream_ids if s not in self._records]
+        if not missing:
+            for s in stream_ids:
+                self._records.move_to_end(s)
+            return
+        with self._lock:
+            missing = [s for s in missing if s not in self._records]
+            loaded: dict[str, list[FactRecord]] = {s: [] for s in missing}
+            for f in self.view.all_facts_of_streams(missing):
+                if f.position <= self._position:  # later facts arrive through refresh
+                    loaded[f.stream].append(self._record(f))
+            for sid, records in loaded.items():
+                self._records[sid] = records
+                self._count += len(records)
+                changes = [r.position for r in records] + [
+                    r.voided_at for r in records if r.voided_at is not None and r.voided_at <= self._position
+                ]
+                self._changed[sid] = max(changes, default=0)
+            while self._count > self._max and len(self._records) > len(stream_ids):
+                old, dropped = self._records.popitem(last=False)
+                self._count -= len(dropped)
+                self._changed.pop(old, None)
+                self._latest.pop(old, None)
+
+    def records(self, streams: Sequence[str], as_of: int | None) -> list[FactRecord]:
+        self._load(streams)
+        out: list[FactRecord] = []
+        for sid in streams:
+            records = self._records.get(sid, [])
+            out.extend(r for r in records if as_of is None or r.known_at(as_of))
+        out.sort(key=lambda r: r.position)
+        return out
+
+    def streams(self, stream_ids: Iterable[str], as_of: int) -> dict[str, Stream]:
+        """Stream states as known at `as_of`; the latest state of each stream is folded once and reused."""
+        ids = list(dict.fromkeys(stream_ids))
+        self._load(ids)
+        out: dict[str, Stream] = {}
+        for sid in ids:
+            records = self._records.get(sid)
+            if not records:
+                continue
+            if as_of >= self._changed.get(sid, 0) and as_of <= self._position:
+                latest = self._latest.get(sid)
+                if latest is None:
+                    latest = streams_as_of(records, self._position).get(sid)
+                    if latest is None:
+                        continue
+                    self._latest[sid] = latest
+                out[sid] = latest
+            else:
+                folded = streams_as_of(records, as_of).get(sid)
+                if folded is not None:
+                    out[sid] = folded
+        return out
+
+    def person_records(self, person_id: str) -> list[FactRecord]:
+        return [r for r in super().person_records(person_id) if r.position <= self._position]
+
+    def position_at(self, instant: datetime) -> int:
+        return min(super().position_at(instant), self._position)
