@@ -32,7 +32,6 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from eventsourcing.persistence import (
     IntegrityError,
     Notification,
@@ -434,22 +433,19 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
         self.t = SQL("{schema}.{table}").format(schema=schema, table=table)
         self.idem = SQL("{schema}.{idem}").format(schema=schema, idem=self.idem_table)
         self.cp = SQL("{schema}.{cp}").format(schema=schema, cp=self.checkpoint_table)
-        self.seq = f"{self.datastore.schema}.{self.events_table_name}_notification_id_seq"
 
     @contextmanager
     def append_txn(self) -> Iterator[AppendTxn]:
-        try:
-            with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
-                for statement in self.lock_table_statements:
-                    curs.execute(statement, prepare=True)
-                txn = _PostgresTxn(self, curs)
-                yield txn
-                if txn.inserted:
-                    self._notify_channel(curs)
-        except psycopg.errors.UniqueViolation as e:
-            raise IntegrityError(e) from e
-        except psycopg.errors.LockNotAvailable as e:
-            raise OperationalError(e) from e
+        # Pipeline mode: BEGIN, the lock and the first read travel in one round trip, and
+        # the inserts, NOTIFY and COMMIT in another. The library's get_connection turns
+        # psycopg errors into its own (IntegrityError, OperationalError, ...).
+        with self.datastore.get_connection() as conn, conn.pipeline(), conn.transaction(), conn.cursor() as curs:
+            for statement in self.lock_table_statements:
+                curs.execute(statement, prepare=True)
+            txn = _PostgresTxn(self, curs)
+            yield txn
+            if txn.inserted:
+                self._notify_channel(curs)
 
     def _select_rows(self, curs: Any, where: SQL, params: Sequence[Any]) -> list[Row]:
         curs.execute(
@@ -504,10 +500,13 @@ class _PostgresTxn(AppendTxn):
         self.r = recorder
         self.curs = curs
         self.inserted = False
+        self.last: int | None = None
 
     def last_row(self) -> Row | None:
         rows = self.r._select_rows(self.curs, SQL("ORDER BY notification_id DESC LIMIT 1"), ())
-        return rows[0] if rows else None
+        row = rows[0] if rows else None
+        self.last = row.position if row else 0
+        return row
 
     def rows_after(self, position: int, limit: int) -> list[Row]:
         return self.r._select_rows(
@@ -546,10 +545,14 @@ class _PostgresTxn(AppendTxn):
         }
 
     def reserve_positions(self, count: int) -> list[int]:
-        # Under the EXCLUSIVE lock no other writer draws from the sequence, so these
-        # are the next positions; a rolled-back append leaves a gap, never a reordering.
-        self.curs.execute("SELECT nextval(%s::regclass) AS n FROM generate_series(1, %s)", (self.r.seq, count))
-        return [int(r["n"]) for r in self.curs.fetchall()]
+        # Under the EXCLUSIVE lock no other transaction inserts, so the next positions
+        # follow the last one: the log has no gaps, and none can commit out of order.
+        if self.last is None:
+            self.last_row()
+        assert self.last is not None
+        start = self.last + 1
+        self.last += count
+        return list(range(start, start + count))
 
     def insert(self, rows: Sequence[Row]) -> None:
         if not rows:
