@@ -207,7 +207,7 @@ class LedgerService:
         keys = [c.idempotency_key for c in commands if c.idempotency_key]
         if len(keys) != len(set(keys)):
             raise InvalidInput("an idempotency key appears twice in this batch", field="idempotency_key")
-        replays = self._replays_outside_lock(commands)
+        replays = self._replays_outside_lock(commands, batch=batch)
         if replays is not None:
             return replays
         for attempt in range(8):
@@ -232,25 +232,26 @@ class LedgerService:
                 raise
         raise OperationalError("the ledger was too busy to append; try again")
 
-    def _replays_outside_lock(self, commands: list[cmd.Command]) -> list[Outcome] | None:
+    def _replays_outside_lock(self, commands: list[cmd.Command], *, batch: bool) -> list[Outcome] | None:
         """Fast path: every command carries a key already answered."""
         if not all(c.idempotency_key for c in commands):
             return None
         out = []
-        for c in commands:
+        for index, c in enumerate(commands):
             assert c.idempotency_key
             record = self.recorder.find_idempotency(c.idempotency_key)
             if record is None:
                 return None
-            out.append(self._replay(c, record))
+            out.append(self._replay(c, record, index if batch else None))
         return out
 
-    def _replay(self, command: cmd.Command, record: IdempotencyRecord) -> Outcome:
+    def _replay(self, command: cmd.Command, record: IdempotencyRecord, index: int | None = None) -> Outcome:
+        """The first result of a repeated command; another body under the same key is refused."""
         if record.request_hash != request_hash(command):
-            raise IdempotencyConflict(
-                f"idempotency key {command.idempotency_key!r} was used before with another body",
-                rule=None,
+            conflict = IdempotencyConflict(
+                f"idempotency key {command.idempotency_key!r} was used before with another body"
             )
+            raise conflict if index is None else BatchRefused(index, conflict)
         return Outcome.from_json(orjson.loads(record.response), replayed=True)
 
     def _prepare(self, command: cmd.Command) -> Prepared:
@@ -348,7 +349,8 @@ class LedgerService:
             decided: list[tuple[int, cmd.Command, list[ev.LedgerEvent], dict[str, Any]] | Outcome] = []
             for index, (command, prep) in enumerate(zip(commands, prepared, strict=True)):
                 if command.idempotency_key and command.idempotency_key in stored_keys:
-                    decided.append(self._replay(command, stored_keys[command.idempotency_key]))
+                    record = stored_keys[command.idempotency_key]
+                    decided.append(self._replay(command, record, index if batch else None))
                     continue
                 try:
                     verdict = decide(command, ctx, prep)

@@ -109,7 +109,7 @@ def ledger(store_url: str, clock: Clock) -> Iterator[LedgerSystem]:
         system.close()
 
 
-def run(system: LedgerSystem, actor: str = "tester", **command: Any) -> Outcome:
+def run(system: LedgerSystem, /, actor: str = "tester", **command: Any) -> Outcome:
     """Execute one command given as keyword fields (raises LedgerError on refusal)."""
     return system.service.execute(parse_command(command), actor)
 
