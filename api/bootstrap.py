@@ -10,6 +10,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import console
 from api.deps import Container
 from api.errors import error_response, install_error_handlers
 from api.observability import Metrics, configure_logging, request_middleware
@@ -120,4 +121,5 @@ def create_app(
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     for router in (commands.router, check.router, people.router, orgs.router, audit.router, health.router):
         app.include_router(router)
+    app.include_router(console.router)  # the web console under /console (api/console)
     return app

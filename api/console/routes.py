@@ -1,0 +1,696 @@
+"""The console under /console: server-rendered pages for support staff and auditors.
+
+Sign-in takes a support or auditor API key once and starts a server-side session;
+the cookie holds only the session id (HttpOnly, SameSite=Strict, Secure over https).
+Every POST form carries the session's CSRF token; reads are plain GET forms.
+Endpoints are plain `def` (the ledger is synchronous; they run in the threadpool).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path as FsPath
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode, urlsplit
+
+from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from api.console import views
+from api.console.rules_text import RULES, rule_text
+from api.console.state import (
+    CONSOLE_ROLES,
+    SIGN_IN_FORM_MINUTES,
+    Session,
+    Verification,
+    console_state,
+    new_token,
+    same_token,
+)
+from api.deps import Container
+from api.present import ACCESS_CSV_HEADER, access_csv_rows
+from ledger import events as ev
+from ledger import rules
+from ledger.access import Level, Report, Role
+from ledger.streams import SchoolView
+from projections.queries import AccessAnswer, Queries, UnknownOrganization
+from storage.integrity import verify_chain
+
+SESSION_COOKIE = "ledger_console"
+FORM_COOKIE = "ledger_console_form"
+COOKIE_PATH = "/console"
+TEMPLATES = FsPath(__file__).resolve().parent.parent / "templates"
+STATIC = FsPath(__file__).resolve().parent.parent / "static"
+MAX_ID = 64
+PAGE_ROWS = 200  # rows of who-had-access per page (a district can have thousands)
+
+SECURITY_HEADERS = {
+    # No scripts at all; styles only from our own stylesheet; forms only post back here.
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",  # pages hold personal data
+}
+
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(enabled_extensions=("html",), default=True, default_for_string=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+# Helpers the macros use too (imported macros do not see the render context).
+_env.globals.update(short=views.short_id, quote=lambda s: quote(str(s), safe=""))
+
+
+# --- errors and the route class -------------------------------------------------------------------
+
+
+class SignInRequired(Exception):
+    """No valid session: go to the sign-in page, then come back."""
+
+
+class ConsoleError(Exception):
+    """A refusal shown as a page (not the API's JSON)."""
+
+    def __init__(self, status: int, title: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.title, self.message = status, title, message
+
+
+class ConsoleRoute(APIRoute):
+    """Turns the console's exceptions into pages and adds security headers to every console response."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def console_handler(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except SignInRequired:
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                response = RedirectResponse(f"{COOKIE_PATH}/sign-in?{urlencode({'next': target})}", status_code=303)
+            except ConsoleError as e:
+                response = render(request, "error.html", {"title": e.title, "message": e.message},
+                                  session=_session_or_none(request), status=e.status)
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+            return response
+
+        return console_handler
+
+
+router = APIRouter(prefix=COOKIE_PATH, route_class=ConsoleRoute, include_in_schema=False)
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def container_of(request: Request) -> Container:
+    container = request.app.state.container
+    assert isinstance(container, Container)
+    return container
+
+
+def _session_or_none(request: Request) -> Session | None:
+    session = console_state(request).sessions.get(request.cookies.get(SESSION_COOKIE))
+    if session is not None:
+        request.state.client_id = session.client.client_id  # for the request log
+    return session
+
+
+def signed_in(request: Request) -> Session:
+    session = _session_or_none(request)
+    if session is None:
+        raise SignInRequired
+    return session
+
+
+def require_auditor(session: Session, what: str) -> None:
+    if not session.is_auditor:
+        raise ConsoleError(403, "Auditors only", f"{what} is for auditors (SPEC §9); you are signed in as "
+                                                 f"{session.client.role.value}.")
+
+
+def check_origin(request: Request) -> None:
+    """A POST whose Origin names another site is refused (defence in depth beside CSRF tokens)."""
+    origin = request.headers.get("origin")
+    if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
+        raise ConsoleError(403, "Refused", "This form was posted from another site.")
+
+
+def check_csrf(request: Request, session: Session, token: str) -> None:
+    check_origin(request)
+    if not same_token(token, session.csrf_token):
+        raise ConsoleError(403, "Refused", "The form's security token is missing or out of date. "
+                                           "Reload the page and try again.")
+
+
+def safe_next(target: str | None) -> str:
+    """Only console paths of this site are followed after sign-in (no open redirects)."""
+    if not target or not target.startswith(COOKIE_PATH) or target.startswith("//") or "\\" in target:
+        return f"{COOKIE_PATH}/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return f"{COOKIE_PATH}/"
+    return target
+
+
+def render(request: Request, template: str, context: dict[str, Any], *, session: Session | None,
+           status: int = 200) -> HTMLResponse:
+    container = request.app.state.container
+    fmt = views.Formatter(container.calendar.zone)
+    html = _env.get_template(template).render(
+        request_path=request.url.path, session=session, fmt=fmt, zone=container.calendar.zone_name,
+        **context,
+    )
+    return HTMLResponse(html, status_code=status)
+
+
+def _is_https(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def _instant(cal_parse: Callable[[str], datetime], value: str | None, label: str, errors: list[str]) -> datetime | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return cal_parse(value)
+    except ValueError:
+        errors.append(f"{label}: not a date or date and time")
+        return None
+
+
+def _as_of(queries: Queries, cal_parse: Callable[[str], datetime], value: str | None, label: str,
+           errors: list[str]) -> int | datetime | None:
+    """A ledger position (integer) or an instant, as the API takes it."""
+    if value is None or not value.strip():
+        return None
+    if value.strip().isdigit():
+        return int(value.strip())
+    return _instant(cal_parse, value, label, errors)
+
+
+def _clean_id(value: str | None) -> str:
+    return (value or "").strip()[:MAX_ID]
+
+
+# --- static ---------------------------------------------------------------------------------------
+
+
+@router.get("/static/console.css")
+def stylesheet() -> Response:
+    return PlainTextResponse((STATIC / "console.css").read_text(), media_type="text/css",
+                             headers={"Cache-Control": "public, max-age=3600"})
+
+
+# --- sign-in and sign-out -------------------------------------------------------------------------
+
+
+def _sign_in_page(request: Request, *, next_: str, error: str | None, status: int) -> HTMLResponse:
+    token = new_token()
+    response = render(request, "sign_in.html", {"form_token": token, "next": safe_next(next_), "error": error},
+                      session=None, status=status)
+    response.set_cookie(FORM_COOKIE, token, max_age=SIGN_IN_FORM_MINUTES * 60, path=f"{COOKIE_PATH}/sign-in",
+                        httponly=True, samesite="strict", secure=_is_https(request))
+    return response
+
+
+@router.get("/sign-in")
+def sign_in_form(request: Request, next: Annotated[str, Query(max_length=2000)] = "") -> Response:
+    if _session_or_none(request) is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
+    return _sign_in_page(request, next_=next, error=None, status=200)
+
+
+@router.post("/sign-in")
+def sign_in(
+    request: Request,
+    api_key: Annotated[str, Form(max_length=512)] = "",
+    form_token: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    check_origin(request)
+    # The form's token must match its cookie: another site cannot sign a browser in (login CSRF).
+    if not same_token(form_token, request.cookies.get(FORM_COOKIE) or ""):
+        return _sign_in_page(request, next_=next, error="The sign-in form expired. Please try again.", status=400)
+    client = request.app.state.container.keys.authenticate(api_key) if api_key else None
+    if client is None:
+        return _sign_in_page(request, next_=next, error="That key is not valid.", status=401)
+    if client.role not in CONSOLE_ROLES:
+        return _sign_in_page(
+            request, next_=next, status=403,
+            error=f"A {client.role.value} key cannot sign in to the console: use a support or auditor key.",
+        )
+    sessions = console_state(request).sessions
+    sessions.end(request.cookies.get(SESSION_COOKIE))  # a fresh id at every sign-in (no fixation)
+    session = sessions.create(client)
+    request.state.client_id = client.client_id
+    response = RedirectResponse(safe_next(next), status_code=303)
+    response.set_cookie(SESSION_COOKIE, session.session_id, max_age=int(sessions.lifetime.total_seconds()),
+                        path=COOKIE_PATH, httponly=True, samesite="strict", secure=_is_https(request))
+    response.delete_cookie(FORM_COOKIE, path=f"{COOKIE_PATH}/sign-in", httponly=True, samesite="strict",
+                           secure=_is_https(request))
+    return response
+
+
+@router.post("/sign-out")
+def sign_out(request: Request, csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
+    session = _session_or_none(request)
+    if session is not None:
+        check_csrf(request, session, csrf_token)
+        console_state(request).sessions.end(session.session_id)
+    response = RedirectResponse(f"{COOKIE_PATH}/sign-in", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict",
+                           secure=_is_https(request))
+    return response
+
+
+# --- home and look-ups ----------------------------------------------------------------------------
+
+
+@router.get("/")
+@router.get("")
+def home(request: Request) -> Response:
+    session = signed_in(request)
+    return render(request, "home.html", {"position": container_of(request).system.queries.position(None)},
+                  session=session)
+
+
+@router.get("/people")
+def find_person(request: Request, person_id: Annotated[str, Query(max_length=200)] = "") -> Response:
+    signed_in(request)
+    pid = _clean_id(person_id)
+    if not pid:
+        return RedirectResponse(f"{COOKIE_PATH}/", status_code=303)
+    return RedirectResponse(f"{COOKIE_PATH}/people/{quote(pid, safe='')}", status_code=303)
+
+
+@router.get("/orgs")
+def find_org(request: Request, org_id: Annotated[str, Query(max_length=200)] = "") -> Response:
+    signed_in(request)
+    oid = _clean_id(org_id)
+    if not oid:
+        return RedirectResponse(f"{COOKIE_PATH}/", status_code=303)
+    return RedirectResponse(f"{COOKIE_PATH}/orgs/{quote(oid, safe='')}", status_code=303)
+
+
+# --- person: rights, events, intervals, as known on -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class RightsRow:
+    org_id: str
+    then: Any  # OrgRights | None (as known on K)
+    now: Any  # OrgRights | None (as known today)
+
+    @property
+    def changed(self) -> bool:
+        role_then = self.then.role if self.then else None
+        role_now = self.now.role if self.now else None
+        return role_then != role_now
+
+
+def _rights_rows(then: Any, now: Any) -> list[RightsRow]:
+    by_then = {o.org_id: o for o in then.rights.organizations} if then is not None else {}
+    by_now = {o.org_id: o for o in now.rights.organizations}
+    return [RightsRow(org, by_then.get(org), by_now.get(org)) for org in sorted(set(by_then) | set(by_now))]
+
+
+def _person_name(records: Any) -> str | None:
+    name = None
+    for r in sorted(records, key=lambda r: r.position):
+        if r.voided_at is None and isinstance(r.event, ev.PersonRegistered | ev.ProfileUpdated) and r.event.name:
+            name = r.event.name
+    return name
+
+
+@router.get("/people/{person_id}")
+def person_page(
+    request: Request,
+    person_id: Annotated[str, Path(min_length=1, max_length=MAX_ID)],
+    known: Annotated[str, Query(max_length=40, description="as known on (transaction time)")] = "",
+    at: Annotated[str, Query(max_length=40, description="rights on (valid time)")] = "",
+    view_from: Annotated[str, Query(max_length=40)] = "",
+    view_to: Annotated[str, Query(max_length=40)] = "",
+) -> Response:
+    session = signed_in(request)
+    container = container_of(request)
+    queries, cal = container.system.queries, container.calendar
+    if not queries.person_exists(person_id):
+        raise ConsoleError(404, "Unknown person", f"No person {person_id} is registered in the ledger.")
+    errors: list[str] = []
+    known_at = _instant(cal.parse_instant, known, "As known on", errors)
+    at_value = _instant(cal.parse_instant, at, "Rights on", errors)
+    window = (_instant(cal.parse_instant, view_from, "Chart from", errors),
+              _instant(cal.parse_instant, view_to, "Chart until", errors))
+    now = container.system.clock()
+    timeline = queries.timeline(person_id)
+    latest = timeline.position
+    known_position = queries.position(known_at) if known_at is not None else None
+    comparing = known_position is not None and known_position < latest
+    rights_at = at_value or known_at or now
+
+    rights_now = queries.rights(person_id, rights_at, as_of=latest)
+    rights_then = queries.rights(person_id, rights_at, as_of=known_position) if comparing else None
+
+    # Events the intervals rest on: the person's own, plus issuances and releases (looked up once each).
+    events: dict[str, ev.LedgerEvent] = {r.event.event_id: r.event for r in timeline.records}
+    calendar_view = queries.world([ev.CALENDAR_STREAM], latest).calendar()
+    releases = calendar_view.releases
+    events.update({r.event_id: r for r in releases})
+    for i in timeline.intervals:
+        for source in i.sources:
+            if source not in events:
+                found = queries.record(source)
+                if found is not None:
+                    events[source] = found.event
+    rows = views.interval_rows(timeline.intervals, known_position if comparing else None, events)
+    fmt = views.Formatter(cal.zone)
+    known_label = f"on {fmt.text(known_at)}" if known_at else "today"
+    chart = views.build_chart(rows, comparing=comparing, known_label=known_label, releases=releases,
+                              at=rights_at, cal=cal, fmt=fmt, window=window)
+    current = rules.current_released_year(calendar_view, cal, rights_at)
+    rights_rows = _rights_rows(rights_then, rights_now)
+    org_world = queries.world([s for r in rights_rows for s in queries.org_streams(r.org_id)], latest)
+    explain_links: dict[str, str] = {}
+    explain_then_links: dict[str, str] = {}
+    for row in rights_rows:
+        held = [o.role for o in (row.then, row.now) if o is not None and o.role is not None]
+        admin = any(role is not Role.TEACHER for role in held)
+        params = {"person_id": person_id, "org_id": row.org_id,
+                  "report": (Report.STUDENT_SCORE_REPORT if admin else Report.INSTRUCTIONAL_PLANNING).value,
+                  "school_id": row.org_id if isinstance(org_world.org(row.org_id), SchoolView) else "",
+                  "exam_year": str(current.exam_year) if current else "", "at": rights_at.isoformat()}
+        explain_links[row.org_id] = f"{COOKIE_PATH}/explain?" + urlencode(params)
+        if comparing:
+            explain_then_links[row.org_id] = f"{COOKIE_PATH}/explain?" + urlencode(
+                {**params, "as_of": str(known_position)})
+    context = {
+        "person_id": person_id,
+        "name": _person_name(timeline.records),
+        "errors": errors,
+        "known": known_at,
+        "known_label": known_label,
+        "known_position": known_position,
+        "comparing": comparing,
+        "known_is_latest": known_position is not None and not comparing,
+        "rights_at": rights_at,
+        "at_given": at_value is not None,
+        "rights_then": rights_then,
+        "rights_now": rights_now,
+        "rights_rows": rights_rows,
+        "explain_links": explain_links,
+        "explain_then_links": explain_then_links,
+        "known_text": fmt.text(known_at) if known_at else "",
+        "records": sorted(timeline.records, key=lambda r: r.position),
+        "recorded_at": timeline.recorded_at,
+        "interval_rows": sorted(rows, key=lambda r: (r.interval.org_id, r.interval.valid_from,
+                                                     r.interval.known_from_position)),
+        "status_text": views.STATUS_TEXT,
+        "chart": chart,
+        "latest": latest,
+        "window": window,
+        "view_from": view_from,
+        "view_to": view_to,
+        "summary": views.event_summary,
+    }
+    return render(request, "person.html", context, session=session)
+
+
+# --- explain --------------------------------------------------------------------------------------
+
+
+@router.get("/explain")
+def explain_page(
+    request: Request,
+    person_id: Annotated[str, Query(max_length=200)] = "",
+    org_id: Annotated[str, Query(max_length=200)] = "",
+    report: Annotated[str, Query(max_length=64)] = "",
+    school_id: Annotated[str, Query(max_length=200)] = "",
+    subject: Annotated[str, Query(max_length=200)] = "",
+    section_id: Annotated[str, Query(max_length=200)] = "",
+    exam_year: Annotated[str, Query(max_length=10)] = "",
+    at: Annotated[str, Query(max_length=40)] = "",
+    as_of: Annotated[str, Query(max_length=40)] = "",
+) -> Response:
+    session = signed_in(request)
+    container = container_of(request)
+    queries, cal = container.system.queries, container.calendar
+    form = {
+        "person_id": _clean_id(person_id), "org_id": _clean_id(org_id), "report": report.strip(),
+        "school_id": _clean_id(school_id), "subject": _clean_id(subject), "section_id": _clean_id(section_id),
+        "exam_year": exam_year.strip(), "at": at.strip(), "as_of": as_of.strip(),
+    }
+    errors: list[str] = []
+    answer = None
+    evidence: list[tuple[str, Any]] = []
+    status = 200
+    submitted = any(form[k] for k in ("person_id", "org_id", "report"))
+    if submitted:
+        at_value = _instant(cal.parse_instant, form["at"], "At", errors)
+        as_of_value = _as_of(queries, cal.parse_instant, form["as_of"], "As known on", errors)
+        try:
+            report_value = Report(form["report"])
+        except ValueError:
+            report_value = None
+            errors.append("Report: choose one of the listed reports")
+        year: int | None = None
+        if not form["exam_year"].isdigit() or not 1955 <= int(form["exam_year"]) <= 2200:
+            errors.append("Exam year: a year such as 2025")
+        else:
+            year = int(form["exam_year"])
+        if not form["person_id"]:
+            errors.append("Person: required")
+        if not form["org_id"]:
+            errors.append("Acting for: required")
+        elif not queries.org_exists(form["org_id"]):
+            errors.append(f"Acting for: no organization {form['org_id']} is known")
+        if not form["school_id"] and report_value is not Report.DISTRICT_SCORE_SUMMARY:
+            errors.append("School: required for this report")
+        elif form["school_id"] and not queries.org_exists(form["school_id"]):
+            errors.append(f"School: no school {form['school_id']} is known")
+        if errors:
+            status = 422
+        else:
+            assert report_value is not None
+            assert year is not None
+            answer = queries.check(
+                person_id=form["person_id"], org_id=form["org_id"], report=report_value, exam_year=year,
+                school_id=form["school_id"] or None, subject=form["subject"] or None,
+                section_id=form["section_id"] or None, at=at_value, as_of=as_of_value,
+            )
+            for event_id in answer.decision.evidence:
+                evidence.append((event_id, queries.record(event_id)))
+    context = {
+        "form": form, "errors": errors, "answer": answer, "evidence": evidence,
+        "reports": list(Report), "rule_text": rule_text, "all_rules": list(RULES.values()),
+        "summary": views.event_summary,
+        "at_shown": (_instant(cal.parse_instant, form["at"], "At", []) if form["at"] else None),
+    }
+    return render(request, "explain.html", context, session=session, status=status)
+
+
+# --- one event ------------------------------------------------------------------------------------
+
+
+@router.get("/events/{event_id}")
+def event_page(request: Request, event_id: Annotated[str, Path(min_length=1, max_length=MAX_ID)]) -> Response:
+    session = signed_in(request)
+    container = container_of(request)
+    record = container.system.queries.record(event_id)
+    if record is None:
+        raise ConsoleError(404, "Unknown event", f"No event {event_id} is in the ledger.")
+    void: ev.LedgerEvent | None = None
+    if record.voided_at is not None:
+        service = container.system.service
+        rows = service.recorder.read_rows(record.voided_at - 1, 1)
+        if rows and rows[0].position == record.voided_at:
+            void = service.mapper.decode(rows[0].stored)
+    voided_event: ev.LedgerEvent | None = None
+    if isinstance(record.event, ev.EventVoided):
+        target = container.system.queries.record(record.event.voided_event_id)
+        voided_event = target.event if target else None
+    context = {
+        "record": record, "event": record.event, "fields": views.event_fields(record.event), "void": void,
+        "voided_event": voided_event, "person": record.event.about_person(), "org": record.event.about_org(),
+        "hidden": sorted(views.HIDDEN_FIELDS & set(record.event.data())),
+    }
+    return render(request, "event.html", context, session=session)
+
+
+# --- organization: who had access ------------------------------------------------------------------
+
+
+def _who_had_access(request: Request, queries: Queries, org_id: str, start: datetime, end: datetime,
+                    level: Level, as_of: int | datetime | None) -> AccessAnswer:
+    """The answer at the position `as_of` designates, shared by the page, its sorts, pages and CSV."""
+    position = queries.position(as_of)
+    answer = console_state(request).access_answers.get_or_compute(
+        (org_id, start, end, level, position),
+        lambda: queries.who_had_access(org_id, start, end, level, as_of=position),
+    )
+    assert isinstance(answer, AccessAnswer)
+    return answer
+
+
+def _access_inputs(request: Request, container: Container, from_: str, to: str, level: str, as_of: str,
+                   errors: list[str]) -> tuple[str, str, datetime, datetime, Level, int | datetime | None]:
+    cal, queries = container.calendar, container.system.queries
+    default_from, default_to = views.default_range(cal, container.system.clock())
+    from_text = from_.strip() or default_from.isoformat()
+    to_text = to.strip() or default_to.isoformat()
+    start = _instant(cal.parse_instant, from_text, "From", errors) or cal.start_of_day(default_from)
+    end = _instant(cal.parse_instant, to_text, "Until", errors) or cal.start_of_day(default_to)
+    if end <= start:
+        errors.append("Until must be after From (ranges are [from, until))")
+    try:
+        level_value = Level(level.strip() or Level.STUDENT.value)
+    except ValueError:
+        errors.append("Data: student or aggregate")
+        level_value = Level.STUDENT
+    as_of_value = _as_of(queries, cal.parse_instant, as_of, "As known on", errors)
+    return from_text, to_text, start, end, level_value, as_of_value
+
+
+@router.get("/orgs/{org_id}")
+def org_page(
+    request: Request,
+    org_id: Annotated[str, Path(min_length=1, max_length=MAX_ID)],
+    from_: Annotated[str, Query(alias="from", max_length=40)] = "",
+    to: Annotated[str, Query(max_length=40)] = "",
+    level: Annotated[str, Query(max_length=20)] = "",
+    as_of: Annotated[str, Query(max_length=40)] = "",
+    sort: Annotated[str, Query(max_length=20)] = "",
+    dir: Annotated[str, Query(max_length=4)] = "asc",
+    page: Annotated[str, Query(max_length=8)] = "1",
+) -> Response:
+    session = signed_in(request)
+    container = container_of(request)
+    queries = container.system.queries
+    if not queries.org_exists(org_id):
+        raise ConsoleError(404, "Unknown organization", f"No school or district {org_id} is known to the ledger.")
+    errors: list[str] = []
+    from_text, to_text, start, end, level_value, as_of_value = _access_inputs(
+        request, container, from_, to, level, as_of, errors)
+    answer = None
+    entries: list[Any] = []
+    if not errors:
+        try:
+            answer = _who_had_access(request, queries, org_id, start, end, level_value, as_of_value)
+            entries = views.sorted_entries(answer.entries, sort, dir == "desc")
+        except UnknownOrganization:
+            errors.append(f"{org_id} was not yet recorded as of {as_of.strip()}")
+    pages = max(1, -(-len(entries) // PAGE_ROWS))
+    page_number = min(max(int(page), 1), pages) if page.isdigit() else 1
+    first = (page_number - 1) * PAGE_ROWS
+    org = queries.world(queries.org_streams(org_id), queries.position(None)).org(org_id)
+    registration = org.registration if org is not None else None
+    params = {"from": from_text, "to": to_text, "level": level_value.value}
+    if as_of.strip():
+        params["as_of"] = as_of.strip()
+    sort_links = {}
+    for key in views.SORT_KEYS:
+        next_dir = "desc" if sort == key and dir != "desc" else "asc"
+        sort_links[key] = "?" + urlencode({**params, "sort": key, "dir": next_dir})
+    sorted_params = {**params, "sort": sort, "dir": dir} if sort in views.SORT_KEYS else params
+    page_links = {n: "?" + urlencode({**sorted_params, "page": n}) for n in (page_number - 1, page_number + 1)
+                  if 1 <= n <= pages}
+    context = {
+        "org_id": org_id,
+        "org_name": registration.name if registration is not None else None,
+        "org_kind": "district" if isinstance(registration, ev.DistrictRegistered) else "school",
+        "errors": errors, "answer": answer, "entries": entries[first : first + PAGE_ROWS], "total": len(entries),
+        "first_row": first + 1, "page": page_number, "pages": pages, "page_links": page_links,
+        "from_text": from_text, "to_text": to_text, "level": level_value.value, "as_of": as_of.strip(),
+        "sort": sort if sort in views.SORT_KEYS else "", "dir": "desc" if dir == "desc" else "asc",
+        "sort_links": sort_links, "sort_labels": views.SORT_LABELS,
+        "csv_link": f"{COOKIE_PATH}/orgs/{quote(org_id, safe='')}/access.csv?" + urlencode(params),
+    }
+    return render(request, "org.html", context, session=session, status=422 if errors else 200)
+
+
+@router.get("/orgs/{org_id}/access.csv")
+def org_csv(
+    request: Request,
+    org_id: Annotated[str, Path(min_length=1, max_length=MAX_ID)],
+    from_: Annotated[str, Query(alias="from", max_length=40)] = "",
+    to: Annotated[str, Query(max_length=40)] = "",
+    level: Annotated[str, Query(max_length=20)] = "",
+    as_of: Annotated[str, Query(max_length=40)] = "",
+) -> Response:
+    session = signed_in(request)
+    require_auditor(session, "Downloading who-had-access as CSV (an export)")
+    container = container_of(request)
+    queries = container.system.queries
+    if not queries.org_exists(org_id):
+        raise ConsoleError(404, "Unknown organization", f"No school or district {org_id} is known to the ledger.")
+    errors: list[str] = []
+    from_text, to_text, start, end, level_value, as_of_value = _access_inputs(
+        request, container, from_, to, level, as_of, errors)
+    if errors:
+        raise ConsoleError(422, "Invalid input", "; ".join(errors))
+    try:
+        answer = _who_had_access(request, queries, org_id, start, end, level_value, as_of_value)
+    except UnknownOrganization:
+        raise ConsoleError(404, "Unknown organization", f"{org_id} was not yet recorded as of {as_of}.") from None
+    # Exactly what `ledger replay --org … --from … --to … --csv` prints.
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(ACCESS_CSV_HEADER)
+    writer.writerows(access_csv_rows(answer))
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", f"access-{org_id}-{level_value.value}-{from_text}-{to_text}")[:150]
+    return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+
+# --- integrity ------------------------------------------------------------------------------------
+
+
+@router.get("/integrity")
+def integrity_page(request: Request) -> Response:
+    session = signed_in(request)
+    container = container_of(request)
+    context = {
+        "last": console_state(request).last_verification,
+        "ledger_position": container.system.service.recorder.last_position(),
+        "running": console_state(request).verify_lock.locked(),
+    }
+    return render(request, "integrity.html", context, session=session)
+
+
+@router.post("/integrity")
+def run_verification(request: Request, csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
+    session = signed_in(request)
+    check_csrf(request, session, csrf_token)
+    require_auditor(session, "Running a verification")
+    state = console_state(request)
+    if not state.verify_lock.acquire(blocking=False):
+        raise ConsoleError(409, "Already running", "A verification is running; its result will show here.")
+    try:
+        started = datetime.now(UTC)
+        clock = time.perf_counter()
+        report = verify_chain(container_of(request).system.service.recorder)
+        state.last_verification = Verification(
+            ok=report.ok, checked=report.checked, position=report.position,
+            first_bad_position=report.first_bad_position, problem=getattr(report, "problem", None),
+            started_at=started, seconds=time.perf_counter() - clock, by=session.client.client_id,
+        )
+    finally:
+        state.verify_lock.release()
+    return RedirectResponse(f"{COOKIE_PATH}/integrity", status_code=303)
+
+
+__all__ = ["router"]
