@@ -94,8 +94,8 @@ def steps() -> list[Step]:
     for pid in NAMES:
         if pid != "P-1010":
             add("2022-09-01", type="accept_terms", person_id=pid, terms_version="2022-08", effective_at="2022-09-01")
-    add("2022-09-01", type="designate_superintendent", district_id=DISTRICT, person_id=SUPERINTENDENT,
-        effective_at="2022-08-01")
+    add(start, type="designate_superintendent", district_id=DISTRICT, person_id=SUPERINTENDENT,
+        effective_at=start)
     add("2022-09-05", type="grant_system_access", person_id="P-4003", org_id="S-120", system="course_audit",
         effective_at="2022-09-05")
 
@@ -139,6 +139,7 @@ def steps() -> list[Step]:
 
 
 def resolved(steps_: list[Step], calendar: LedgerCalendar) -> Iterator[tuple[datetime, int, dict[str, Any]]]:
-    """(recorded instant, index, command) with labels left in place for the loader to fill."""
-    for n, step in enumerate(steps_):
-        yield calendar.parse_instant(step.recorded), n, step.command
+    """(recorded instant, index, command) in the order the ledger learns them (labels left for the loader)."""
+    timed = [(calendar.parse_instant(step.recorded), n, step.command) for n, step in enumerate(steps_)]
+    # Stable: steps recorded at the same instant keep the order they were written in.
+    yield from sorted(timed, key=lambda item: item[0])

@@ -454,25 +454,28 @@ class Interval:
 
 
 def boundaries(world: World, cal: LedgerCalendar, person_id: str, org_id: str) -> list[datetime]:
-    """Every instant at which a decision about (person, organization) may change."""
+    """Every instant at which a decision about (person, organization) may change.
+
+    That is: the person's own facts, the organization's facts about them or about
+    everyone (another person's redemption or removal changes nothing for them),
+    code expiries, access-year windows and release days.
+    """
     person = world.person(person_id)
     found: set[datetime] = {BEGINNING}
     for e in person.stream.events:
         found.add(e.effective_at)
     org = world.org(org_id)
-    if isinstance(org, SchoolView):
+    if org is not None:
         for e in org.stream.events:
-            found.add(e.effective_at)
+            if e.about_person() in (None, person_id):
+                found.add(e.effective_at)
+    if isinstance(org, SchoolView):
         for c in org.codes:
             found.add(cal.code_expiry(c.exam_year))
-        if org.district_id:
-            for e in world.district(org.district_id).stream.events:
-                found.add(e.effective_at)
     elif isinstance(org, DistrictView):
-        for e in org.stream.events:
-            found.add(e.effective_at)
         for a in org.additions:
-            found.update(cal.access_window(a.access_year))
+            if a.person_id == person_id:
+                found.update(cal.access_window(a.access_year))
     for r in world.calendar().releases:
         found.add(cal.release_start(r.released_on))
     return sorted(found)

@@ -64,7 +64,12 @@ class LedgerCalendar:
 
     def release_start(self, released_on: date) -> datetime:
         """Scores count as released from the start of `released_on` (SPEC §2)."""
-        return self.start_of_day(released_on)
+        key = ("day", released_on.toordinal())
+        found = self._cache.get(key)
+        if found is None:
+            found = self.start_of_day(released_on)
+            self._cache[key] = found
+        return found
 
     def parse_instant(self, text: str) -> datetime:
         """Parse an ISO-8601 instant or date; dates and naive times are in the ledger's zone."""

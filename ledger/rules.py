@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from ledger import events as ev
 from ledger.calendar import LedgerCalendar
@@ -109,12 +110,27 @@ def person_is_superintendent_of(district: DistrictView, person_id: str, t: datet
 # --- releases and kept years (SPEC §2, R3, R16) ------------------------------------------
 
 
+def _memo(calendar: CalendarView, name: str) -> dict[tuple[object, ...], Any]:
+    """A small per-calendar-state memo: sweeps ask the same instants many times."""
+    memos: dict[str, dict[tuple[object, ...], Any]] = calendar.__dict__.setdefault("_memos", {})
+    memo = memos.setdefault(name, {})
+    if len(memo) > 4096:  # "now" is a new instant on every query: keep the memo small
+        memo.clear()
+    return memo
+
+
 def current_released_year(calendar: CalendarView, cal: LedgerCalendar, t: datetime) -> ev.ScoresReleased | None:
     """Y*(t): the release of the largest exam year released at or before t (none before the first)."""
+    memo = _memo(calendar, "current")
+    key = (cal.zone_name, t)
+    if key in memo:
+        found_before: ev.ScoresReleased | None = memo[key]
+        return found_before
     found: ev.ScoresReleased | None = None
     for r in calendar.releases:
         if cal.release_start(r.released_on) <= t and (found is None or r.exam_year > found.exam_year):
             found = r
+    memo[key] = found
     return found
 
 
@@ -139,10 +155,15 @@ def exam_year_is_kept(calendar: CalendarView, cal: LedgerCalendar, exam_year: in
 
 def kept_years(calendar: CalendarView, cal: LedgerCalendar, t: datetime) -> list[int]:
     """R16: the kept exam years at t, newest first."""
-    return sorted(
-        (r.exam_year for r in calendar.releases if exam_year_is_kept(calendar, cal, r.exam_year, t)),
-        reverse=True,
-    )
+    memo = _memo(calendar, "kept")
+    key = (cal.zone_name, cal.kept_years, t)
+    found: list[int] | None = memo.get(key)
+    if found is None:
+        found = memo[key] = sorted(
+            (r.exam_year for r in calendar.releases if exam_year_is_kept(calendar, cal, r.exam_year, t)),
+            reverse=True,
+        )
+    return list(found)
 
 
 # --- removals (R14) ----------------------------------------------------------------------
