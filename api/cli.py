@@ -1,4 +1,4 @@
-"""The `ledger` command line: serve, demo, import, replay, rebuild, verify.
+"""The `ledger` command line: serve, demo, import, replay, rebuild, verify, checkpoints.
 
 Every command reads LEDGER_DATABASE_URL (default sqlite:///./ledger.db) and the
 other LEDGER_* settings.
@@ -29,7 +29,9 @@ from ledger.decide import LockoutPolicy
 from ledger.errors import LedgerError
 from projections.system import LedgerSystem, open_ledger
 from storage.codes import CodeHasher
-from storage.integrity import verify_chain
+from storage.integrity import checkpoint_json, parse_checkpoints
+from storage.integrity import verify as verify_log
+from storage.recorders import Checkpoint
 
 app = typer.Typer(help="AP score-reports access ledger: who could see what, when, as known when, and why.",
                   no_args_is_help=True, add_completion=False)
@@ -66,8 +68,8 @@ def serve(
     from api.bootstrap import create_app
 
     settings = Settings()
-    out.print(f"Serving the ledger ({settings.database_url}) on http://{host}:{port}")
-    out.print(f"  API docs: http://{host}:{port}/docs   console: http://{host}:{port}/console")
+    out.print(f"Serving the ledger ({settings.database_url}) on http://{host}:{port}", soft_wrap=True)
+    out.print(f"  API docs: http://{host}:{port}/docs   console: http://{host}:{port}/console", soft_wrap=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
 
 
@@ -231,19 +233,61 @@ def rebuild() -> None:
 
 
 @app.command()
-def verify() -> None:
-    """Re-hash every stored event against the integrity chain."""
+def verify(
+    full: Annotated[bool, typer.Option("--full", help="re-hash from genesis, not from the last verified checkpoint")] = False,
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option("--checkpoint", exists=True, dir_okay=False,
+                     help="a JSON file of exported checkpoints (`ledger checkpoints` output); prove the log extends them"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Re-hash the stored events against the integrity chain; exit 1 if anything was tampered with."""
+    external: list[Checkpoint] = []
+    for file in checkpoint or []:
+        try:
+            external += parse_checkpoints(orjson.loads(file.read_bytes()))
+        except (orjson.JSONDecodeError, ValueError) as e:
+            err.print(f"{file}: not a checkpoint file: {e}")
+            raise typer.Exit(2) from None
     settings = Settings()
     system = _open(settings)
     try:
-        report = verify_chain(system.service.recorder)
+        report = verify_log(system.service.recorder, full=full, external=external)
     finally:
         system.close()
-    if report.ok:
-        out.print(f"ok: {report.checked} events verified up to position {report.position}")
-        return
-    err.print(f"TAMPERED: first bad position {report.first_bad_position}: {report.problem}")
-    raise typer.Exit(1)
+    if as_json:
+        body = {
+            "ok": report.ok, "checked": report.checked, "position": report.position,
+            "first_bad_position": report.first_bad_position, "full": report.full,
+            "from_position": report.from_position, "problem": report.problem,
+            "checkpoints_compared": report.checkpoints_compared,
+            "checkpoint": checkpoint_json(report.checkpoint) if report.checkpoint else None,
+        }
+        print(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
+    elif report.ok:
+        how = "from genesis" if report.full else f"from checkpoint {report.from_position}"
+        extra = f", {report.checkpoints_compared} checkpoints compared" if report.checkpoints_compared else ""
+        out.print(f"ok: {report.checked} events verified {how} up to position {report.position}{extra}")
+    if not report.ok:
+        err.print(f"TAMPERED: first bad position {report.first_bad_position}: {report.problem}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def checkpoints(
+    latest: Annotated[bool, typer.Option("--latest", help="only the most recent checkpoint")] = False,
+) -> None:
+    """Print the integrity checkpoints as JSON, to keep outside the database (`ledger verify --checkpoint FILE`)."""
+    settings = Settings()
+    system = _open(settings)
+    try:
+        found = system.service.recorder.checkpoints()
+    finally:
+        system.close()
+    if latest:
+        found = found[-1:]
+    print(orjson.dumps({"checkpoints": [checkpoint_json(c) for c in found]}, option=orjson.OPT_INDENT_2).decode())
 
 
 def main() -> None:

@@ -143,6 +143,20 @@ class EventsPage(BaseModel):
     next_after: int
 
 
+class CheckpointOut(BaseModel):
+    """An integrity checkpoint: the chain value at a position, and when it was verified. Keep it outside
+    the database and pass it back to verify (`checkpoint_position`, `checkpoint_chain`)."""
+
+    position: int
+    chain: str = Field(description="SHA-256 chain value at `position`, 64 hex digits", pattern="^[0-9a-f]{64}$")
+    created_at: str
+
+
+class CheckpointsPage(BaseModel):
+    checkpoints: list[CheckpointOut]
+    next_after: int
+
+
 class VerifyResult(BaseModel):
     ok: bool
     checked: int
@@ -151,9 +165,18 @@ class VerifyResult(BaseModel):
     full: bool = True
     from_position: int = 0
     problem: str | None = None
+    checkpoints_compared: int = 0
+    checkpoint: CheckpointOut | None = Field(
+        default=None, description="after a success: the checkpoint at the verified end, to keep outside the database"
+    )
 
 
 class HealthResult(BaseModel):
     ok: bool
     position: int
     projected_position: int | None = None
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for error statuses, all with the SPEC §9 error shape."""
+    return {status: {"model": ErrorResponse} for status in statuses}

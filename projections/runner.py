@@ -102,10 +102,15 @@ class ProjectionRunner:
             self._progress.notify_all()
         return len(rows)
 
-    def _tell(self, position: int) -> None:
-        """Tell listeners (the in-memory cache) that the index reached `position`, once per change."""
-        if position > self.projected:
-            self.projected = position
+    def _tell(self, position: int, *, always: bool = False) -> None:
+        """Tell listeners (the in-memory cache) that the index reached `position`.
+
+        Listeners are idempotent (the cache reads what it has not seen yet), so `wait`
+        tells them again itself: it must not return before they have taken the position
+        in, even while another thread is still telling them.
+        """
+        if position > self.projected or always:
+            self.projected = max(self.projected, position)
             for listener in self.listeners:
                 listener(position)
 
@@ -174,7 +179,7 @@ class ProjectionRunner:
             with self._progress:
                 self._progress.wait(min(remaining, self.poll_interval))
             reached = self.view.tracked()
-        self._tell(reached)
+        self._tell(reached, always=True)
         return reached
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ from ledger.access import Report
 router = APIRouter(prefix="/v1", tags=["reads"])
 
 
-@router.get("/check", response_model=models.CheckResult, responses={401: {"model": models.ErrorResponse}, 404: {"model": models.ErrorResponse}, 422: {"model": models.ErrorResponse}})
+@router.get("/check", response_model=models.CheckResult, responses=models.error_responses(401, 403, 404, 422, 503))
 def check(
     client: PortalReader,
     container: ContainerDep,

@@ -14,10 +14,7 @@ from ledger.commands import AnyCommand
 
 router = APIRouter(prefix="/v1/commands", tags=["commands"])
 
-ERRORS = {
-    401: {"model": models.ErrorResponse}, 403: {"model": models.ErrorResponse}, 404: {"model": models.ErrorResponse},
-    409: {"model": models.ErrorResponse}, 422: {"model": models.ErrorResponse}, 429: {"model": models.ErrorResponse},
-}
+ERRORS = models.error_responses(401, 403, 404, 409, 413, 422, 429)
 
 
 @router.post("", status_code=201, response_model=models.CommandAccepted, responses=ERRORS)

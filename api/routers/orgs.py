@@ -14,7 +14,7 @@ from ledger.access import Level
 
 router = APIRouter(prefix="/v1/orgs", tags=["reads"])
 OrgId = Annotated[str, Path(min_length=1, max_length=64)]
-NOT_FOUND = {404: {"model": models.ErrorResponse}, 401: {"model": models.ErrorResponse}, 422: {"model": models.ErrorResponse}}
+NOT_FOUND = models.error_responses(401, 403, 404, 422, 503)
 
 
 @router.get("/{org_id}/access", response_model=models.AccessResult, response_model_by_alias=True, responses=NOT_FOUND)

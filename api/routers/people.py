@@ -13,7 +13,7 @@ from api.present import rights_result, timeline_result
 
 router = APIRouter(prefix="/v1/people", tags=["reads"])
 PersonId = Annotated[str, Path(min_length=1, max_length=64)]
-NOT_FOUND = {404: {"model": models.ErrorResponse}, 401: {"model": models.ErrorResponse}}
+NOT_FOUND = models.error_responses(401, 403, 404, 422, 503)
 
 
 def _known_person(container: ContainerDep, person_id: str) -> None:
