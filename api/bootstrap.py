@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import console
 from api.deps import Container
@@ -49,38 +49,25 @@ def load_keys(settings: Settings, announce: Callable[[str], None] = print) -> Ke
     return ring
 
 
-class BodyLimit:
-    """Refuse request bodies larger than `limit` bytes with 413, before they are read into memory."""
+class DeclaredBodyLimit:
+    """413 in the SPEC §9 error shape for a body whose declared length is over the limit.
+
+    Streamed bodies without a declared length are cut off by the framework's own
+    `max_body_size`, set per router: it answers through our HTTP error handler, but a
+    declared length over the limit would get its plain-text 413, hence this check first.
+    """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit = app, limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await error_response(413, "too_large", f"request body over {self.limit} bytes")(scope, receive, send)
-            return
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _TooLarge
-            return message
-
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await error_response(413, "too_large", f"request body over {self.limit} bytes")(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
+        if scope["type"] == "http":
+            declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+            if declared.isdigit() and int(declared) > self.limit:
+                response = error_response(413, "too_large", f"request body over {self.limit} bytes")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(
@@ -117,9 +104,9 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(DeclaredBodyLimit, limit=settings.max_body_bytes)
     app.middleware("http")(request_middleware(metrics))
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     for router in (commands.router, check.router, people.router, orgs.router, audit.router, health.router):
-        app.include_router(router)
-    app.include_router(console.router)  # the web console under /console (api/console)
+        app.include_router(router, max_body_size=settings.max_body_bytes)
+    app.include_router(console.router, max_body_size=settings.max_body_bytes)  # the web console, /console
     return app

@@ -105,10 +105,17 @@ def read_point(
     if as_of:
         if as_of.strip().isdigit():
             as_of_value = int(as_of)
-            wait_for = max(wait_for, as_of_value if as_of_value <= container.system.service.recorder.last_position() else 0)
+            wait_for = max(wait_for, as_of_value)  # a position is read only once projected
         else:
             as_of_value = parse_instant_param(calendar, as_of, "as_of")
     if wait_for:
+        last = container.system.service.recorder.last_position()
+        if min_position is not None and min_position > last:
+            raise ApiError(
+                422, "invalid_input", f"min_position {min_position} is beyond the ledger's last position {last}",
+                field="min_position",
+            )
+        wait_for = min(wait_for, last)  # as_of beyond the end reads the latest position
         container.system.runner.wait(wait_for, container.settings.read_wait_seconds)
     return ReadPoint(at_value, as_of_value)
 

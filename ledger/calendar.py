@@ -72,12 +72,21 @@ class LedgerCalendar:
         return found
 
     def parse_instant(self, text: str) -> datetime:
-        """Parse an ISO-8601 instant or date; dates and naive times are in the ledger's zone."""
+        """Parse an ISO-8601 instant or date; dates and naive times are in the ledger's zone.
+
+        Raises ValueError for malformed text and for instants outside the years the ledger accepts.
+        """
         text = text.strip()
-        if len(text) == 10:
-            return self.start_of_day(date.fromisoformat(text))
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        return self.to_utc(parsed)
+        try:
+            if len(text) == 10:
+                instant = self.start_of_day(date.fromisoformat(text))
+            else:
+                instant = self.to_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+        except OverflowError:
+            raise ValueError(f"{text!r} is outside the calendar") from None
+        if not year_is_plausible(instant.year):
+            raise ValueError(f"{text!r} is outside the years {MIN_YEAR}–{MAX_YEAR}")
+        return instant
 
     def to_utc(self, value: datetime) -> datetime:
         """Normalise a datetime to UTC; a naive one is read in the ledger's zone."""

@@ -43,6 +43,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from ledger import events as ev
+from storage.recorders import creation_lock
 
 TRACKING_NAME = "Ledger"  # the application whose log the view follows
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -465,6 +466,10 @@ class PostgresFactsView(PostgresTrackingRecorder, _SQLFacts):
             "topic text NOT NULL, state bytea NOT NULL)",
             *(s.replace(" ON lp_facts", f" ON {schema}.lp_facts") for s in INDEXES),
         ]
+
+    def create_table(self) -> None:
+        with creation_lock(self.datastore):
+            super().create_table()
 
     def _read(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:

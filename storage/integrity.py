@@ -118,6 +118,7 @@ class _Walk:
     """Re-hash rows from a start, comparing with the stored chain and with checkpoints on the way."""
 
     def __init__(self, start: tuple[int, bytes], checkpoints: Iterable[tuple[Checkpoint, str]]) -> None:
+        checkpoints = list(checkpoints)
         self.position, self.chain = start
         self.from_position = start[0]
         self.checked = 0
@@ -126,6 +127,9 @@ class _Walk:
             ((cp, who) for cp, who in checkpoints if cp.position > start[0]), key=lambda c: c[0].position
         )
         self.compared = 0
+        # Only the most trusted kind of checkpoint given vouches for a position: an auditor's exported
+        # ones when there are any (the recorded ones live in the database an insider may have edited).
+        self.vouching = "exported" if any(who == "exported" for _, who in checkpoints) else "recorded"
         self.agreed_at = start[0]  # the last position known to hold its trusted value
         self.first_after_agreed: int | None = None  # the first row after it
 
@@ -134,15 +138,15 @@ class _Walk:
                             self.compared, chain=self.chain)
 
     def rewritten(self, cp: Checkpoint, who: str, what: str) -> VerifyReport:
-        """The stored chain is self-consistent but does not extend a checkpoint: rows were rewritten
-        (chain values included) somewhere after the last position that still agreed with one."""
+        """The log does not extend a checkpoint: rows were altered somewhere after the last position
+        that still agreed with a trusted checkpoint (with their chain values, if the chain still holds)."""
         start = self.first_after_agreed if self.first_after_agreed is not None else cp.position
         when = f" (recorded {cp.created_at})" if cp.created_at else ""
+        self.position = self.agreed_at  # the last position still vouched for
         return self.fail(
             start,
             f"the log no longer extends the {who} checkpoint at position {cp.position}{when}: {what}; "
-            f"rows between positions {start} and {cp.position} were changed, inserted, removed or reordered "
-            "and the chain rewritten over them",
+            f"rows between positions {start} and {cp.position} were changed, inserted, removed or reordered",
         )
 
     def step(self, position: int, stored_chain: bytes, expected: bytes) -> VerifyReport | None:
@@ -166,7 +170,8 @@ class _Walk:
             self.compared += 1
             if cp.chain != expected:
                 return self.rewritten(cp, who, f"the chain value at position {position} differs")
-            self.agreed_at, self.first_after_agreed = position, None
+            if who == self.vouching:
+                self.agreed_at, self.first_after_agreed = position, None
         return None
 
     def end(self) -> VerifyReport | None:

@@ -430,9 +430,18 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
                 ).format(schema=schema, cp=self.checkpoint_table),
             ]
         )
+        # We insert with our own statement under the lock: the library's insert function is unused,
+        # and `CREATE OR REPLACE FUNCTION` fails when several processes open the ledger at once.
+        self.sql_create_statements = [
+            s for s in self.sql_create_statements if "CREATE OR REPLACE FUNCTION" not in s.as_string()
+        ]
         self.t = SQL("{schema}.{table}").format(schema=schema, table=table)
         self.idem = SQL("{schema}.{idem}").format(schema=schema, idem=self.idem_table)
         self.cp = SQL("{schema}.{cp}").format(schema=schema, cp=self.checkpoint_table)
+
+    def create_table(self) -> None:
+        with creation_lock(self.datastore):
+            super().create_table()
 
     @contextmanager
     def append_txn(self) -> Iterator[AppendTxn]:
@@ -484,6 +493,18 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
             curs.execute(SQL("SELECT key, request_hash, response FROM {i} WHERE key = %s").format(i=self.idem), (key,))
             r = curs.fetchone()
             return IdempotencyRecord(r["key"], r["request_hash"], bytes(r["response"])) if r else None
+
+
+@contextmanager
+def creation_lock(datastore: PostgresDatastore) -> Iterator[None]:
+    """Serialize table creation across processes opening one schema at once (a session advisory lock)."""
+    key = f"ledger-create:{datastore.schema}"
+    with datastore.get_connection() as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
 
 def _pg_row(r: Any) -> Row:

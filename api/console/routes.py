@@ -42,7 +42,7 @@ from ledger import rules
 from ledger.access import Level, Report, Role
 from ledger.streams import SchoolView
 from projections.queries import AccessAnswer, Queries, UnknownOrganization
-from storage.integrity import verify_chain
+from storage.integrity import verify
 
 SESSION_COOKIE = "ledger_console"
 FORM_COOKIE = "ledger_console_form"
@@ -682,7 +682,7 @@ def run_verification(request: Request, csrf_token: Annotated[str, Form(max_lengt
     try:
         started = datetime.now(UTC)
         clock = time.perf_counter()
-        report = verify_chain(container_of(request).system.service.recorder)
+        report = verify(container_of(request).system.service.recorder)
         state.last_verification = Verification(
             ok=report.ok, checked=report.checked, position=report.position,
             first_bad_position=report.first_bad_position, problem=getattr(report, "problem", None),
