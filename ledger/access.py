@@ -7,6 +7,7 @@ only differ in how they build that world.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -102,8 +103,8 @@ def _school_grants(
             )
     for g in rules.held_system_grants(person, school.school_id, removals, t):
         out.append(Grant(Role.SCHOOL_ADMIN, "R7", (g.event_id,)))
-    for r in school.redemptions:
-        if r.person_id == person.person_id and rules.redemption_is_held(r, school, cal, t):
+    for r in school.redemptions_of(person.person_id):
+        if rules.redemption_is_held(r, school, cal, t):
             out.append(Grant(Role.SCHOOL_ADMIN, "R8", (r.event_id, r.code_event_id)))
     return out
 
@@ -367,7 +368,7 @@ def _explain_no_role(
     if isinstance(org, SchoolView):
         sid = org.school_id
         removals = org.removals_of(pid)
-        auths = [a for a in person.authorizations if a.school_id == sid and a.effective_at <= t]
+        auths = [a for a in person.authorizations_at_school(sid) if a.effective_at <= t]
         if auths and org.homeschool:
             return _deny(
                 "homeschool_organization",
@@ -388,7 +389,7 @@ def _explain_no_role(
                 f"no course authorization at {sid} for school year {current.exam_year}, the current released year (renewal is yearly)",
                 [current.event_id, *(a.event_id for a in auths)],
             )
-        reds = [r for r in org.redemptions if r.person_id == pid and r.effective_at <= t]
+        reds = [r for r in org.redemptions_of(pid) if r.effective_at <= t]
         if reds:
             return _deny(
                 "code_access_ended",
@@ -403,7 +404,7 @@ def _explain_no_role(
             )
     else:
         did = org.district_id
-        adds = [a for a in org.additions if a.person_id == pid and a.effective_at <= t]
+        adds = [a for a in org.additions_of(pid) if a.effective_at <= t]
         ended = [r for r in org.removals_of(pid) if r.effective_at <= t]
         if ended:
             return _deny("access_removed", "R14", f"access at {did} was removed", [ended[-1].event_id])
@@ -484,19 +485,47 @@ def boundaries(world: World, cal: LedgerCalendar, person_id: str, org_id: str) -
 Probe = Callable[[datetime], tuple[Role, tuple[str, ...]] | None]
 
 
-def sweep(org_id: str, instants: Sequence[datetime], probe: Probe, school_id: str | None = None) -> list[Interval]:
-    """Piecewise-constant intervals of `probe` over the instants where it may change."""
+def sweep(
+    org_id: str,
+    instants: Sequence[datetime],
+    probe: Probe,
+    school_id: str | None = None,
+    window: tuple[datetime, datetime] | None = None,
+) -> list[Interval]:
+    """Piecewise-constant intervals of `probe` over the (sorted) instants where it may change.
+
+    With a `window`, only intervals overlapping [start, end) are wanted: the sweep probes
+    the instants inside it, then extends the first and last intervals outward to their
+    true ends, so they are reported whole, not clipped.
+    """
+    lo, hi = 0, len(instants)
+    if window is not None:
+        start, end = window
+        lo = max(0, bisect.bisect_right(instants, start) - 1)  # the segment holding `start`
+        hi = bisect.bisect_left(instants, end)
+    values = {i: probe(instants[i]) for i in range(lo, hi)}
+
+    def value(i: int) -> tuple[Role, tuple[str, ...]] | None:
+        if i not in values:
+            values[i] = probe(instants[i])
+        return values[i]
+
     out: list[Interval] = []
-    open_: tuple[Role, tuple[str, ...], datetime] | None = None
-    for t in instants:
-        value = probe(t)
-        if open_ is not None and (value is None or (value[0], value[1]) != (open_[0], open_[1])):
-            out.append(Interval(org_id, open_[0], open_[2], t, open_[1], school_id))
-            open_ = None
-        if value is not None and open_ is None:
-            open_ = (value[0], value[1], t)
-    if open_ is not None:
-        out.append(Interval(org_id, open_[0], open_[2], None, open_[1], school_id))
+    i = lo
+    while i < hi:
+        v = value(i)
+        if v is None:
+            i += 1
+            continue
+        first = i
+        while first > 0 and value(first - 1) == v:  # began before the window
+            first -= 1
+        j = i + 1
+        while j < len(instants) and value(j) == v:  # may run past the window
+            j += 1
+        until = instants[j] if j < len(instants) else None
+        out.append(Interval(org_id, v[0], instants[first], until, v[1], school_id))
+        i = j
     return out
 
 
@@ -566,8 +595,10 @@ def level_intervals(
     school_id: str | None,
     level: Level,
     via_org: str,
+    window: tuple[datetime, datetime] | None = None,
 ) -> list[Interval]:
-    """Intervals during which the person could see `level` data (R1–R16 all applied)."""
+    """Intervals during which the person could see `level` data (R1–R16 all applied); with a
+    window, only those overlapping it (whole)."""
     instants = set(boundaries(world, cal, person_id, via_org))
     if school_id is not None and school_id != via_org:
         instants |= set(boundaries(world, cal, person_id, school_id))
@@ -575,7 +606,7 @@ def level_intervals(
     def probe(t: datetime) -> tuple[Role, tuple[str, ...]] | None:
         return can_see_level(world, cal, person_id, school_id, level, t, via_org)
 
-    return sweep(via_org, sorted(instants), probe, school_id)
+    return sweep(via_org, sorted(instants), probe, school_id, window)
 
 
 def interval_at(intervals: Iterable[Interval], t: datetime) -> Interval | None:

@@ -732,12 +732,12 @@ def has_something_to_remove(
     if isinstance(org, SchoolView):
         removals = org.removals_of(person_id)
         if any(
-            rules.authorization_is_held(a, person, removals, t) for a in person.authorizations if a.school_id == org_id
+            rules.authorization_is_held(a, person, removals, t) for a in person.authorizations_at_school(org_id)
         ):
             return True
         if rules.held_system_grants(person, org_id, removals, t):
             return True
-        return any(r.person_id == person_id and rules.redemption_is_held(r, org, cal, t) for r in org.redemptions)
+        return any(rules.redemption_is_held(r, org, cal, t) for r in org.redemptions_of(person_id))
     return bool(
         rules.pending_district_additions(org, person_id, cal, t)
         or rules.held_system_grants(person, org_id, org.removals_of(person_id), t)

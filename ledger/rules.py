@@ -187,11 +187,7 @@ def authorization_end(
     removals: Sequence[ev.AccessRemoved],
 ) -> ev.LedgerEvent | None:
     """The withdrawal (or R14 removal) that ends an authorization, if any."""
-    withdrawals = [
-        w
-        for w in person.withdrawals
-        if w.school_id == auth.school_id and w.subject == auth.subject and w.school_year == auth.school_year
-    ]
+    withdrawals = person.withdrawals_of(auth.school_id, auth.subject, auth.school_year)
     return first_ender(auth.effective_at, [*withdrawals, *removals])
 
 
@@ -219,11 +215,8 @@ def held_authorizations(
     removals = school.removals_of(person.person_id)
     return [
         a
-        for a in person.authorizations
-        if a.school_id == school.school_id
-        and a.school_year == school_year
-        and (subject is None or a.subject == subject)
-        and authorization_is_held(a, person, removals, t)
+        for a in person.authorizations_at(school.school_id, school_year)
+        if (subject is None or a.subject == subject) and authorization_is_held(a, person, removals, t)
     ]
 
 
@@ -243,12 +236,8 @@ def sections_assigned(
     removals = school.removals_of(person.person_id)
     return [
         s
-        for s in person.sections
-        if s.school_id == school.school_id
-        and s.school_year == school_year
-        and s.subject == subject
-        and s.effective_at <= t
-        and removal_ending(s.effective_at, removals, t) is None
+        for s in person.sections_of(school.school_id, school_year, subject)
+        if s.effective_at <= t and removal_ending(s.effective_at, removals, t) is None
     ]
 
 
@@ -289,7 +278,7 @@ def system_access_end(
     removals: Sequence[ev.AccessRemoved],
 ) -> ev.LedgerEvent | None:
     """R7/R14: the removal of the system access (or of the person) that ends a grant."""
-    system_removals = [r for r in person.system_removals if r.org_id == grant.org_id and r.system == grant.system]
+    system_removals = person.system_removals_of(grant.org_id, grant.system)
     return first_ender(grant.effective_at, [*system_removals, *removals])
 
 
@@ -316,10 +305,8 @@ def held_system_grants(
     """R7: system access grants at the organization held at t."""
     return [
         g
-        for g in person.system_grants
-        if g.org_id == org_id
-        and (system is None or g.system == system)
-        and system_access_is_held(g, person, removals, t)
+        for g in person.system_grants_at(org_id)
+        if (system is None or g.system == system) and system_access_is_held(g, person, removals, t)
     ]
 
 
@@ -337,15 +324,19 @@ class CodeLife:
 
 def code_life(school: SchoolView, code: ev.AccessCodeIssued, cal: LedgerCalendar) -> CodeLife:
     """R8: a code is valid from issuance until the end of Jul 31 of Y+1, or until revoked or reissued."""
+    key = ("code_life", code.event_id, cal.zone_name)
+    found = school.memo.get(key)
+    if isinstance(found, CodeLife):
+        return found
     expiry = cal.code_expiry(code.exam_year)
-    revocation = first_ender(
-        code.effective_at,
-        [r for r in school.revocations if r.code_event_id == code.event_id],
-    )
+    revocation = first_ender(code.effective_at, school.revocations_of(code.event_id))
     if revocation is not None and revocation.effective_at < expiry:
         assert isinstance(revocation, ev.AccessCodeRevoked)
-        return CodeLife(code, revocation.effective_at, revocation)
-    return CodeLife(code, expiry, None)
+        life = CodeLife(code, revocation.effective_at, revocation)
+    else:
+        life = CodeLife(code, expiry, None)
+    school.memo[key] = life
+    return life
 
 
 def code_is_valid(life: CodeLife, t: datetime) -> bool:
@@ -372,16 +363,23 @@ def redemption_end(
     redemption: ev.AccessCodeRedeemed, school: SchoolView, cal: LedgerCalendar
 ) -> tuple[datetime, ev.LedgerEvent | None]:
     """R8/R14: when access through a redemption ends, and the fact that ends it (None = expiry)."""
-    code = next((c for c in school.codes if c.event_id == redemption.code_event_id), None)
+    key = ("redemption_end", redemption.event_id, cal.zone_name)
+    found = school.memo.get(key)
+    if found is not None:
+        return found  # type: ignore[return-value]
+    code = school.code(redemption.code_event_id)
     if code is None:  # the issuance was voided: the redemption gives nothing
-        return redemption.effective_at, None
-    life = code_life(school, code, cal)
-    end: datetime = life.end
-    why: ev.LedgerEvent | None = life.revoked_by
-    removal = removal_ending(redemption.effective_at, school.removals_of(redemption.person_id))
-    if removal is not None and removal.effective_at < end:
-        end, why = removal.effective_at, removal
-    return end, why
+        result: tuple[datetime, ev.LedgerEvent | None] = (redemption.effective_at, None)
+    else:
+        life = code_life(school, code, cal)
+        end: datetime = life.end
+        why: ev.LedgerEvent | None = life.revoked_by
+        removal = removal_ending(redemption.effective_at, school.removals_of(redemption.person_id))
+        if removal is not None and removal.effective_at < end:
+            end, why = removal.effective_at, removal
+        result = (end, why)
+    school.memo[key] = result
+    return result
 
 
 def redemption_is_held(redemption: ev.AccessCodeRedeemed, school: SchoolView, cal: LedgerCalendar, t: datetime) -> bool:
@@ -441,7 +439,7 @@ def district_access_end(
 ) -> tuple[datetime, ev.LedgerEvent | None]:
     """R11/R14: when a district addition stops counting, and the fact that stops it (None = window end)."""
     _, end = district_access_window(addition, cal)
-    enders: list[ev.LedgerEvent] = [r for r in district.access_removals if r.person_id == addition.person_id]
+    enders: list[ev.LedgerEvent] = [*district.access_removals_of(addition.person_id)]
     enders.extend(district.removals_of(addition.person_id))
     first = first_ender(addition.effective_at, enders)
     if first is not None and first.effective_at < end:
@@ -462,7 +460,7 @@ def held_district_additions(
     district: DistrictView, person_id: str, cal: LedgerCalendar, t: datetime
 ) -> list[ev.DistrictAccessAdded]:
     """R11: the person's additions to the district that count at t."""
-    return [a for a in district.additions if a.person_id == person_id and district_access_is_held(a, district, cal, t)]
+    return [a for a in district.additions_of(person_id) if district_access_is_held(a, district, cal, t)]
 
 
 def pending_district_additions(
@@ -470,8 +468,8 @@ def pending_district_additions(
 ) -> list[ev.DistrictAccessAdded]:
     """R11: additions effective at t that are not yet ended (current or future windows)."""
     out = []
-    for a in district.additions:
-        if a.person_id != person_id or a.effective_at > t:
+    for a in district.additions_of(person_id):
+        if a.effective_at > t:
             continue
         end, _ = district_access_end(a, district, cal)
         if end > t:

@@ -74,6 +74,14 @@ def fold(stream_id: str, events: Iterable[ev.LedgerEvent]) -> Stream:
     return stream
 
 
+def grouped(events: Iterable[E], key: Callable[[E], object]) -> dict[object, list[E]]:
+    """Events grouped by a key, each group keeping the given order (indexes for the rules)."""
+    out: dict[object, list[E]] = {}
+    for e in events:
+        out.setdefault(key(e), []).append(e)
+    return out
+
+
 def by_effective(events: Iterable[E]) -> list[E]:
     """Events sorted by valid time; ties keep recording order (stream version)."""
     return sorted(events, key=lambda e: (e.effective_at, e.timestamp, e.originator_version))
@@ -128,6 +136,52 @@ class PersonView:
     @cached_property
     def failed_redemptions(self) -> list[ev.AccessCodeRedemptionFailed]:
         return by_effective(self.stream.of(ev.AccessCodeRedemptionFailed))
+
+    # Indexes, so that a decision reads only the facts it is about.
+
+    @cached_property
+    def _authorizations_by_school_year(self) -> dict[object, list[ev.CourseAuthorized]]:
+        return grouped(self.authorizations, lambda a: (a.school_id, a.school_year))
+
+    def authorizations_at(self, school_id: str, school_year: int) -> list[ev.CourseAuthorized]:
+        """Authorizations at a school for a school year, by valid time."""
+        return self._authorizations_by_school_year.get((school_id, school_year), [])
+
+    def authorizations_at_school(self, school_id: str) -> list[ev.CourseAuthorized]:
+        """Every authorization at a school, by valid time."""
+        return [a for a in self.authorizations if a.school_id == school_id]
+
+    @cached_property
+    def _withdrawals_by_key(self) -> dict[object, list[ev.CourseAuthorizationWithdrawn]]:
+        return grouped(self.withdrawals, lambda w: (w.school_id, w.subject, w.school_year))
+
+    def withdrawals_of(self, school_id: str, subject: str, school_year: int) -> list[ev.CourseAuthorizationWithdrawn]:
+        """Withdrawals of one authorization (school, subject, school year)."""
+        return self._withdrawals_by_key.get((school_id, subject, school_year), [])
+
+    @cached_property
+    def _sections_by_key(self) -> dict[object, list[ev.SectionAssigned]]:
+        return grouped(self.sections, lambda s: (s.school_id, s.school_year, s.subject))
+
+    def sections_of(self, school_id: str, school_year: int, subject: str) -> list[ev.SectionAssigned]:
+        """Section assignments at a school for a school year and subject."""
+        return self._sections_by_key.get((school_id, school_year, subject), [])
+
+    @cached_property
+    def _system_grants_by_org(self) -> dict[object, list[ev.SystemAccessGranted]]:
+        return grouped(self.system_grants, lambda g: g.org_id)
+
+    def system_grants_at(self, org_id: str) -> list[ev.SystemAccessGranted]:
+        """System access grants at an organization."""
+        return self._system_grants_by_org.get(org_id, [])
+
+    @cached_property
+    def _system_removals_by_key(self) -> dict[object, list[ev.SystemAccessRemoved]]:
+        return grouped(self.system_removals, lambda r: (r.org_id, r.system))
+
+    def system_removals_of(self, org_id: str, system: str) -> list[ev.SystemAccessRemoved]:
+        """Removals of one system access at an organization."""
+        return self._system_removals_by_key.get((org_id, system), [])
 
     @cached_property
     def org_ids(self) -> set[str]:
@@ -188,8 +242,42 @@ class SchoolView:
     def removals(self) -> list[ev.AccessRemoved]:
         return by_effective(self.stream.of(ev.AccessRemoved))
 
+    @cached_property
+    def _removals_by_person(self) -> dict[object, list[ev.AccessRemoved]]:
+        return grouped(self.removals, lambda r: r.person_id)
+
     def removals_of(self, person_id: str) -> list[ev.AccessRemoved]:
-        return [r for r in self.removals if r.person_id == person_id]
+        """Removals of one person at this school, by valid time."""
+        return self._removals_by_person.get(person_id, [])
+
+    @cached_property
+    def _redemptions_by_person(self) -> dict[object, list[ev.AccessCodeRedeemed]]:
+        return grouped(self.redemptions, lambda r: r.person_id)
+
+    def redemptions_of(self, person_id: str) -> list[ev.AccessCodeRedeemed]:
+        """One person's redemptions of this school's codes, by valid time."""
+        return self._redemptions_by_person.get(person_id, [])
+
+    @cached_property
+    def _codes_by_id(self) -> dict[str, ev.AccessCodeIssued]:
+        return {c.event_id: c for c in self.codes}
+
+    def code(self, event_id: str) -> ev.AccessCodeIssued | None:
+        """The issuance with this event id, unless voided."""
+        return self._codes_by_id.get(event_id)
+
+    @cached_property
+    def _revocations_by_code(self) -> dict[object, list[ev.AccessCodeRevoked]]:
+        return grouped(self.revocations, lambda r: r.code_event_id)
+
+    def revocations_of(self, code_event_id: str) -> list[ev.AccessCodeRevoked]:
+        """Revocations naming one issuance."""
+        return self._revocations_by_code.get(code_event_id, [])
+
+    @cached_property
+    def memo(self) -> dict[object, object]:
+        """Derived values of this stream state that rules compute repeatedly (e.g. a code's life)."""
+        return {}
 
 
 @dataclass(frozen=True)
@@ -220,8 +308,29 @@ class DistrictView:
     def removals(self) -> list[ev.AccessRemoved]:
         return by_effective(self.stream.of(ev.AccessRemoved))
 
+    @cached_property
+    def _removals_by_person(self) -> dict[object, list[ev.AccessRemoved]]:
+        return grouped(self.removals, lambda r: r.person_id)
+
     def removals_of(self, person_id: str) -> list[ev.AccessRemoved]:
-        return [r for r in self.removals if r.person_id == person_id]
+        """Removals of one person at this district, by valid time."""
+        return self._removals_by_person.get(person_id, [])
+
+    @cached_property
+    def _additions_by_person(self) -> dict[object, list[ev.DistrictAccessAdded]]:
+        return grouped(self.additions, lambda a: a.person_id)
+
+    def additions_of(self, person_id: str) -> list[ev.DistrictAccessAdded]:
+        """One person's additions as a district user, by valid time."""
+        return self._additions_by_person.get(person_id, [])
+
+    @cached_property
+    def _access_removals_by_person(self) -> dict[object, list[ev.DistrictAccessRemoved]]:
+        return grouped(self.access_removals, lambda r: r.person_id)
+
+    def access_removals_of(self, person_id: str) -> list[ev.DistrictAccessRemoved]:
+        """One person's removals as a district user."""
+        return self._access_removals_by_person.get(person_id, [])
 
 
 @dataclass(frozen=True)

@@ -212,7 +212,7 @@ class Queries:
         world = self.world(streams, k)
         entries = []
         for pid, seen, via in sorted(set(plans), key=lambda p: (p[0], p[2])):
-            for i in access.level_intervals(world, self.calendar, pid, seen, level, via):
+            for i in access.level_intervals(world, self.calendar, pid, seen, level, via, (start, end)):
                 if i.overlaps(start, end):
                     entries.append(AccessEntry(pid, i.role, i.valid_from, i.valid_to, i.sources, seen, via))
         entries.sort(key=lambda e: (e.valid_from, e.person_id, e.via_org))

@@ -385,8 +385,11 @@ class _SQLFacts(FactsView):
         return [_fact(r) for r in self._read(self.q(sql), (person_id, ev.person_stream(person_id)))]
 
     def position_at(self, recorded_at_us: int) -> int:
-        rows = self._read(self.q("SELECT MAX(position) FROM lp_facts WHERE recorded_at <= ?"), (recorded_at_us,))
-        return int(rows[0][0] or 0) if rows else 0
+        # ORDER BY … LIMIT 1 walks the (recorded_at, position) index; MAX(position) with the
+        # WHERE clause would scan. recorded_at never decreases along positions.
+        sql = "SELECT position FROM lp_facts WHERE recorded_at <= ? ORDER BY recorded_at DESC, position DESC LIMIT 1"
+        rows = self._read(self.q(sql), (recorded_at_us,))
+        return int(rows[0][0]) if rows else 0
 
     def recorded_at_of(self, positions: Iterable[int]) -> dict[int, int]:
         wanted = sorted(set(positions))
