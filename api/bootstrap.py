@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api import console
 from api.deps import Container
 from api.errors import error_response, install_error_handlers
-from api.observability import Metrics, configure_logging, request_middleware
+from api.observability import Metrics, RequestLog, configure_logging
 from api.routers import audit, check, commands, health, orgs, people
 from api.security import KeyRing
 from api.settings import Settings
@@ -105,7 +105,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(DeclaredBodyLimit, limit=settings.max_body_bytes)
-    app.middleware("http")(request_middleware(metrics))
+    app.add_middleware(RequestLog, metrics=metrics)
     for router in (commands.router, check.router, people.router, orgs.router, audit.router, health.router):
         app.include_router(router, max_body_size=settings.max_body_bytes)
     app.include_router(console.router, max_body_size=settings.max_body_bytes)  # the web console, /console

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError
 from api.security import Client, ClientRole, KeyRing
@@ -27,7 +28,10 @@ class Container:
     calendar: LedgerCalendar
 
 
-def get_container(request: Request) -> Container:
+# Cheap dependencies are `async def`: each plain `def` dependency costs a threadpool hop.
+
+
+async def get_container(request: Request) -> Container:
     container = request.app.state.container
     assert isinstance(container, Container)
     return container
@@ -38,7 +42,7 @@ ContainerDep = Annotated[Container, Depends(get_container)]
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <secret> (LEDGER_API_KEYS)")
 
 
-def get_client(
+async def get_client(
     request: Request,
     container: ContainerDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -55,11 +59,11 @@ def get_client(
 ClientDep = Annotated[Client, Depends(get_client)]
 
 
-def require(*roles: ClientRole) -> Callable[[Client], Client]:
+def require(*roles: ClientRole) -> Callable[[Client], Coroutine[Any, Any, Client]]:
     """A dependency admitting only clients with one of `roles` (403 otherwise)."""
     allowed = ", ".join(r.value for r in roles)
 
-    def check(client: ClientDep) -> Client:
+    async def check(client: ClientDep) -> Client:
         if client.role not in roles:
             raise ApiError(403, "forbidden", f"role {client.role.value} may not call this; allowed: {allowed}")
         return client
@@ -88,7 +92,7 @@ def parse_instant_param(calendar: LedgerCalendar, value: str, name: str) -> date
         raise ApiError(422, "invalid_input", f"{name}: not an ISO-8601 instant or date", field=name) from None
 
 
-def read_point(
+async def read_point(
     container: ContainerDep,
     at: Annotated[str | None, Query(description="valid time: ISO-8601 instant or date (ledger zone); default now")] = None,
     as_of: Annotated[
@@ -108,16 +112,21 @@ def read_point(
             wait_for = max(wait_for, as_of_value)  # a position is read only once projected
         else:
             as_of_value = parse_instant_param(calendar, as_of, "as_of")
-    if wait_for:
-        last = container.system.service.recorder.last_position()
-        if min_position is not None and min_position > last:
-            raise ApiError(
-                422, "invalid_input", f"min_position {min_position} is beyond the ledger's last position {last}",
-                field="min_position",
-            )
-        wait_for = min(wait_for, last)  # as_of beyond the end reads the latest position
-        container.system.runner.wait(wait_for, container.settings.read_wait_seconds)
+    if wait_for > container.system.queries.source.tracked():  # else already readable: no round trip
+        await run_in_threadpool(_wait_for, container, wait_for, min_position)
     return ReadPoint(at_value, as_of_value)
+
+
+def _wait_for(container: Container, wait_for: int, min_position: int | None) -> None:
+    """Read-your-writes: block (in the threadpool) until the projections hold `wait_for`."""
+    last = container.system.service.recorder.last_position()
+    if min_position is not None and min_position > last:
+        raise ApiError(
+            422, "invalid_input", f"min_position {min_position} is beyond the ledger's last position {last}",
+            field="min_position",
+        )
+    # An as_of position beyond the end reads the latest position.
+    container.system.runner.wait(min(wait_for, last), container.settings.read_wait_seconds)
 
 
 ReadPointDep = Annotated[ReadPoint, Depends(read_point)]

@@ -9,13 +9,11 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 access_log = logging.getLogger("ledger.access")
 
@@ -69,32 +67,38 @@ class Metrics:
         self.lag = Gauge("ledger_projection_lag_positions", "positions not yet projected", registry=self.registry)
 
 
-def route_of(request: Request) -> str:
-    route = request.scope.get("route")
-    return getattr(route, "path", None) or "unmatched"
+class RequestLog:
+    """Pure ASGI middleware: one structured log line and the metrics per HTTP request."""
 
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
 
-def request_middleware(
-    metrics: Metrics,
-) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
-    async def middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
         status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
+            await self.app(scope, receive, send_status)
         finally:
             elapsed = time.perf_counter() - started
-            route = route_of(request)
-            metrics.requests.labels(request.method, route, str(status)).inc()
-            metrics.latency.labels(request.method, route).observe(elapsed)
+            route = getattr(scope.get("route"), "path", None) or "unmatched"  # the template, not the URL
+            method = scope["method"]
+            self.metrics.requests.labels(method, route, str(status)).inc()
+            self.metrics.latency.labels(method, route).observe(elapsed)
+            state = scope.get("state") or {}
             access_log.info(
                 "request",
                 extra={"fields": {
-                    "method": request.method, "route": route, "status": status,
-                    "ms": round(elapsed * 1000, 2), "client": getattr(request.state, "client_id", None),
+                    "method": method, "route": route, "status": status,
+                    "ms": round(elapsed * 1000, 2), "client": state.get("client_id"),
                 }},
             )
-
-    return middleware

@@ -75,16 +75,26 @@ class CachedSource(ViewSource):
     # --- streams -------------------------------------------------------------------------
 
     def _load(self, stream_ids: Sequence[str]) -> None:
-        missing = [s for s in stream_ids if s not in self._records]
-        if not missing:
-            for s in stream_ids:
-                self._records.move_to_end(s)
-            return
+        with self._lock:
+            missing = [s for s in stream_ids if s not in self._records]
+            if not missing:
+                for s in stream_ids:
+                    self._records.move_to_end(s)
+                return
+            before = self._position
+        # Read outside the lock (readers of cached streams must not wait on I/O) ...
+        facts = self.view.all_facts_of_streams(missing)
         with self._lock:
             missing = [s for s in missing if s not in self._records]
+            if not missing:
+                return
+            if self._position > before:
+                # ... and if the cache moved meanwhile, its refresh skipped these streams:
+                # read them again so no fact between the two positions is lost.
+                facts = self.view.all_facts_of_streams(missing)
             loaded: dict[str, list[FactRecord]] = {s: [] for s in missing}
-            for f in self.view.all_facts_of_streams(missing):
-                if f.position <= self._position:  # later facts arrive through refresh
+            for f in facts:
+                if f.stream in loaded and f.position <= self._position:  # later facts come by refresh
                     loaded[f.stream].append(self._record(f))
             for sid, records in loaded.items():
                 self._records[sid] = records
@@ -98,6 +108,10 @@ class CachedSource(ViewSource):
                 self._count -= len(dropped)
                 self._changed.pop(old, None)
                 self._latest.pop(old, None)
+
+    def holds(self, stream_ids: Iterable[str]) -> bool:
+        """Whether every one of these streams is in memory (a query on them does no I/O)."""
+        return all(s in self._records for s in stream_ids)
 
     def records(self, streams: Sequence[str], as_of: int | None) -> list[FactRecord]:
         self._load(streams)

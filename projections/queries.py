@@ -149,10 +149,7 @@ class Queries:
     ) -> CheckAnswer:
         """May the person, acting for the organization, see the report (SPEC §7 check)."""
         k = self.position(as_of)
-        streams = [ev.person_stream(person_id), ev.CALENDAR_STREAM, *self.org_streams(org_id)]
-        if school_id is not None:
-            streams.append(ev.school_stream(school_id))
-        world = self.world(streams, k)
+        world = self.world(self.check_streams(person_id, org_id, school_id), k)
         request = CheckRequest(
             person_id=person_id,
             org_id=org_id,
@@ -164,6 +161,18 @@ class Queries:
             section_id=section_id,
         )
         return CheckAnswer(access.check(world, self.calendar, request), k)
+
+    def check_streams(self, person_id: str, org_id: str, school_id: str | None) -> list[str]:
+        """The streams a check reads (and the organizations' existence checks with it)."""
+        streams = [ev.person_stream(person_id), ev.CALENDAR_STREAM, *self.org_streams(org_id)]
+        if school_id is not None:
+            streams.extend(self.org_streams(school_id))
+        return streams
+
+    def in_memory(self, stream_ids: Iterable[str], as_of: AsOf) -> bool:
+        """Whether a query on these streams at `as_of` can be answered without I/O."""
+        holds = getattr(self.source, "holds", None)
+        return as_of is None and holds is not None and bool(holds(stream_ids))
 
     # --- rights -------------------------------------------------------------------------------
 
