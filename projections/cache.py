@@ -16,6 +16,7 @@ position) go to the index with `as_of` no later than the cache's position.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -31,15 +32,22 @@ from storage.mapper import LedgerMapper
 class CachedSource(ViewSource):
     """A FactSource over the fact index with decoded streams held in memory."""
 
-    def __init__(self, view: FactsView, mapper: LedgerMapper, *, max_facts: int = 1_000_000) -> None:
+    def __init__(
+        self, view: FactsView, mapper: LedgerMapper, *, max_facts: int = 1_000_000, max_folds: int = 50_000
+    ) -> None:
         super().__init__(view, mapper)
         self._lock = threading.RLock()
         self._position = view.tracked()
+        # Per cached stream, its facts in position order (a void is itself a fact of the
+        # stream it voids, so a stream's state changes only at its facts' positions).
         self._records: OrderedDict[str, list[FactRecord]] = OrderedDict()
-        self._changed: dict[str, int] = {}  # last position at which a cached stream changed
-        self._latest: dict[str, Stream] = {}  # each cached stream folded at the cache's position
+        self._positions: dict[str, list[int]] = {}
+        # Folded states by (stream, position of its last fact at or before as_of): the
+        # state as of any position up to the next fact. Never stale: facts only arrive later.
+        self._folds: OrderedDict[tuple[str, int], Stream] = OrderedDict()
         self._count = 0
         self._max = max_facts
+        self._max_folds = max_folds
 
     # --- following ---------------------------------------------------------------------
 
@@ -68,9 +76,8 @@ class CachedSource(ViewSource):
                 if r.event.event_id == target:
                     records[i] = FactRecord(r.position, r.event, f.position)
         records.append(record)
+        self._positions[f.stream].append(f.position)
         self._count += 1
-        self._changed[f.stream] = f.position
-        self._latest.pop(f.stream, None)
 
     # --- streams -------------------------------------------------------------------------
 
@@ -98,16 +105,12 @@ class CachedSource(ViewSource):
                     loaded[f.stream].append(self._record(f))
             for sid, records in loaded.items():
                 self._records[sid] = records
+                self._positions[sid] = [r.position for r in records]
                 self._count += len(records)
-                changes = [r.position for r in records] + [
-                    r.voided_at for r in records if r.voided_at is not None and r.voided_at <= self._position
-                ]
-                self._changed[sid] = max(changes, default=0)
             while self._count > self._max and len(self._records) > len(stream_ids):
                 old, dropped = self._records.popitem(last=False)
+                self._positions.pop(old, None)
                 self._count -= len(dropped)
-                self._changed.pop(old, None)
-                self._latest.pop(old, None)
 
     def holds(self, stream_ids: Iterable[str]) -> bool:
         """Whether every one of these streams is in memory (a query on them does no I/O)."""
@@ -123,26 +126,30 @@ class CachedSource(ViewSource):
         return out
 
     def streams(self, stream_ids: Iterable[str], as_of: int) -> dict[str, Stream]:
-        """Stream states as known at `as_of`; the latest state of each stream is folded once and reused."""
+        """Stream states as known at `as_of`, each state folded once and shared by every query that needs it."""
         ids = list(dict.fromkeys(stream_ids))
         self._load(ids)
+        as_of = min(as_of, self._position)
         out: dict[str, Stream] = {}
         for sid in ids:
             records = self._records.get(sid)
-            if not records:
+            positions = self._positions.get(sid)
+            if not records or not positions:
                 continue
-            if as_of >= self._changed.get(sid, 0) and as_of <= self._position:
-                latest = self._latest.get(sid)
-                if latest is None:
-                    latest = streams_as_of(records, self._position).get(sid)
-                    if latest is None:
-                        continue
-                    self._latest[sid] = latest
-                out[sid] = latest
-            else:
-                folded = streams_as_of(records, as_of).get(sid)
-                if folded is not None:
-                    out[sid] = folded
+            n = bisect.bisect_right(positions, as_of)
+            if n == 0:
+                continue  # nothing of this stream was recorded yet
+            key = (sid, positions[n - 1])
+            folded = self._folds.get(key)
+            if folded is None:
+                folded = streams_as_of(records[:n], as_of).get(sid)
+                if folded is None:
+                    continue
+                with self._lock:
+                    self._folds[key] = folded
+                    while len(self._folds) > self._max_folds:
+                        self._folds.popitem(last=False)
+            out[sid] = folded
         return out
 
     def person_records(self, person_id: str) -> list[FactRecord]:
