@@ -12,9 +12,26 @@ decoding of stored events.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any, ClassVar
+
+# The person a restriction is about is its teacher (None: every teacher of the school).
+_PERSON_FIELD = {"StudentDataRestricted": "teacher_id", "StudentDataRestrictionLifted": "teacher_id"}
+
+
+def subject_of(event_type: str, fields: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(person, organization) an event is about, from its type and fields (decoded or raw JSON).
+
+    The organization is the first of `org_id`, `school_id`, `district_id` the event has
+    (a school's registration is about the school, not its district). A void is about
+    whatever its target is about: the fact index fills that in.
+    """
+    person = fields.get(_PERSON_FIELD.get(event_type, "person_id"))
+    org = fields.get("org_id") or fields.get("school_id") or fields.get("district_id")
+    return person, org
+
 
 # Stream (aggregate) ids are readable text: auditors read them in the database.
 CALENDAR_STREAM = "calendar"
@@ -84,15 +101,11 @@ class LedgerEvent:
 
     def about_person(self) -> str | None:
         """The person this event is about, if any (used to index facts by person)."""
-        return getattr(self, "person_id", None)
+        return subject_of(self.type, vars(self))[0]
 
     def about_org(self) -> str | None:
         """The organization this event is about, if any (used to index facts by organization)."""
-        for name in ("org_id", "school_id", "district_id"):
-            value = getattr(self, name, None)
-            if value is not None:
-                return str(value)
-        return None
+        return subject_of(self.type, vars(self))[1]
 
 
 # --- organizations and people -------------------------------------------------
@@ -111,8 +124,6 @@ class SchoolRegistered(LedgerEvent):
     district_id: str | None = None
     homeschool: bool = False
 
-    def about_org(self) -> str | None:
-        return self.school_id
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -276,18 +287,12 @@ class StudentDataRestricted(LedgerEvent):
     teacher_id: str | None = None
     requested_by: str
 
-    def about_person(self) -> str | None:
-        return self.teacher_id
-
 
 @dataclass(frozen=True, kw_only=True)
 class StudentDataRestrictionLifted(LedgerEvent):
     school_id: str
     teacher_id: str | None = None
     requested_by: str
-
-    def about_person(self) -> str | None:
-        return self.teacher_id
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -62,6 +62,7 @@ class ProjectionRunner:
         self._stop = threading.Event()
         self._progress = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._seen: dict[str, tuple[int, str | None, str | None]] | None = None
         self.error: BaseException | None = None  # the last batch's failure, cleared by a success
         self.last_seen = 0  # highest ledger position this runner has seen (projected or read)
         self.projected = 0  # highest position known projected (by this runner or another)
@@ -79,19 +80,25 @@ class ProjectionRunner:
             return 0
         self.last_seen = max(self.last_seen, rows[-1].position)
         facts: list[Fact] = []
-        voids: list[tuple[str, int]] = []
-        about: dict[str, tuple[str | None, str | None]] = {}
+        voids: list[tuple[int, int]] = []
+        # (position, person, org) of events seen: this batch's, or the whole log's during a rebuild.
+        about = self._seen if self._seen is not None else {}
         for row in rows:
-            event = self.mapper.decode(row.stored)
-            if isinstance(event, ev.EventVoided):
+            # Index from the raw stored state: the typed event is only built when a query needs it.
+            state = self.mapper.raw_state(row.stored)
+            kind = row.stored.topic.rpartition(":")[2]
+            if kind == "EventVoided":
                 # A void is about whoever its target is about, so timelines show it.
-                target = about.get(event.voided_event_id) or self.view.about(event.voided_event_id)
-                subject = target or (None, None)
-                voids.append((event.voided_event_id, row.position))
+                target_id = state["voided_event_id"]
+                target = about.get(target_id) or self.view.about(target_id)
+                subject: tuple[str | None, str | None] = (None, None)
+                if target is not None:
+                    voids.append((target[0], row.position))
+                    subject = (target[1], target[2])
             else:
-                subject = (event.about_person(), event.about_org())
-            about[event.event_id] = subject
-            facts.append(fact_of(row.position, event, row.stored, subject))
+                subject = ev.subject_of(kind, state)
+            about[state["event_id"]] = (row.position, *subject)
+            facts.append(fact_of(row.position, row.stored, state, subject))
         try:
             self.view.process(facts, voids, rows[-1].position)
         except (IntegrityError, psycopg.errors.UniqueViolation):
@@ -124,10 +131,17 @@ class ProjectionRunner:
                 progress(self.view.tracked(), end)
         return self.view.tracked()
 
-    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Drop the views and replay the whole log from position 0."""
+    def rebuild(self, progress: Callable[[int, int], None] | None = None, batch_size: int = 10_000) -> int:
+        """Drop the views and replay the whole log from position 0, in large batches, indexes built last."""
         self.view.drop()
-        return self.catch_up(progress)
+        normal, self.batch_size = self.batch_size, max(self.batch_size, batch_size)
+        # Without the event-id index, a void finds its target in what the rebuild has seen.
+        self._seen = {}
+        try:
+            with self.view.bulk_load():
+                return self.catch_up(progress)
+        finally:
+            self.batch_size, self._seen = normal, None
 
     # --- following ----------------------------------------------------------------------
 

@@ -30,10 +30,10 @@ from __future__ import annotations
 import bisect
 from abc import abstractmethod
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from eventsourcing.persistence import StoredEvent, Tracking, TrackingRecorder
 from eventsourcing.popo import POPOTrackingRecorder
@@ -60,9 +60,8 @@ def from_us(value: int) -> datetime:
     return EPOCH + timedelta(microseconds=value)
 
 
-@dataclass(frozen=True, slots=True)
-class Fact:
-    """One row of the fact index (the stored event still encoded)."""
+class Fact(NamedTuple):
+    """One row of the fact index (the stored event still encoded); fields in column order."""
 
     position: int
     event_id: str
@@ -86,37 +85,41 @@ class Fact:
         return self.position <= position and (self.voided_at is None or self.voided_at > position)
 
 
-def fact_of(position: int, event: ev.LedgerEvent, stored: StoredEvent, about: tuple[str | None, str | None]) -> Fact:
-    """Index one decoded event; `about` overrides (person, org) for voids (they inherit their target's)."""
-    person, org = about
-    district = getattr(event, "district_id", None)
+def fact_of(position: int, stored: StoredEvent, state: dict[str, Any], about: tuple[str | None, str | None]) -> Fact:
+    """Index one event from its raw stored state; `about` is (person, org) (voids inherit their target's)."""
     return Fact(
         position,
-        event.event_id,
-        event.type,
-        event.originator_id,
-        event.originator_version,
-        person,
-        org,
-        district,
-        to_us(event.effective_at),
-        to_us(event.recorded_at),
+        state["event_id"],
+        stored.topic.rpartition(":")[2],
+        str(stored.originator_id),
+        stored.originator_version,
+        about[0],
+        about[1],
+        state.get("district_id"),
+        iso_us(state["effective_at"]),
+        iso_us(state["timestamp"]),
         None,
         stored.topic,
         bytes(stored.state),
     )
 
 
+def iso_us(text: str) -> int:
+    """An ISO-8601 instant (as the mapper stores it) as µs since the epoch."""
+    return to_us(datetime.fromisoformat(text))
+
+
 class FactsView:
     """What every store's view offers to the queries (a mixin over a library TrackingRecorder)."""
 
     @abstractmethod
-    def process(self, facts: Sequence[Fact], voids: Sequence[tuple[str, int]], last_position: int) -> None:
-        """Write facts, mark voided ones, and record the tracking position: one transaction."""
+    def process(self, facts: Sequence[Fact], voids: Sequence[tuple[int, int]], last_position: int) -> None:
+        """Write facts, mark voided ones ((target position, void position)), record the tracking position:
+        one transaction."""
 
     @abstractmethod
-    def about(self, event_id: str) -> tuple[str | None, str | None] | None:
-        """(person, org) of an indexed event, or None if it is not indexed."""
+    def about(self, event_id: str) -> tuple[int, str | None, str | None] | None:
+        """(position, person, org) of an indexed event, or None if it is not indexed."""
 
     @abstractmethod
     def facts_of_streams(self, streams: Sequence[str], as_of: int) -> list[Fact]:
@@ -162,6 +165,11 @@ class FactsView:
     def drop(self) -> None:
         """Remove every row and the tracking position (before a rebuild)."""
 
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """Load without the secondary indexes, then build them once (a rebuild is a bulk load)."""
+        yield
+
     def tracked(self) -> int:
         """The last position processed (0 when nothing is)."""
         assert isinstance(self, TrackingRecorder)
@@ -188,7 +196,7 @@ class POPOFactsView(POPOTrackingRecorder, FactsView):
         self._positions: list[int] = []
         self._recorded: list[int] = []
 
-    def process(self, facts: Sequence[Fact], voids: Sequence[tuple[str, int]], last_position: int) -> None:
+    def process(self, facts: Sequence[Fact], voids: Sequence[tuple[int, int]], last_position: int) -> None:
         with self._database_lock:
             self._assert_tracking_uniqueness(Tracking(TRACKING_NAME, last_position))
             for f in facts:
@@ -203,21 +211,19 @@ class POPOFactsView(POPOTrackingRecorder, FactsView):
                     self._by_district[f.district_id].append(f.position)
                 self._positions.append(f.position)
                 self._recorded.append(f.recorded_at)
-            for event_id, void_position in voids:
-                pos = self._by_event.get(event_id)
-                if pos is not None:
-                    old = self._facts[pos]
-                    self._facts[pos] = Fact(**{**_fields(old), "voided_at": void_position})
+            for pos, void_position in voids:
+                if pos in self._facts:
+                    self._facts[pos] = self._facts[pos]._replace(voided_at=void_position)
             self._insert_tracking(Tracking(TRACKING_NAME, last_position))
 
     def _known(self, positions: Iterable[int], as_of: int) -> list[Fact]:
         out = [self._facts[p] for p in positions if p <= as_of]
         return [f for f in out if f.known_at(as_of)]
 
-    def about(self, event_id: str) -> tuple[str | None, str | None] | None:
+    def about(self, event_id: str) -> tuple[int, str | None, str | None] | None:
         with self._database_lock:
             pos = self._by_event.get(event_id)
-            return None if pos is None else (self._facts[pos].person_id, self._facts[pos].org_id)
+            return None if pos is None else (pos, self._facts[pos].person_id, self._facts[pos].org_id)
 
     def facts_of_streams(self, streams: Sequence[str], as_of: int) -> list[Fact]:
         with self._database_lock:
@@ -272,10 +278,6 @@ class POPOFactsView(POPOTrackingRecorder, FactsView):
             self._max_tracking_ids[TRACKING_NAME] = None
 
 
-def _fields(f: Fact) -> dict[str, Any]:
-    return {name: getattr(f, name) for name in Fact.__slots__}
-
-
 # --- SQL stores ---------------------------------------------------------------------------------
 
 COLUMNS = (
@@ -302,24 +304,6 @@ def _fact(r: Sequence[Any]) -> Fact:
     )
 
 
-def _row(f: Fact) -> tuple[Any, ...]:
-    return (
-        f.position,
-        f.event_id,
-        f.type,
-        f.stream,
-        f.version,
-        f.person_id,
-        f.org_id,
-        f.district_id,
-        f.effective_at,
-        f.recorded_at,
-        f.voided_at,
-        f.topic,
-        f.state,
-    )
-
-
 class _SQLFacts(FactsView):
     """Queries shared by SQLite and PostgreSQL; `q` adapts placeholders and `_run` executes."""
 
@@ -337,9 +321,9 @@ class _SQLFacts(FactsView):
     def _known_clause(self) -> str:
         return "position <= ? AND (voided_at IS NULL OR voided_at > ?)"
 
-    def about(self, event_id: str) -> tuple[str | None, str | None] | None:
-        rows = self._read(self.q("SELECT person_id, org_id FROM lp_facts WHERE event_id = ?"), (event_id,))
-        return (rows[0][0], rows[0][1]) if rows else None
+    def about(self, event_id: str) -> tuple[int, str | None, str | None] | None:
+        rows = self._read(self.q("SELECT position, person_id, org_id FROM lp_facts WHERE event_id = ?"), (event_id,))
+        return (int(rows[0][0]), rows[0][1], rows[0][2]) if rows else None
 
     def facts_of_streams(self, streams: Sequence[str], as_of: int) -> list[Fact]:
         if not streams:
@@ -410,7 +394,10 @@ INDEXES = (
     "CREATE INDEX IF NOT EXISTS lp_facts_org ON lp_facts (org_id, position)",
     "CREATE INDEX IF NOT EXISTS lp_facts_district ON lp_facts (district_id, position)",
     "CREATE INDEX IF NOT EXISTS lp_facts_recorded ON lp_facts (recorded_at, position)",
+    # Separate from the table so a rebuild can load without it (random UUID keys halve insert speed).
+    "CREATE UNIQUE INDEX IF NOT EXISTS lp_facts_event ON lp_facts (event_id)",
 )
+INDEX_NAMES = tuple(s.split(" ON ")[0].split()[-1] for s in INDEXES)
 
 
 class SQLiteFactsView(SQLiteTrackingRecorder, _SQLFacts):
@@ -420,7 +407,7 @@ class SQLiteFactsView(SQLiteTrackingRecorder, _SQLFacts):
         return [
             *super().construct_create_table_statements(),
             "CREATE TABLE IF NOT EXISTS lp_facts ("
-            "position INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, "
+            "position INTEGER PRIMARY KEY, event_id TEXT NOT NULL, type TEXT NOT NULL, "
             "stream TEXT NOT NULL, version INTEGER NOT NULL, person_id TEXT, org_id TEXT, district_id TEXT, "
             "effective_at INTEGER NOT NULL, recorded_at INTEGER NOT NULL, voided_at INTEGER, "
             "topic TEXT NOT NULL, state BLOB NOT NULL)",
@@ -432,12 +419,12 @@ class SQLiteFactsView(SQLiteTrackingRecorder, _SQLFacts):
             c.execute(sql, params)
             return list(c.fetchall())
 
-    def process(self, facts: Sequence[Fact], voids: Sequence[tuple[str, int]], last_position: int) -> None:
+    def process(self, facts: Sequence[Fact], voids: Sequence[tuple[int, int]], last_position: int) -> None:
         with self.datastore.transaction(commit=True) as c:
-            c.executemany(f"INSERT INTO lp_facts ({COLUMNS}) VALUES ({','.join('?' * 13)})", [_row(f) for f in facts])
+            c.executemany(f"INSERT INTO lp_facts ({COLUMNS}) VALUES ({','.join('?' * 13)})", facts)
             if voids:
                 c.executemany(
-                    "UPDATE lp_facts SET voided_at = ? WHERE event_id = ?", [(pos, eid) for eid, pos in voids]
+                    "UPDATE lp_facts SET voided_at = ? WHERE position = ?", [(void, target) for target, void in voids]
                 )
             self._insert_tracking(c, Tracking(TRACKING_NAME, last_position))
 
@@ -447,6 +434,18 @@ class SQLiteFactsView(SQLiteTrackingRecorder, _SQLFacts):
             c.execute("DELETE FROM tracking WHERE application_name = ?", (TRACKING_NAME,))
             for statement in self.construct_create_table_statements()[1:]:
                 c.execute(statement)
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        with self.datastore.transaction(commit=True) as c:
+            for name in INDEX_NAMES:
+                c.execute(f"DROP INDEX IF EXISTS {name}")
+        try:
+            yield
+        finally:  # (if interrupted, opening the ledger creates them again: IF NOT EXISTS)
+            with self.datastore.transaction(commit=True) as c:
+                for statement in INDEXES:
+                    c.execute(statement)
 
 
 class PostgresFactsView(PostgresTrackingRecorder, _SQLFacts):
@@ -463,7 +462,7 @@ class PostgresFactsView(PostgresTrackingRecorder, _SQLFacts):
         schema = self.datastore.schema
         return [
             f"CREATE TABLE IF NOT EXISTS {schema}.lp_facts ("
-            "position bigint PRIMARY KEY, event_id text NOT NULL UNIQUE, type text NOT NULL, "
+            "position bigint PRIMARY KEY, event_id text NOT NULL, type text NOT NULL, "
             "stream text NOT NULL, version bigint NOT NULL, person_id text, org_id text, district_id text, "
             "effective_at bigint NOT NULL, recorded_at bigint NOT NULL, voided_at bigint, "
             "topic text NOT NULL, state bytea NOT NULL)",
@@ -479,19 +478,19 @@ class PostgresFactsView(PostgresTrackingRecorder, _SQLFacts):
             curs.execute(sql, params, prepare=True)
             return list(curs.fetchall())
 
-    def process(self, facts: Sequence[Fact], voids: Sequence[tuple[str, int]], last_position: int) -> None:
+    def process(self, facts: Sequence[Fact], voids: Sequence[tuple[int, int]], last_position: int) -> None:
         table = self.table
         with self.datastore.transaction(commit=True) as curs:
             if facts:
-                columns = list(zip(*(_row(f) for f in facts), strict=True))
+                columns = list(zip(*facts, strict=True))
                 curs.execute(
                     f"INSERT INTO {table} ({COLUMNS}) SELECT * FROM unnest("
                     "%s::bigint[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::text[], %s::text[], "
                     "%s::text[], %s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::bytea[])",
                     [list(c) for c in columns],
                 )
-            for event_id, pos in voids:
-                curs.execute(f"UPDATE {table} SET voided_at = %s WHERE event_id = %s", (pos, event_id))
+            for target, void in voids:
+                curs.execute(f"UPDATE {table} SET voided_at = %s WHERE position = %s", (void, target))
             self._insert_tracking(curs, Tracking(TRACKING_NAME, last_position))
 
     def drop(self) -> None:
@@ -505,6 +504,19 @@ class PostgresFactsView(PostgresTrackingRecorder, _SQLFacts):
             )
             for statement in self._table_statements():
                 curs.execute(statement)
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        schema = self.datastore.schema
+        with self.datastore.transaction(commit=True) as curs:
+            for name in INDEX_NAMES:
+                curs.execute(f"DROP INDEX IF EXISTS {schema}.{name}")
+        try:
+            yield
+        finally:  # (if interrupted, opening the ledger creates them again: IF NOT EXISTS)
+            with self.datastore.transaction(commit=True) as curs:
+                for statement in self._table_statements()[1:]:
+                    curs.execute(statement)
 
 
 __all__ = ["POPOFactsView", "PostgresFactsView", "SQLiteFactsView"]
