@@ -39,7 +39,13 @@ class LedgerCalendar:
 
     def start_of_day(self, day: date) -> datetime:
         """The first instant of `day` in the ledger's zone, in UTC."""
-        return datetime.combine(day, time(0), tzinfo=self.zone).astimezone(UTC)
+        key = ("day", day.toordinal())
+        found = self._cache.get(key)
+        if found is None:
+            found = datetime.combine(day, time(0), tzinfo=self.zone).astimezone(UTC)
+            if len(self._cache) < 100_000:  # dates come from a small calendar range
+                self._cache[key] = found
+        return found
 
     def local_date(self, instant: datetime) -> date:
         """The date in the ledger's zone at `instant`."""
@@ -64,12 +70,7 @@ class LedgerCalendar:
 
     def release_start(self, released_on: date) -> datetime:
         """Scores count as released from the start of `released_on` (SPEC §2)."""
-        key = ("day", released_on.toordinal())
-        found = self._cache.get(key)
-        if found is None:
-            found = self.start_of_day(released_on)
-            self._cache[key] = found
-        return found
+        return self.start_of_day(released_on)
 
     def parse_instant(self, text: str) -> datetime:
         """Parse an ISO-8601 instant or date; dates and naive times are in the ledger's zone.

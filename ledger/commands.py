@@ -25,6 +25,17 @@ Year = Annotated[int, Field(ge=MIN_YEAR, le=MAX_YEAR, description="a four-digit 
 System = Literal["registration_ordering", "course_audit"]
 
 
+_STREAM_FIELDS = (
+    ("person_id", ("person",)),
+    ("teacher_id", ("person",)),
+    ("requested_by", ("person",)),
+    ("removed_by", ("person",)),
+    ("school_id", ("school",)),
+    ("district_id", ("district",)),
+    ("org_id", ("school", "district")),
+)
+
+
 def parse_iso_instant(value: str) -> datetime:
     """Check that `value` is an ISO-8601 instant or date (its zone is applied later)."""
     text = value.strip()
@@ -65,6 +76,15 @@ class Command(BaseModel):
 
     # Fields holding secrets: never echoed, logged or hashed into idempotency records.
     SECRET_FIELDS: ClassVar[frozenset[str]] = frozenset()
+
+    def streams(self) -> list[str]:
+        """The aggregate streams this command names (read together before deciding a batch)."""
+        out = []
+        for name, kinds in _STREAM_FIELDS:
+            value = getattr(self, name, None)
+            if isinstance(value, str):
+                out += [f"{kind}:{value}" for kind in kinds]
+        return out
 
     def body_for_idempotency(self) -> dict[str, Any]:
         """The command as compared for idempotency: without the key and without secrets."""

@@ -38,18 +38,16 @@ GENESIS = bytes(32)
 
 def chain_hash(previous: bytes, position: int, stored: StoredEvent, event_id: str) -> bytes:
     """The chain value of one stored event given the previous one."""
-    h = hashlib.sha256(previous)
-    h.update(position.to_bytes(8, "big"))
-    for part in (
+    parts = (
         str(stored.originator_id).encode(),
         str(stored.originator_version).encode(),
         stored.topic.encode(),
         bytes(stored.state),
         event_id.encode(),
-    ):
-        h.update(len(part).to_bytes(4, "big"))
-        h.update(part)
-    return h.digest()
+    )
+    # One buffer: each part length-prefixed, so no two different rows hash the same bytes.
+    buffer = b"".join(len(p).to_bytes(4, "big") + p for p in parts)
+    return hashlib.sha256(previous + position.to_bytes(8, "big") + buffer).digest()
 
 
 # --- checkpoints as auditors keep them -------------------------------------------------------

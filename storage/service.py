@@ -330,6 +330,16 @@ class LedgerService:
                 self._remember(stream)
                 return stream
 
+            # One round trip for every stream the batch names that is not cached yet.
+            named = {sid for c in commands for sid in c.streams()}
+            missing = sorted(sid for sid in named if sid not in self._cache)
+            if len(missing) > 1:
+                loaded: dict[str, list[ev.LedgerEvent]] = {sid: [] for sid in missing}
+                for stored in txn.stream_events(missing):
+                    loaded[str(stored.originator_id)].append(self.mapper.decode(stored))
+                for sid, events in loaded.items():
+                    self._remember(fold(sid, events))
+
             def locate(event_id: str) -> str | None:
                 for new in pending:
                     if new.event_id == event_id:
