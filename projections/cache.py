@@ -54,9 +54,15 @@ class CachedSource(ViewSource):
     def tracked(self) -> int:
         return self._position
 
-    def refresh(self, _position: int = 0) -> int:
-        """Take in the facts projected after the cache's position; returns the new position."""
+    def refresh(self, position: int | None = None) -> int:
+        """Take in the facts projected after the cache's position; returns the new position.
+
+        `position` is where the index is said to be: when it is the cache's, nothing is read.
+        """
+        if position is not None and position == self._position:
+            return self._position
         with self._lock:
+            self._start_over_if_rebuilt()
             while True:
                 facts = self.view.facts_after(self._position, 5000)
                 if not facts:
@@ -64,6 +70,19 @@ class CachedSource(ViewSource):
                 for f in facts:
                     self._take(f)
                 self._position = facts[-1].position
+
+    def _start_over_if_rebuilt(self) -> None:
+        """If the index is behind the cache, it was dropped and is being rebuilt: forget everything.
+
+        Answers then come from the index as far as it has been rebuilt, and say so by their position.
+        """
+        tracked = self.view.tracked()
+        if tracked < self._position:
+            self._records.clear()
+            self._positions.clear()
+            self._folds.clear()
+            self._count = 0
+            self._position = tracked
 
     def _take(self, f: Fact) -> None:
         records = self._records.get(f.stream)
@@ -92,6 +111,9 @@ class CachedSource(ViewSource):
         # Read outside the lock (readers of cached streams must not wait on I/O) ...
         facts = self.view.all_facts_of_streams(missing)
         with self._lock:
+            self._start_over_if_rebuilt()  # never cache a stream read from a half-rebuilt index
+            if self._position < before:
+                before = -1  # started over: read again below
             missing = [s for s in missing if s not in self._records]
             if not missing:
                 return

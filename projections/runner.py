@@ -102,24 +102,24 @@ class ProjectionRunner:
         try:
             self.view.process(facts, voids, rows[-1].position)
         except (IntegrityError, psycopg.errors.UniqueViolation):
-            # Another runner projected this batch first: carry on from its position.
-            return 0
+            if self.view.tracked() > after:
+                return 0  # another runner projected this batch first: carry on from its position
+            raise
         self._tell(rows[-1].position)
         with self._progress:
             self._progress.notify_all()
         return len(rows)
 
-    def _tell(self, position: int, *, always: bool = False) -> None:
-        """Tell listeners (the in-memory cache) that the index reached `position`.
+    def _tell(self, position: int) -> None:
+        """Tell listeners (the in-memory cache) where the index is, each time the runner looks.
 
-        Listeners are idempotent (the cache reads what it has not seen yet), so `wait`
-        tells them again itself: it must not return before they have taken the position
-        in, even while another thread is still telling them.
+        Listeners are cheap when nothing changed and idempotent otherwise; they also see the
+        index go back (another process rebuilding it). `wait` tells them itself, so it never
+        returns before they have taken the position in, even while another thread is telling them.
         """
-        if position > self.projected or always:
-            self.projected = max(self.projected, position)
-            for listener in self.listeners:
-                listener(position)
+        self.projected = position
+        for listener in self.listeners:
+            listener(position)
 
     def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Project until the end of the log as it is now; returns the tracked position."""
@@ -129,7 +129,9 @@ class ProjectionRunner:
                 time.sleep(self.poll_interval)
             if progress is not None:
                 progress(self.view.tracked(), end)
-        return self.view.tracked()
+        reached = self.view.tracked()
+        self._tell(reached)  # also when another process did the work
+        return reached
 
     def rebuild(self, progress: Callable[[int, int], None] | None = None, batch_size: int = 10_000) -> int:
         """Drop the views and replay the whole log from position 0, in large batches, indexes built last."""
@@ -193,7 +195,7 @@ class ProjectionRunner:
             with self._progress:
                 self._progress.wait(min(remaining, self.poll_interval))
             reached = self.view.tracked()
-        self._tell(reached, always=True)
+        self._tell(reached)
         return reached
 
     def close(self) -> None:
