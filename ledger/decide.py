@@ -731,9 +731,7 @@ def has_something_to_remove(
     person = world.person(person_id)
     if isinstance(org, SchoolView):
         removals = org.removals_of(person_id)
-        if any(
-            rules.authorization_is_held(a, person, removals, t) for a in person.authorizations_at_school(org_id)
-        ):
+        if any(rules.authorization_is_held(a, person, removals, t) for a in person.authorizations_at_school(org_id)):
             return True
         if rules.held_system_grants(person, org_id, removals, t):
             return True

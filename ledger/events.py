@@ -125,7 +125,6 @@ class SchoolRegistered(LedgerEvent):
     homeschool: bool = False
 
 
-
 @dataclass(frozen=True, kw_only=True)
 class PersonRegistered(LedgerEvent):
     person_id: str

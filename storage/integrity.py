@@ -132,8 +132,17 @@ class _Walk:
         self.first_after_agreed: int | None = None  # the first row after it
 
     def fail(self, first_bad: int | None, problem: str) -> VerifyReport:
-        return VerifyReport(False, self.checked, self.position, first_bad, problem, self.from_position, True,
-                            self.compared, chain=self.chain)
+        return VerifyReport(
+            False,
+            self.checked,
+            self.position,
+            first_bad,
+            problem,
+            self.from_position,
+            True,
+            self.compared,
+            chain=self.chain,
+        )
 
     def rewritten(self, cp: Checkpoint, who: str, what: str) -> VerifyReport:
         """The log does not extend a checkpoint: rows were altered somewhere after the last position
@@ -207,8 +216,9 @@ def verify_chain(
     failure = walk.end()
     if failure is not None:
         return failure
-    return VerifyReport(True, walk.checked, walk.position, None, None, walk.from_position, True, walk.compared,
-                        chain=walk.chain)
+    return VerifyReport(
+        True, walk.checked, walk.position, None, None, walk.from_position, True, walk.compared, chain=walk.chain
+    )
 
 
 def trusted_start(recorder: LedgerRecorder) -> Checkpoint | None:
