@@ -28,42 +28,48 @@ class Container:
     calendar: LedgerCalendar
 
 
-# Cheap dependencies are `async def`: each plain `def` dependency costs a threadpool hop.
-
-
-async def get_container(request: Request) -> Container:
+def get_container(request: Request) -> Container:
+    """The container wired at start-up."""
     container = request.app.state.container
     assert isinstance(container, Container)
     return container
 
 
-ContainerDep = Annotated[Container, Depends(get_container)]
+# Dependencies are `async def`: a plain `def` dependency costs a threadpool hop per request.
+
+
+async def container_dependency(request: Request) -> Container:
+    return get_container(request)
+
+
+ContainerDep = Annotated[Container, Depends(container_dependency)]
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <secret> (LEDGER_API_KEYS)")
 
 
-async def get_client(
-    request: Request,
-    container: ContainerDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Client:
+def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Client:
+    """The API client of a request's bearer key (401 without one, or with an unknown one)."""
     if credentials is None or not credentials.credentials:
         raise ApiError(401, "unauthorized", "send Authorization: Bearer <API key>", headers={"WWW-Authenticate": "Bearer"})
-    client = container.keys.authenticate(credentials.credentials)
+    client = get_container(request).keys.authenticate(credentials.credentials)
     if client is None:
         raise ApiError(401, "unauthorized", "unknown API key", headers={"WWW-Authenticate": "Bearer"})
     request.state.client_id = client.client_id
     return client
 
 
-ClientDep = Annotated[Client, Depends(get_client)]
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def require(*roles: ClientRole) -> Callable[[Client], Coroutine[Any, Any, Client]]:
-    """A dependency admitting only clients with one of `roles` (403 otherwise)."""
+def require(*roles: ClientRole) -> Callable[[Request, HTTPAuthorizationCredentials | None], Coroutine[Any, Any, Client]]:
+    """A dependency admitting only clients with one of `roles` (403 otherwise).
+
+    One dependency, not a chain: each level of FastAPI dependency costs on every request.
+    """
     allowed = ", ".join(r.value for r in roles)
 
-    async def check(client: ClientDep) -> Client:
+    async def check(request: Request, credentials: Credentials) -> Client:
+        client = authenticate(request, credentials)
         if client.role not in roles:
             raise ApiError(403, "forbidden", f"role {client.role.value} may not call this; allowed: {allowed}")
         return client
@@ -92,16 +98,22 @@ def parse_instant_param(calendar: LedgerCalendar, value: str, name: str) -> date
         raise ApiError(422, "invalid_input", f"{name}: not an ISO-8601 instant or date", field=name) from None
 
 
+AT_DOC = "valid time: ISO-8601 instant or date (ledger zone); default now"
+AS_OF_DOC = "transaction time: a ledger position (integer) or an ISO-8601 instant"
+MIN_POSITION_DOC = "answer only once projections have processed this position"
+
+
 async def read_point(
     container: ContainerDep,
-    at: Annotated[str | None, Query(description="valid time: ISO-8601 instant or date (ledger zone); default now")] = None,
-    as_of: Annotated[
-        str | None, Query(description="transaction time: a ledger position (integer) or an ISO-8601 instant")
-    ] = None,
-    min_position: Annotated[
-        int | None, Query(ge=0, description="answer only once projections have processed this position")
-    ] = None,
+    at: Annotated[str | None, Query(description=AT_DOC)] = None,
+    as_of: Annotated[str | None, Query(description=AS_OF_DOC)] = None,
+    min_position: Annotated[int | None, Query(ge=0, description=MIN_POSITION_DOC)] = None,
 ) -> ReadPoint:
+    return await resolve_read_point(container, at, as_of, min_position)
+
+
+async def resolve_read_point(container: Container, at: str | None, as_of: str | None, min_position: int | None) -> ReadPoint:
+    """Parse `at` and `as_of`, and wait (read-your-writes) until the position asked for is projected."""
     calendar = container.calendar
     at_value = parse_instant_param(calendar, at, "at") if at else None
     as_of_value: int | datetime | None = None

@@ -27,6 +27,7 @@ AsOf = int | datetime | None
 class CheckAnswer:
     decision: Decision
     position: int
+    unknown_orgs: frozenset[str] = frozenset()  # the organization or school named, not registered at `position`
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,7 @@ class Queries:
         """May the person, acting for the organization, see the report (SPEC §7 check)."""
         k = self.position(as_of)
         world = self.world(self.check_streams(person_id, org_id, school_id), k)
+        unknown = frozenset(o for o in (org_id, school_id) if o is not None and world.org(o) is None)
         request = CheckRequest(
             person_id=person_id,
             org_id=org_id,
@@ -160,7 +162,7 @@ class Queries:
             subject=subject,
             section_id=section_id,
         )
-        return CheckAnswer(access.check(world, self.calendar, request), k)
+        return CheckAnswer(access.check(world, self.calendar, request), k, unknown)
 
     def check_streams(self, person_id: str, org_id: str, school_id: str | None) -> list[str]:
         """The streams a check reads (and the organizations' existence checks with it)."""
