@@ -63,6 +63,9 @@ class CachedSource(ViewSource):
             return self._position
         with self._lock:
             self._start_over_if_rebuilt()
+            if not self._records:  # nothing held, nothing to update: just move (e.g. during a rebuild)
+                self._position = self.view.tracked()
+                return self._position
             while True:
                 facts = self.view.facts_after(self._position, 5000)
                 if not facts:

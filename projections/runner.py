@@ -75,37 +75,39 @@ class ProjectionRunner:
         after = self.view.tracked()
         self._tell(after)
         self.last_seen = max(self.last_seen, after)
-        rows = self.recorder.read_rows(after, self.batch_size)
+        rows = self.recorder.read_stored(after, self.batch_size)
         if not rows:
             return 0
-        self.last_seen = max(self.last_seen, rows[-1].position)
+        last = rows[-1][0]
+        self.last_seen = max(self.last_seen, last)
         facts: list[Fact] = []
         voids: list[tuple[int, int]] = []
         # (position, person, org) of events seen: this batch's, or the whole log's during a rebuild.
         about = self._seen if self._seen is not None else {}
         for row in rows:
+            position, _, _, topic, raw = row
             # Index from the raw stored state: the typed event is only built when a query needs it.
-            state = self.mapper.raw_state(row.stored)
-            kind = row.stored.topic.rpartition(":")[2]
+            state = self.mapper.raw_state_of(raw)
+            kind = topic.rpartition(":")[2]
             if kind == "EventVoided":
                 # A void is about whoever its target is about, so timelines show it.
                 target_id = state["voided_event_id"]
                 target = about.get(target_id) or self.view.about(target_id)
                 subject: tuple[str | None, str | None] = (None, None)
                 if target is not None:
-                    voids.append((target[0], row.position))
+                    voids.append((target[0], position))
                     subject = (target[1], target[2])
             else:
                 subject = ev.subject_of(kind, state)
-            about[state["event_id"]] = (row.position, *subject)
-            facts.append(fact_of(row.position, row.stored, state, subject))
+            about[state["event_id"]] = (position, *subject)
+            facts.append(fact_of(row, kind, state, subject))
         try:
-            self.view.process(facts, voids, rows[-1].position)
+            self.view.process(facts, voids, last)
         except (IntegrityError, psycopg.errors.UniqueViolation):
             if self.view.tracked() > after:
                 return 0  # another runner projected this batch first: carry on from its position
             raise
-        self._tell(rows[-1].position)
+        self._tell(last)
         with self._progress:
             self._progress.notify_all()
         return len(rows)

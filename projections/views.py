@@ -43,7 +43,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from ledger import events as ev
-from storage.recorders import creation_lock
+from storage.recorders import StoredRow, creation_lock
 
 TRACKING_NAME = "Ledger"  # the application whose log the view follows
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -85,22 +85,23 @@ class Fact(NamedTuple):
         return self.position <= position and (self.voided_at is None or self.voided_at > position)
 
 
-def fact_of(position: int, stored: StoredEvent, state: dict[str, Any], about: tuple[str | None, str | None]) -> Fact:
-    """Index one event from its raw stored state; `about` is (person, org) (voids inherit their target's)."""
+def fact_of(row: StoredRow, kind: str, state: dict[str, Any], about: tuple[str | None, str | None]) -> Fact:
+    """Index one event from its stored row and raw state; `about` is (person, org) (voids inherit their target's)."""
+    position, stream, version, topic, raw = row
     return Fact(
         position,
         state["event_id"],
-        stored.topic.rpartition(":")[2],
-        str(stored.originator_id),
-        stored.originator_version,
+        kind,
+        stream,
+        version,
         about[0],
         about[1],
         state.get("district_id"),
         iso_us(state["effective_at"]),
         iso_us(state["timestamp"]),
         None,
-        stored.topic,
-        bytes(stored.state),
+        topic,
+        bytes(raw),
     )
 
 
@@ -456,6 +457,7 @@ class PostgresFactsView(PostgresTrackingRecorder, _SQLFacts):
     def __init__(self, datastore: Any, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self.table = f"{self.datastore.schema}.lp_facts"
+        self._bulk = False
         self.sql_create_statements.extend(SQL(s).format() for s in self._table_statements())
 
     def _table_statements(self) -> list[str]:
@@ -481,7 +483,15 @@ class PostgresFactsView(PostgresTrackingRecorder, _SQLFacts):
     def process(self, facts: Sequence[Fact], voids: Sequence[tuple[int, int]], last_position: int) -> None:
         table = self.table
         with self.datastore.transaction(commit=True) as curs:
-            if facts:
+            if self._bulk:
+                # A rebuild: losing its last batches to a crash loses their tracking too (same
+                # transaction), and they are simply projected again; no need to wait for the disk.
+                curs.execute("SET LOCAL synchronous_commit = off")
+            if len(facts) > 100:
+                with curs.copy(f"COPY {table} ({COLUMNS}) FROM STDIN") as copy:
+                    for fact in facts:
+                        copy.write_row(fact)
+            elif facts:
                 columns = list(zip(*facts, strict=True))
                 curs.execute(
                     f"INSERT INTO {table} ({COLUMNS}) SELECT * FROM unnest("
@@ -511,9 +521,11 @@ class PostgresFactsView(PostgresTrackingRecorder, _SQLFacts):
         with self.datastore.transaction(commit=True) as curs:
             for name in INDEX_NAMES:
                 curs.execute(f"DROP INDEX IF EXISTS {schema}.{name}")
+        self._bulk = True
         try:
             yield
         finally:  # (if interrupted, opening the ledger creates them again: IF NOT EXISTS)
+            self._bulk = False
             with self.datastore.transaction(commit=True) as curs:
                 for statement in self._table_statements()[1:]:
                     curs.execute(statement)

@@ -101,10 +101,10 @@ class LedgerMapper(Mapper[str]):
         object.__setattr__(event, "__dict__", state)
         return event
 
-    def raw_state(self, stored_event: StoredEvent) -> dict[str, Any]:
+    def raw_state_of(self, state: bytes) -> dict[str, Any]:
         """A stored event's fields as stored (JSON types; instants as ISO strings), without typing them."""
-        state: dict[str, Any] = self.transcoder.decode(stored_event.state)
-        return state
+        fields: dict[str, Any] = self.transcoder.decode(state)
+        return fields
 
     def decode(self, stored_event: StoredEvent) -> LedgerEvent:
         """A stored event back as a typed ledger event."""

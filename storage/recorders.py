@@ -41,6 +41,7 @@ from eventsourcing.persistence import (
 from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 
@@ -59,6 +60,10 @@ class Row:
     stored: StoredEvent
     event_id: str
     chain: bytes
+
+
+# (position, stream, version, topic, state): a row as the projections read it, without building objects.
+StoredRow = tuple[int, str, int, str, bytes]
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,10 @@ class LedgerRecorder(ABC):
         """Rows after a position with their chain hashes, for verification and the feed."""
 
     @abstractmethod
+    def read_stored(self, after: int, limit: int) -> list[StoredRow]:
+        """(position, stream, version, topic, state) after a position: what a projection reads, nothing more."""
+
+    @abstractmethod
     def last_position(self) -> int:
         """The highest position (0 when empty)."""
 
@@ -162,6 +171,15 @@ class POPOLedgerRecorder(POPOApplicationRecorder, LedgerRecorder):
         with self._database_lock:
             end = min(len(self._stored_events), after + limit)
             return [self._row(i) for i in range(max(after, 0), end)]
+
+    def read_stored(self, after: int, limit: int) -> list[StoredRow]:
+        with self._database_lock:
+            end = min(len(self._stored_events), after + limit)
+            out: list[StoredRow] = []
+            for i in range(max(after, 0), end):
+                s = self._stored_events[i]
+                out.append((i + 1, str(s.originator_id), s.originator_version, s.topic, bytes(s.state)))
+            return out
 
     def last_position(self) -> int:
         with self._database_lock:
@@ -287,6 +305,15 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
         return self._rows(
             f"SELECT rowid, * FROM {SQLITE_EVENTS} WHERE rowid > ? ORDER BY rowid LIMIT ?", (after, limit)
         )
+
+    def read_stored(self, after: int, limit: int) -> list[StoredRow]:
+        sql = (
+            f"SELECT rowid, originator_id, originator_version, topic, state FROM {SQLITE_EVENTS} "
+            "WHERE rowid > ? ORDER BY rowid LIMIT ?"
+        )
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(sql, (after, limit))
+            return [tuple(r) for r in c.fetchall()]
 
     def last_position(self) -> int:
         return int(self.max_notification_id() or 0)
@@ -472,6 +499,18 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
             return self._select_rows(
                 curs, SQL("WHERE notification_id > %s ORDER BY notification_id LIMIT %s"), (after, limit)
             )
+
+    def read_stored(self, after: int, limit: int) -> list[StoredRow]:
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(
+                SQL(
+                    "SELECT notification_id, originator_id, originator_version, topic, state FROM {t} "
+                    "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+                ).format(t=self.t),
+                (after, limit),
+                prepare=True,
+            )
+            return curs.fetchall()
 
     def last_position(self) -> int:
         return int(self.max_notification_id() or 0)

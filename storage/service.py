@@ -21,6 +21,7 @@ afterwards, in a transaction of its own, for auditors and for the lockout.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -28,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from uuid import uuid4
+from uuid import UUID
 
 import orjson
 from eventsourcing.application import Application
@@ -136,6 +137,18 @@ def request_hash(command: cmd.Command) -> str:
     return hashlib.sha256(orjson.dumps(command.body_for_idempotency(), option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
+def uuid7() -> str:
+    """A time-ordered UUID (RFC 9562 version 7) for event ids.
+
+    Ids that grow with time go to the right-hand end of the event-id indexes instead of
+    a random page each, which keeps appends and projections cheaper as the log grows.
+    """
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (millis & 0xFFFFFFFFFFFF) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64 | 0b10 << 62 | rand & (2**62 - 1)
+    return str(UUID(int=value))
+
+
 def utc_now() -> datetime:
     """The wall clock, in UTC."""
     return datetime.now(UTC)
@@ -150,7 +163,7 @@ class LedgerService:
         calendar: LedgerCalendar,
         *,
         clock: Callable[[], datetime] = utc_now,
-        new_id: Callable[[], str] = lambda: str(uuid4()),
+        new_id: Callable[[], str] = lambda: uuid7(),
         hasher: CodeHasher | None = None,
         lockout: LockoutPolicy | None = None,
         cache_size: int = 20_000,

@@ -292,13 +292,13 @@ def test_a_following_runner_starts_reading_the_log_right_after_its_tracking_posi
     assert 0 < tracked < end
 
     reads: list[int] = []
-    read_rows = store.recorder_class.read_rows
+    read_stored = store.recorder_class.read_stored  # what the runner reads the log with
 
     def spy(self: Any, after: int, limit: int) -> Any:
         reads.append(after)
-        return read_rows(self, after, limit)
+        return read_stored(self, after, limit)
 
-    monkeypatch.setattr(store.recorder_class, "read_rows", spy)
+    monkeypatch.setattr(store.recorder_class, "read_stored", spy)
     follower = opened(store.url, follow=True)
     assert follower.runner.wait(end, timeout=60) == end
     follower.runner.stop()
@@ -318,7 +318,7 @@ def test_opening_a_ledger_reads_no_events_and_leaves_tracking_unchanged_however_
     assert 0 < tracked < end
 
     reads: list[str] = []
-    for name in ("read_rows", "select_events", "select_notifications"):
+    for name in ("read_rows", "read_stored", "select_events", "select_notifications"):
         original = getattr(store.recorder_class, name)
 
         def spy(self: Any, *args: Any, _name: str = name, _original: Any = original, **kw: Any) -> Any:
