@@ -457,14 +457,16 @@ class Interval:
 def boundaries(world: World, cal: LedgerCalendar, person_id: str, org_id: str) -> list[datetime]:
     """Every instant at which a decision about (person, organization) may change.
 
-    That is: the person's own facts, the organization's facts about them or about
-    everyone (another person's redemption or removal changes nothing for them),
-    code expiries, access-year windows and release days.
+    That is: the person's own facts at this organization or at none (registration,
+    terms), the organization's facts about them or about everyone (another person's
+    redemption or removal changes nothing for them), code expiries, access-year
+    windows and release days.
     """
     person = world.person(person_id)
     found: set[datetime] = {BEGINNING}
     for e in person.stream.events:
-        found.add(e.effective_at)
+        if e.about_org() in (None, org_id):
+            found.add(e.effective_at)
     org = world.org(org_id)
     if org is not None:
         for e in org.stream.events:

@@ -104,11 +104,12 @@ class CachedSource(ViewSource):
     # --- streams -------------------------------------------------------------------------
 
     def _load(self, stream_ids: Sequence[str]) -> None:
+        held = self._records
+        if all(s in held for s in stream_ids):
+            return  # the hot path: no lock; eviction is oldest-loaded first, which is good enough
         with self._lock:
             missing = [s for s in stream_ids if s not in self._records]
             if not missing:
-                for s in stream_ids:
-                    self._records.move_to_end(s)
                 return
             before = self._position
         # Read outside the lock (readers of cached streams must not wait on I/O) ...

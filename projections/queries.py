@@ -151,7 +151,11 @@ class Queries:
         """May the person, acting for the organization, see the report (SPEC §7 check)."""
         k = self.position(as_of)
         world = self.world(self.check_streams(person_id, org_id, school_id), k)
-        unknown = frozenset(o for o in (org_id, school_id) if o is not None and world.org(o) is None)
+        unknown: frozenset[str] = frozenset()
+        if world.org(org_id) is None:
+            unknown |= {org_id}
+        if school_id is not None and world.org(school_id) is None:
+            unknown |= {school_id}
         request = CheckRequest(
             person_id=person_id,
             org_id=org_id,
