@@ -2,7 +2,20 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-PYTHON="${PYTHON:-$(command -v python3.12 || command -v python3.11 || command -v python3)}"
+# Pick the first interpreter that really runs and is 3.11+ (a pyenv shim can exist for a version
+# that is installed but not selected, and then fails when called).
+if [ -z "${PYTHON:-}" ]; then
+  for candidate in python3.12 python3.11 python3.13 python3; do
+    if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then
+      PYTHON="$candidate"
+      break
+    fi
+  done
+fi
+if [ -z "${PYTHON:-}" ]; then
+  echo "Python 3.11 or newer is needed (set PYTHON=/path/to/python3.11)" >&2
+  exit 1
+fi
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
