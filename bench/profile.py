@@ -1,4 +1,4 @@
-"""Profiles of the slow paths with pyinstrument and py-spy (`pip install pyinstrument py-spy`).
+"""Profiles of the slow paths with pyinstrument and py-spy (`pip install -e ".[bench]"`).
 
 Run separately from the timed measurements (a sampling profiler still costs a little).
 Files land in `<out>/profiles/<tier>-<store>-<path>.txt` (pyinstrument call trees); the
@@ -30,7 +30,7 @@ def _profiler() -> Any:
     try:
         from pyinstrument import Profiler
     except ImportError as e:  # pragma: no cover - a dev tool, not a dependency
-        raise SystemExit("--profile needs pyinstrument: pip install pyinstrument") from e
+        raise SystemExit("--profile needs pyinstrument: pip install -e ".[bench]"") from e
     return Profiler(interval=0.0005)
 
 

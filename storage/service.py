@@ -322,26 +322,63 @@ class LedgerService:
         self._last_recorded_at = self.mapper.decode(last.stored).recorded_at
         return last, self._last_recorded_at
 
+    def _context(self, txn: AppendTxn, actor: str, working: dict[str, Stream]) -> tuple[Row | None, Context]:
+        """Catch up with the log and open a decision context at a `recorded_at` that never decreases."""
+        last, last_recorded_at = self._catch_up(txn)
+        now = self.clock()
+        if last_recorded_at is not None and now < last_recorded_at:
+            now = last_recorded_at  # recorded_at never decreases along the position
+
+        def load(stream_id: str) -> Stream:
+            cached = self._cached(stream_id)
+            if cached is not None:
+                return cached
+            stream = fold(stream_id, [self.mapper.decode(s) for s in txn.stream_events([stream_id])])
+            self._remember(stream)
+            return stream
+
+        ctx = Context(
+            calendar=self.calendar,
+            now=now,
+            actor=actor,
+            new_id=self.new_id,
+            streams=working,
+            load=load,
+            locate=txn.locate,
+            lockout=self.lockout,
+        )
+        return last, ctx
+
+    def _write(self, txn: AppendTxn, last: Row | None, pending: list[ev.LedgerEvent]) -> list[int]:
+        """Insert the decided events at the next positions, each chained to the one before."""
+        positions = txn.reserve_positions(len(pending))
+        chain = last.chain if last is not None else GENESIS
+        rows = []
+        for pos, new in zip(positions, pending, strict=True):
+            stored = self.mapper.to_stored_event(new)
+            chain = chain_hash(chain, pos, stored, new.event_id)
+            rows.append(Row(pos, stored, new.event_id, chain))
+        txn.insert(rows)
+        return positions
+
+    def _committed(self, working: dict[str, Stream], position: int, now: datetime) -> None:
+        """After the commit: the working states are the ledger's states now; tell the listeners."""
+        for stream in working.values():
+            self._remember(stream)
+        self._known = position
+        self._last_recorded_at = now
+        for listener in self.listeners:
+            listener(position)
+
     def _append(
         self, commands: list[cmd.Command], prepared: list[Prepared], actor: str, *, batch: bool
     ) -> list[Outcome]:
         with self.recorder.append_txn() as txn:
-            last, last_recorded_at = self._catch_up(txn)
-            now = self.clock()
-            if last_recorded_at is not None and now < last_recorded_at:
-                now = last_recorded_at  # recorded_at never decreases along the position
-            keys = [c.idempotency_key for c in commands if c.idempotency_key]
-            stored_keys = txn.idempotency(keys)
             working: dict[str, Stream] = {}
             pending: list[ev.LedgerEvent] = []
-
-            def load(stream_id: str) -> Stream:
-                cached = self._cached(stream_id)
-                if cached is not None:
-                    return cached
-                stream = fold(stream_id, [self.mapper.decode(s) for s in txn.stream_events([stream_id])])
-                self._remember(stream)
-                return stream
+            last, ctx = self._context(txn, actor, working)
+            keys = [c.idempotency_key for c in commands if c.idempotency_key]
+            stored_keys = txn.idempotency(keys)
 
             # One round trip for every stream the batch names that is not cached yet.
             named = {sid for c in commands for sid in c.streams()}
@@ -354,21 +391,13 @@ class LedgerService:
                     self._remember(fold(sid, events))
 
             def locate(event_id: str) -> str | None:
+                # An event decided earlier in this batch is not in the table yet.
                 for new in pending:
                     if new.event_id == event_id:
                         return str(new.originator_id)
                 return txn.locate(event_id)
 
-            ctx = Context(
-                calendar=self.calendar,
-                now=now,
-                actor=actor,
-                new_id=self.new_id,
-                streams=working,
-                load=load,
-                locate=locate,
-                lockout=self.lockout,
-            )
+            ctx.locate = locate
             decided: list[tuple[int, cmd.Command, list[ev.LedgerEvent], dict[str, Any]] | Outcome] = []
             for index, (command, prep) in enumerate(zip(commands, prepared, strict=True)):
                 if command.idempotency_key and command.idempotency_key in stored_keys:
@@ -388,15 +417,8 @@ class LedgerService:
 
             if not pending:
                 return [d for d in decided if isinstance(d, Outcome)]
-            positions = txn.reserve_positions(len(pending))
+            positions = self._write(txn, last, pending)
             position_of = {e.event_id: p for e, p in zip(pending, positions, strict=True)}
-            chain = last.chain if last is not None else GENESIS
-            rows = []
-            for pos, new in zip(positions, pending, strict=True):
-                stored = self.mapper.to_stored_event(new)
-                chain = chain_hash(chain, pos, stored, new.event_id)
-                rows.append(Row(pos, stored, new.event_id, chain))
-            txn.insert(rows)
 
             outcomes: list[Outcome] = []
             records: list[IdempotencyRecord] = []
@@ -409,7 +431,7 @@ class LedgerService:
                     EventReceipt(e.event_id, e.type, position_of[e.event_id], e.recorded_at, e.effective_at)
                     for e in events
                 )
-                outcome = Outcome(receipts[-1].position, now, receipts, result)
+                outcome = Outcome(receipts[-1].position, ctx.now, receipts, result)
                 outcomes.append(outcome)
                 if command.idempotency_key:
                     stored_result = {k: (None if k == "code" else v) for k, v in result.items()}
@@ -418,49 +440,19 @@ class LedgerService:
                         IdempotencyRecord(command.idempotency_key, request_hash(command), orjson.dumps(body))
                     )
             txn.put_idempotency(records)
-        # Committed: the working states are the ledger's states now.
-        for stream in working.values():
-            self._remember(stream)
-        self._known = positions[-1]
-        self._last_recorded_at = now
-        for listener in self.listeners:
-            listener(positions[-1])
+        self._committed(working, positions[-1], ctx.now)
         return outcomes
 
     def _record_wrong_code(self, command: cmd.Command, actor: str) -> None:
         """R10: append the failed attempt (never the code) so auditors and the lockout see it."""
         assert isinstance(command, cmd.RedeemAccessCode)
         with self._lock, self.recorder.append_txn() as txn:
-            last, last_recorded_at = self._catch_up(txn)
-            now = max(self.clock(), last_recorded_at) if last_recorded_at else self.clock()
             working: dict[str, Stream] = {}
-
-            def load(stream_id: str) -> Stream:
-                cached = self._cached(stream_id)
-                if cached is not None:
-                    return cached
-                return fold(stream_id, [self.mapper.decode(s) for s in txn.stream_events([stream_id])])
-
-            ctx = Context(
-                calendar=self.calendar,
-                now=now,
-                actor=actor,
-                new_id=self.new_id,
-                streams=working,
-                load=load,
-                locate=lambda _: None,
-                lockout=self.lockout,
-            )
+            last, ctx = self._context(txn, actor, working)
             event = failed_redemption(command, ctx, "wrong code")
-            (pos,) = txn.reserve_positions(1)
-            stored = self.mapper.to_stored_event(event)
-            chain = chain_hash(last.chain if last else GENESIS, pos, stored, event.event_id)
-            txn.insert([Row(pos, stored, event.event_id, chain)])
-        self._remember(evolve(ctx.stream(event.originator_id), event))
-        self._known = pos
-        self._last_recorded_at = now
-        for listener in self.listeners:
-            listener(pos)
+            working[event.originator_id] = evolve(ctx.stream(event.originator_id), event)
+            (position,) = self._write(txn, last, [event])
+        self._committed(working, position, ctx.now)
 
 
 def effective_instant(command: cmd.Command, calendar: LedgerCalendar, now: datetime) -> datetime:
