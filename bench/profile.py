@@ -30,7 +30,7 @@ def _profiler() -> Any:
     try:
         from pyinstrument import Profiler
     except ImportError as e:  # pragma: no cover - a dev tool, not a dependency
-        raise SystemExit("--profile needs pyinstrument: pip install -e ".[bench]"") from e
+        raise SystemExit('--profile needs pyinstrument: pip install -e ".[bench]"') from e
     return Profiler(interval=0.0005)
 
 
