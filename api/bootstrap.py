@@ -42,7 +42,7 @@ def default_system(settings: Settings, calendar: LedgerCalendar) -> LedgerSystem
 def load_keys(settings: Settings, announce: Callable[[str], None] = print) -> KeyRing:
     """Keys from LEDGER_API_KEYS, or one generated key per role, printed once (never logged)."""
     if settings.api_keys:
-        return KeyRing.parse(settings.api_keys)
+        return KeyRing.parse(settings.api_keys.get_secret_value())
     ring, generated = KeyRing.generate()
     lines = ["LEDGER_API_KEYS is not set: generated one API key per role for this run (not stored anywhere):"]
     lines += [f"  {role.value:<9}  Authorization: Bearer {secret}" for _, role, secret in generated]

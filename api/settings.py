@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.calendar import DEFAULT_KEPT_YEARS, DEFAULT_ZONE
@@ -12,7 +12,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore")
 
     database_url: str = Field("sqlite:///./ledger.db", description="memory://, sqlite:///path or postgresql://…")
-    api_keys: str | None = Field(
+    # SecretStr: the raw keys never appear in a repr, a log line or an error message.
+    api_keys: SecretStr | None = Field(
         None, description="comma-separated client_id:role:secret; without it, one key per role is generated"
     )
     timezone: str = Field(DEFAULT_ZONE, description="the ledger's zone for calendar boundaries")

@@ -118,3 +118,11 @@ def test_a_malformed_key_list_stops_the_start_naming_the_entry_but_not_its_secre
         message = str(refused.value)
         assert all(w in message for w in words), message
         assert "top-secret-1" not in message
+
+
+def test_the_configured_keys_never_appear_in_a_repr_of_the_settings():
+    from api.settings import Settings
+
+    settings = Settings(api_keys="portal:portal:top-secret-in-settings")
+    assert "top-secret-in-settings" not in repr(settings)
+    assert "top-secret-in-settings" not in str(settings.model_dump())
