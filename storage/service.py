@@ -14,8 +14,9 @@
 3. after commit: keep the new aggregate states in the cache.
 
 Any refusal rolls the whole transaction back: nothing is recorded. The one
-exception, asked for by R10, is a wrong access code: its failure is appended
-afterwards, in a transaction of its own, for auditors and for the lockout.
+exception, asked for by R10, is a wrong access code: the transaction then holds
+only its failure (never the code), committed before the refusal is raised, so
+the lockout counts it before the next guess is decided and auditors see it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -224,7 +225,7 @@ class LedgerService:
         if replays is not None:
             return replays
         for attempt in range(8):
-            prepared = [self._prepare(c) for c in commands]
+            prepared = [self._prepare_at(index, c, batch=batch) for index, c in enumerate(commands)]
             try:
                 with self._lock:
                     return self._append(commands, prepared, actor, batch=batch)
@@ -234,16 +235,15 @@ class LedgerService:
                 if attempt == 7:
                     raise
                 time.sleep(0.05 * (attempt + 1))
-            except WrongCode as e:
-                self._record_wrong_code(commands[0], actor)
-                raise e
-            except BatchRefused as e:
-                if isinstance(e.error, WrongCode):
-                    failed = commands[e.index]
-                    assert isinstance(failed, cmd.RedeemAccessCode)
-                    self._record_wrong_code(failed, actor)
-                raise
         raise OperationalError("the ledger was too busy to append; try again")
+
+    def _prepare_at(self, index: int, command: cmd.Command, *, batch: bool) -> Prepared:
+        try:
+            return self._prepare(command)
+        except LedgerError as error:
+            if batch:
+                raise BatchRefused(index, error) from error
+            raise
 
     def _replays_outside_lock(self, commands: list[cmd.Command], *, batch: bool) -> list[Outcome] | None:
         """Fast path: every command carries a key already answered."""
@@ -374,85 +374,113 @@ class LedgerService:
         self, commands: list[cmd.Command], prepared: list[Prepared], actor: str, *, batch: bool
     ) -> list[Outcome]:
         with self.recorder.append_txn() as txn:
-            working: dict[str, Stream] = {}
-            pending: list[ev.LedgerEvent] = []
-            last, ctx = self._context(txn, actor, working)
-            keys = [c.idempotency_key for c in commands if c.idempotency_key]
-            stored_keys = txn.idempotency(keys)
+            decided = self._decide_and_write(txn, commands, prepared, actor, batch=batch)
+        # Committed: only now do the decided states become the ledger's states.
+        if decided.position is not None:
+            self._committed(decided.working, decided.position, decided.now)
+        if decided.refusal is not None:
+            raise decided.refusal
+        return decided.outcomes
 
-            # One round trip for every stream the batch names that is not cached yet.
-            named = {sid for c in commands for sid in c.streams()}
-            missing = sorted(sid for sid in named if sid not in self._cache)
-            if len(missing) > 1:
-                loaded: dict[str, list[ev.LedgerEvent]] = {sid: [] for sid in missing}
-                for stored in txn.stream_events(missing):
-                    loaded[str(stored.originator_id)].append(self.mapper.decode(stored))
-                for sid, events in loaded.items():
-                    self._remember(fold(sid, events))
+    def _decide_and_write(
+        self, txn: AppendTxn, commands: list[cmd.Command], prepared: list[Prepared], actor: str, *, batch: bool
+    ) -> _Decided:
+        """Decide every command under the append lock and insert the events (the caller commits)."""
+        working: dict[str, Stream] = {}
+        pending: list[ev.LedgerEvent] = []
+        last, ctx = self._context(txn, actor, working)
+        keys = [c.idempotency_key for c in commands if c.idempotency_key]
+        stored_keys = txn.idempotency(keys)
 
-            def locate(event_id: str) -> str | None:
-                # An event decided earlier in this batch is not in the table yet.
-                for new in pending:
-                    if new.event_id == event_id:
-                        return str(new.originator_id)
-                return txn.locate(event_id)
+        # One round trip for every stream the batch names that is not cached yet.
+        named = {sid for c in commands for sid in c.streams()}
+        missing = sorted(sid for sid in named if sid not in self._cache)
+        if len(missing) > 1:
+            loaded: dict[str, list[ev.LedgerEvent]] = {sid: [] for sid in missing}
+            for stored in txn.stream_events(missing):
+                loaded[str(stored.originator_id)].append(self.mapper.decode(stored))
+            for sid, events in loaded.items():
+                self._remember(fold(sid, events))
 
-            ctx.locate = locate
-            decided: list[tuple[int, cmd.Command, list[ev.LedgerEvent], dict[str, Any]] | Outcome] = []
-            for index, (command, prep) in enumerate(zip(commands, prepared, strict=True)):
-                if command.idempotency_key and command.idempotency_key in stored_keys:
-                    record = stored_keys[command.idempotency_key]
-                    decided.append(self._replay(command, record, index if batch else None))
-                    continue
-                try:
-                    verdict = decide(command, ctx, prep)
-                except LedgerError as error:
-                    if batch:
-                        raise BatchRefused(index, error) from error
-                    raise
-                for new in verdict.events:
-                    working[new.originator_id] = evolve(ctx.stream(new.originator_id), new)
-                pending.extend(verdict.events)
-                decided.append((index, command, verdict.events, verdict.result))
+        def locate(event_id: str) -> str | None:
+            # An event decided earlier in this batch is not in the table yet.
+            for new in pending:
+                if new.event_id == event_id:
+                    return str(new.originator_id)
+            return txn.locate(event_id)
 
-            if not pending:
-                return [d for d in decided if isinstance(d, Outcome)]
-            positions = self._write(txn, last, pending)
-            position_of = {e.event_id: p for e, p in zip(pending, positions, strict=True)}
+        ctx.locate = locate
+        decided: list[tuple[int, cmd.Command, list[ev.LedgerEvent], dict[str, Any]] | Outcome] = []
+        for index, (command, prep) in enumerate(zip(commands, prepared, strict=True)):
+            if command.idempotency_key and command.idempotency_key in stored_keys:
+                record = stored_keys[command.idempotency_key]
+                decided.append(self._replay(command, record, index if batch else None))
+                continue
+            try:
+                verdict = decide(command, ctx, prep)
+            except WrongCode as error:
+                refusal: LedgerError = BatchRefused(index, error) if batch else error
+                return self._write_wrong_code(txn, last, ctx, command, refusal)
+            except LedgerError as error:
+                if batch:
+                    raise BatchRefused(index, error) from error
+                raise
+            for new in verdict.events:
+                working[new.originator_id] = evolve(ctx.stream(new.originator_id), new)
+            pending.extend(verdict.events)
+            decided.append((index, command, verdict.events, verdict.result))
 
-            outcomes: list[Outcome] = []
-            records: list[IdempotencyRecord] = []
-            for d in decided:
-                if isinstance(d, Outcome):
-                    outcomes.append(d)
-                    continue
-                _, command, events, result = d
-                receipts = tuple(
-                    EventReceipt(e.event_id, e.type, position_of[e.event_id], e.recorded_at, e.effective_at)
-                    for e in events
-                )
-                outcome = Outcome(receipts[-1].position, ctx.now, receipts, result)
-                outcomes.append(outcome)
-                if command.idempotency_key:
-                    stored_result = {k: (None if k == "code" else v) for k, v in result.items()}
-                    body = {**outcome.to_json(), "result": stored_result}
-                    records.append(
-                        IdempotencyRecord(command.idempotency_key, request_hash(command), orjson.dumps(body))
-                    )
-            txn.put_idempotency(records)
-        self._committed(working, positions[-1], ctx.now)
-        return outcomes
+        if not pending:
+            return _Decided([d for d in decided if isinstance(d, Outcome)], working, None, ctx.now)
+        positions = self._write(txn, last, pending)
+        position_of = {e.event_id: p for e, p in zip(pending, positions, strict=True)}
 
-    def _record_wrong_code(self, command: cmd.Command, actor: str) -> None:
-        """R10: append the failed attempt (never the code) so auditors and the lockout see it."""
+        outcomes: list[Outcome] = []
+        records: list[IdempotencyRecord] = []
+        for d in decided:
+            if isinstance(d, Outcome):
+                outcomes.append(d)
+                continue
+            _, command, events, result = d
+            receipts = tuple(
+                EventReceipt(e.event_id, e.type, position_of[e.event_id], e.recorded_at, e.effective_at)
+                for e in events
+            )
+            outcome = Outcome(receipts[-1].position, ctx.now, receipts, result)
+            outcomes.append(outcome)
+            if command.idempotency_key:
+                stored_result = {k: (None if k == "code" else v) for k, v in result.items()}
+                body = {**outcome.to_json(), "result": stored_result}
+                records.append(IdempotencyRecord(command.idempotency_key, request_hash(command), orjson.dumps(body)))
+        txn.put_idempotency(records)
+        return _Decided(outcomes, working, positions[-1], ctx.now)
+
+    def _write_wrong_code(
+        self, txn: AppendTxn, last: Row | None, ctx: Context, command: cmd.Command, refusal: LedgerError
+    ) -> _Decided:
+        """R10: record the failed attempt (never the code) instead of the batch, in the same transaction.
+
+        Recording it under the same lock means the next guess, however close behind, already
+        counts it toward the lockout.
+        """
         assert isinstance(command, cmd.RedeemAccessCode)
-        with self._lock, self.recorder.append_txn() as txn:
-            working: dict[str, Stream] = {}
-            last, ctx = self._context(txn, actor, working)
-            event = failed_redemption(command, ctx, "wrong code")
-            working[event.originator_id] = evolve(ctx.stream(event.originator_id), event)
-            (position,) = self._write(txn, last, [event])
-        self._committed(working, position, ctx.now)
+        working: dict[str, Stream] = {}  # the batch's decided states are dropped
+        fresh = replace(ctx, streams=working)
+        event = failed_redemption(command, fresh, "wrong code")
+        working[event.originator_id] = evolve(fresh.stream(event.originator_id), event)
+        (position,) = self._write(txn, last, [event])
+        return _Decided([], working, position, ctx.now, refusal)
+
+
+@dataclass(frozen=True)
+class _Decided:
+    """What one append transaction decided: the outcomes, or the refusal to raise after the commit."""
+
+    outcomes: list[Outcome]
+    working: dict[str, Stream]
+    position: int | None  # the last position written, if anything was
+    now: datetime
+    refusal: LedgerError | None = None
 
 
 def effective_instant(command: cmd.Command, calendar: LedgerCalendar, now: datetime) -> datetime:

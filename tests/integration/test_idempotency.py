@@ -263,3 +263,25 @@ def test_a_refused_batch_does_not_consume_the_keys_of_its_valid_commands(ledger,
         run(ledger, **person("P1"), idempotency_key="k-2")
     assert caught.value.code == "already_registered"
     assert ledger.service.recorder.find_idempotency("k-2") is None
+
+
+def test_a_batch_with_a_wrong_code_records_only_the_failure_and_none_of_its_commands(ledger, clock):
+    school_with_principal(ledger, clock)
+    right = run(ledger, type="issue_access_code", school_id="S1", exam_year=2025).result["code"]
+    wrong = "ABCD-EFGH-JKMN" if right != "ABCD-EFGH-JKMN" else "ABCD-EFGH-JKMP"
+    before = position(ledger)
+    with pytest.raises(BatchRefused) as caught:
+        batch(
+            ledger,
+            [
+                person("P2", idempotency_key="w-1"),
+                {"type": "redeem_access_code", "school_id": "S1", "exam_year": 2025, "person_id": "T1", "code": wrong},
+            ],
+        )
+    assert caught.value.index == 1
+    assert (caught.value.code, caught.value.rule) == ("wrong_code", "R10")
+    # R10: the failure is recorded for auditors and the lockout; the batch's other command is not.
+    types = [ledger.service.mapper.decode(r.stored).type for r in ledger.service.recorder.read_rows(before, 100)]
+    assert types == ["AccessCodeRedemptionFailed"]
+    assert ledger.service.recorder.find_idempotency("w-1") is None
+    assert [e.type for e in run(ledger, **person("P2")).events] == ["PersonRegistered"]
