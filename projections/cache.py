@@ -103,50 +103,63 @@ class CachedSource(ViewSource):
 
     # --- streams -------------------------------------------------------------------------
 
-    def _load(self, stream_ids: Sequence[str]) -> None:
-        held = self._records
-        if all(s in held for s in stream_ids):
-            return  # the hot path: no lock; eviction is oldest-loaded first, which is good enough
+    def _load(self, stream_ids: Sequence[str]) -> dict[str, tuple[list[FactRecord], list[int]]]:
+        """The records and positions of these streams, loaded if needed.
+
+        The answer holds references taken while the streams were held, so a query reads what it
+        asked for even if another thread evicts or starts over meanwhile.
+        """
+        held, positions = self._records, self._positions
+        try:  # the hot path: no lock
+            return {s: (held[s], positions[s]) for s in stream_ids}
+        except KeyError:
+            pass
         with self._lock:
             missing = [s for s in stream_ids if s not in self._records]
-            if not missing:
-                return
             before = self._position
+            if not missing:
+                return self._snapshot(stream_ids)
         # Read outside the lock (readers of cached streams must not wait on I/O) ...
         facts = self.view.all_facts_of_streams(missing)
         with self._lock:
             self._start_over_if_rebuilt()  # never cache a stream read from a half-rebuilt index
             if self._position < before:
                 before = -1  # started over: read again below
-            missing = [s for s in missing if s not in self._records]
-            if not missing:
-                return
-            if self._position > before:
-                # ... and if the cache moved meanwhile, its refresh skipped these streams:
-                # read them again so no fact between the two positions is lost.
-                facts = self.view.all_facts_of_streams(missing)
-            loaded: dict[str, list[FactRecord]] = {s: [] for s in missing}
-            for f in facts:
-                if f.stream in loaded and f.position <= self._position:  # later facts come by refresh
-                    loaded[f.stream].append(self._record(f))
-            for sid, records in loaded.items():
-                self._records[sid] = records
-                self._positions[sid] = [r.position for r in records]
-                self._count += len(records)
+            missing = [s for s in stream_ids if s not in self._records]
+            if missing:
+                if self._position > before:
+                    # ... and if the cache moved meanwhile, its refresh skipped these streams:
+                    # read them again so no fact between the two positions is lost.
+                    facts = self.view.all_facts_of_streams(missing)
+                loaded: dict[str, list[FactRecord]] = {s: [] for s in missing}
+                for f in facts:
+                    if f.stream in loaded and f.position <= self._position:  # later facts come by refresh
+                        loaded[f.stream].append(self._record(f))
+                for sid, records in loaded.items():
+                    self._records[sid] = records
+                    self._positions[sid] = [r.position for r in records]
+                    self._count += len(records)
+            # Evict oldest-loaded first, never a stream this query asked for.
+            for sid in stream_ids:
+                self._records.move_to_end(sid)
             while self._count > self._max and len(self._records) > len(stream_ids):
                 old, dropped = self._records.popitem(last=False)
                 self._positions.pop(old, None)
                 self._count -= len(dropped)
+            return self._snapshot(stream_ids)
+
+    def _snapshot(self, stream_ids: Sequence[str]) -> dict[str, tuple[list[FactRecord], list[int]]]:
+        return {s: (self._records[s], self._positions[s]) for s in stream_ids}
 
     def holds(self, stream_ids: Iterable[str]) -> bool:
         """Whether every one of these streams is in memory (a query on them does no I/O)."""
         return all(s in self._records for s in stream_ids)
 
     def records(self, streams: Sequence[str], as_of: int | None) -> list[FactRecord]:
-        self._load(streams)
+        held = self._load(streams)
         out: list[FactRecord] = []
         for sid in streams:
-            records = self._records.get(sid, [])
+            records, _ = held[sid]
             out.extend(r for r in records if as_of is None or r.known_at(as_of))
         out.sort(key=lambda r: r.position)
         return out
@@ -154,12 +167,11 @@ class CachedSource(ViewSource):
     def streams(self, stream_ids: Iterable[str], as_of: int) -> dict[str, Stream]:
         """Stream states as known at `as_of`, each state folded once and shared by every query that needs it."""
         ids = list(dict.fromkeys(stream_ids))
-        self._load(ids)
+        held = self._load(ids)
         as_of = min(as_of, self._position)
         out: dict[str, Stream] = {}
         for sid in ids:
-            records = self._records.get(sid)
-            positions = self._positions.get(sid)
+            records, positions = held[sid]
             if not records or not positions:
                 continue
             n = bisect.bisect_right(positions, as_of)
