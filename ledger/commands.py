@@ -81,7 +81,7 @@ class Command(BaseModel):
         """The aggregate streams this command names (read together before deciding a batch)."""
         out = []
         for name, kinds in _STREAM_FIELDS:
-            value = getattr(self, name, None)
+            value = self.__dict__.get(name)  # (not getattr: a missing field costs pydantic an exception)
             if isinstance(value, str):
                 out += [f"{kind}:{value}" for kind in kinds]
         return out

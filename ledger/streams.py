@@ -194,8 +194,27 @@ class PersonView:
         return out
 
 
+class _RemovalsAtOrganization:
+    """R14 removals recorded in an organization's stream (a school's or a district's)."""
+
+    stream: Stream
+
+    @cached_property
+    def removals(self) -> list[ev.AccessRemoved]:
+        """Every removal at this organization, by valid time."""
+        return by_effective(self.stream.of(ev.AccessRemoved))
+
+    @cached_property
+    def _removals_by_person(self) -> dict[object, list[ev.AccessRemoved]]:
+        return grouped(self.removals, lambda r: r.person_id)
+
+    def removals_of(self, person_id: str) -> list[ev.AccessRemoved]:
+        """Removals of one person at this organization, by valid time."""
+        return self._removals_by_person.get(person_id, [])
+
+
 @dataclass(frozen=True)
-class SchoolView:
+class SchoolView(_RemovalsAtOrganization):
     """What the ledger knows of a school (its stream)."""
 
     stream: Stream
@@ -239,18 +258,6 @@ class SchoolView:
         )
 
     @cached_property
-    def removals(self) -> list[ev.AccessRemoved]:
-        return by_effective(self.stream.of(ev.AccessRemoved))
-
-    @cached_property
-    def _removals_by_person(self) -> dict[object, list[ev.AccessRemoved]]:
-        return grouped(self.removals, lambda r: r.person_id)
-
-    def removals_of(self, person_id: str) -> list[ev.AccessRemoved]:
-        """Removals of one person at this school, by valid time."""
-        return self._removals_by_person.get(person_id, [])
-
-    @cached_property
     def _redemptions_by_person(self) -> dict[object, list[ev.AccessCodeRedeemed]]:
         return grouped(self.redemptions, lambda r: r.person_id)
 
@@ -281,7 +288,7 @@ class SchoolView:
 
 
 @dataclass(frozen=True)
-class DistrictView:
+class DistrictView(_RemovalsAtOrganization):
     """What the ledger knows of a district (its stream)."""
 
     stream: Stream
@@ -303,18 +310,6 @@ class DistrictView:
     @cached_property
     def access_removals(self) -> list[ev.DistrictAccessRemoved]:
         return by_effective(self.stream.of(ev.DistrictAccessRemoved))
-
-    @cached_property
-    def removals(self) -> list[ev.AccessRemoved]:
-        return by_effective(self.stream.of(ev.AccessRemoved))
-
-    @cached_property
-    def _removals_by_person(self) -> dict[object, list[ev.AccessRemoved]]:
-        return grouped(self.removals, lambda r: r.person_id)
-
-    def removals_of(self, person_id: str) -> list[ev.AccessRemoved]:
-        """Removals of one person at this district, by valid time."""
-        return self._removals_by_person.get(person_id, [])
 
     @cached_property
     def _additions_by_person(self) -> dict[object, list[ev.DistrictAccessAdded]]:

@@ -204,3 +204,12 @@ def test_a_redemption_shows_no_code_in_its_repr_and_leaves_it_out_of_the_idempot
     assert "K7QM" not in str(parsed)
     assert "code" not in parsed.body_for_idempotency()
     assert "K7QM" not in str(parsed.body_for_idempotency())
+
+
+def test_a_command_names_the_streams_of_every_aggregate_it_reads_before_a_batch_is_decided():
+    redeem = parse_command(
+        {"type": "redeem_access_code", "school_id": "S-110", "exam_year": 2025, "person_id": "P-1002", "code": "X"}
+    )
+    assert sorted(redeem.streams()) == ["person:P-1002", "school:S-110"]
+    remove = parse_command({"type": "remove_access", "person_id": "P-4001", "org_id": "S-110", "removed_by": "P-2001"})
+    assert sorted(remove.streams()) == ["district:S-110", "person:P-2001", "person:P-4001", "school:S-110"]
