@@ -93,7 +93,10 @@ def create_app(
         # of the cyclic collector's full passes, which otherwise pause requests for tens of ms.
         gc.collect()
         gc.freeze()
-        log.info("ledger ready", extra={"fields": {"store": system.config.display, "position": system.service.recorder.last_position()}})
+        log.info(
+            "ledger ready",
+            extra={"fields": {"store": system.config.display, "position": system.service.recorder.last_position()}},
+        )
         try:
             yield
         finally:

@@ -33,8 +33,11 @@ from storage.integrity import checkpoint_json, parse_checkpoints
 from storage.integrity import verify as verify_log
 from storage.recorders import Checkpoint
 
-app = typer.Typer(help="AP score-reports access ledger: who could see what, when, as known when, and why.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="AP score-reports access ledger: who could see what, when, as known when, and why.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 out = Console()
 err = Console(stderr=True)
 
@@ -151,8 +154,9 @@ def import_(
     system = _open(settings)
     appended = replayed = 0
     try:
-        with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=err) as progress:
+        with Progress(
+            TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err
+        ) as progress:
             task = progress.add_task("import", total=len(commands))
             for start in range(0, len(commands), batch_size):
                 chunk = commands[start : start + batch_size]
@@ -223,8 +227,9 @@ def rebuild() -> None:
     system = _open(settings)
     try:
         end = system.service.recorder.last_position()
-        with Progress(TextColumn("rebuilding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=err) as progress:
+        with Progress(
+            TextColumn("rebuilding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err
+        ) as progress:
             task = progress.add_task("rebuild", total=end)
             system.runner.rebuild(lambda done, total: progress.update(task, completed=done, total=total))
         out.print(f"Projections rebuilt to position {system.view.tracked()}.")
@@ -234,11 +239,17 @@ def rebuild() -> None:
 
 @app.command()
 def verify(
-    full: Annotated[bool, typer.Option("--full", help="re-hash from genesis, not from the last verified checkpoint")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="re-hash from genesis, not from the last verified checkpoint")
+    ] = False,
     checkpoint: Annotated[
         list[Path] | None,
-        typer.Option("--checkpoint", exists=True, dir_okay=False,
-                     help="a JSON file of exported checkpoints (`ledger checkpoints` output); prove the log extends them"),
+        typer.Option(
+            "--checkpoint",
+            exists=True,
+            dir_okay=False,
+            help="a JSON file of exported checkpoints (`ledger checkpoints` output); prove the log extends them",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
@@ -258,9 +269,13 @@ def verify(
         system.close()
     if as_json:
         body = {
-            "ok": report.ok, "checked": report.checked, "position": report.position,
-            "first_bad_position": report.first_bad_position, "full": report.full,
-            "from_position": report.from_position, "problem": report.problem,
+            "ok": report.ok,
+            "checked": report.checked,
+            "position": report.position,
+            "first_bad_position": report.first_bad_position,
+            "full": report.full,
+            "from_position": report.from_position,
+            "problem": report.problem,
             "checkpoints_compared": report.checkpoints_compared,
             "checkpoint": checkpoint_json(report.checkpoint) if report.checkpoint else None,
         }

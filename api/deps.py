@@ -50,7 +50,9 @@ _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <secre
 def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Client:
     """The API client of a request's bearer key (401 without one, or with an unknown one)."""
     if credentials is None or not credentials.credentials:
-        raise ApiError(401, "unauthorized", "send Authorization: Bearer <API key>", headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401, "unauthorized", "send Authorization: Bearer <API key>", headers={"WWW-Authenticate": "Bearer"}
+        )
     client = get_container(request).keys.authenticate(credentials.credentials)
     if client is None:
         raise ApiError(401, "unauthorized", "unknown API key", headers={"WWW-Authenticate": "Bearer"})
@@ -61,7 +63,9 @@ def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | N
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def require(*roles: ClientRole) -> Callable[[Request, HTTPAuthorizationCredentials | None], Coroutine[Any, Any, Client]]:
+def require(
+    *roles: ClientRole,
+) -> Callable[[Request, HTTPAuthorizationCredentials | None], Coroutine[Any, Any, Client]]:
     """A dependency admitting only clients with one of `roles` (403 otherwise).
 
     One dependency, not a chain: each level of FastAPI dependency costs on every request.
@@ -112,7 +116,9 @@ async def read_point(
     return await resolve_read_point(container, at, as_of, min_position)
 
 
-async def resolve_read_point(container: Container, at: str | None, as_of: str | None, min_position: int | None) -> ReadPoint:
+async def resolve_read_point(
+    container: Container, at: str | None, as_of: str | None, min_position: int | None
+) -> ReadPoint:
     """Parse `at` and `as_of`, and wait (read-your-writes) until the position asked for is projected."""
     calendar = container.calendar
     at_value = parse_instant_param(calendar, at, "at") if at else None
@@ -134,7 +140,9 @@ def _wait_for(container: Container, wait_for: int, min_position: int | None) -> 
     last = container.system.service.recorder.last_position()
     if min_position is not None and min_position > last:
         raise ApiError(
-            422, "invalid_input", f"min_position {min_position} is beyond the ledger's last position {last}",
+            422,
+            "invalid_input",
+            f"min_position {min_position} is beyond the ledger's last position {last}",
             field="min_position",
         )
     # An as_of position beyond the end reads the latest position.

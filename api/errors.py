@@ -34,7 +34,13 @@ class ApiError(Exception):
     """An HTTP-level refusal (authentication, roles, malformed query, unknown resource)."""
 
     def __init__(
-        self, status: int, code: str, message: str, *, rule: str | None = None, field: str | None = None,
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        rule: str | None = None,
+        field: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
@@ -43,7 +49,12 @@ class ApiError(Exception):
 
 
 def error_response(
-    status: int, code: str, message: str, *, rule: str | None = None, field: str | None = None,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    rule: str | None = None,
+    field: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {"code": code, "message": message, "rule": rule}
@@ -121,7 +132,10 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(422, "invalid_input", "body: not valid JSON", field="body")
         codes = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
         return error_response(
-            exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail), headers=getattr(exc, "headers", None)
+            exc.status_code,
+            codes.get(exc.status_code, "http_error"),
+            str(exc.detail),
+            headers=getattr(exc, "headers", None),
         )
 
     @app.exception_handler(UnknownOrganization)
@@ -135,7 +149,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def _busy(_: Request, exc: OperationalError) -> JSONResponse:
         log.warning("store unavailable: %s", type(exc).__name__)
-        return error_response(503, "store_unavailable", "the ledger's database is busy or unreachable; retry", headers={"Retry-After": "1"})
+        return error_response(
+            503,
+            "store_unavailable",
+            "the ledger's database is busy or unreachable; retry",
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

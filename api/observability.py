@@ -57,13 +57,14 @@ class Metrics:
             "ledger_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry
         )
         self.latency = Histogram(
-            "ledger_http_request_seconds", "HTTP request latency", ["method", "route"], registry=self.registry,
+            "ledger_http_request_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            registry=self.registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
         self.log_position = Gauge("ledger_log_position", "last ledger position", registry=self.registry)
-        self.projected_position = Gauge(
-            "ledger_projection_position", "last position projected", registry=self.registry
-        )
+        self.projected_position = Gauge("ledger_projection_position", "last position projected", registry=self.registry)
         self.lag = Gauge("ledger_projection_lag_positions", "positions not yet projected", registry=self.registry)
 
 
@@ -97,8 +98,13 @@ class RequestLog:
             state = scope.get("state") or {}
             access_log.info(
                 "request",
-                extra={"fields": {
-                    "method": method, "route": route, "status": status,
-                    "ms": round(elapsed * 1000, 2), "client": state.get("client_id"),
-                }},
+                extra={
+                    "fields": {
+                        "method": method,
+                        "route": route,
+                        "status": status,
+                        "ms": round(elapsed * 1000, 2),
+                        "client": state.get("client_id"),
+                    }
+                },
             )

@@ -21,20 +21,32 @@ def command_accepted(outcome: Outcome) -> models.CommandAccepted:
 def check_result(answer: CheckAnswer) -> models.CheckResult:
     d = answer.decision
     return models.CheckResult(
-        allowed=d.allowed, role=d.role.value if d.role else None, rules=list(d.rules), reason=d.reason,
-        evidence=list(d.evidence), position=answer.position, code=d.code,
+        allowed=d.allowed,
+        role=d.role.value if d.role else None,
+        rules=list(d.rules),
+        reason=d.reason,
+        evidence=list(d.evidence),
+        position=answer.position,
+        code=d.code,
     )
 
 
 def rights_result(answer: RightsAnswer) -> models.RightsResult:
     r = answer.rights
     return models.RightsResult(
-        person_id=r.person_id, at=answer.at.isoformat(), position=answer.position, registered=r.registered,
+        person_id=r.person_id,
+        at=answer.at.isoformat(),
+        position=answer.position,
+        registered=r.registered,
         terms_accepted=r.terms_accepted,
         organizations=[
             models.OrganizationRights(
-                org_id=o.org_id, role=o.role.value if o.role else None, roles=[x.value for x in o.roles],
-                valid_from=iso(o.valid_from), valid_to=iso(o.valid_to), scopes=[dict(s) for s in o.scopes],
+                org_id=o.org_id,
+                role=o.role.value if o.role else None,
+                roles=[x.value for x in o.roles],
+                valid_from=iso(o.valid_from),
+                valid_to=iso(o.valid_to),
+                scopes=[dict(s) for s in o.scopes],
                 sources=list(o.sources),
             )
             for o in r.organizations
@@ -49,23 +61,39 @@ def timeline_result(answer: TimelineAnswer) -> models.TimelineResult:
         events.append(models.TimelineEvent(**body, voided_at_position=rec.voided_at))
     intervals = [
         models.TimelineInterval(
-            org_id=i.org_id, role=i.role.value, valid_from=i.valid_from.isoformat(), valid_to=iso(i.valid_to),
-            known_from=i.known_from.isoformat(), known_to=iso(i.known_to), known_from_position=i.known_from_position,
-            known_to_position=i.known_to_position, sources=list(i.sources),
+            org_id=i.org_id,
+            role=i.role.value,
+            valid_from=i.valid_from.isoformat(),
+            valid_to=iso(i.valid_to),
+            known_from=i.known_from.isoformat(),
+            known_to=iso(i.known_to),
+            known_from_position=i.known_from_position,
+            known_to_position=i.known_to_position,
+            sources=list(i.sources),
         )
         for i in answer.intervals
     ]
-    return models.TimelineResult(person_id=answer.person_id, position=answer.position, events=events, intervals=intervals)
+    return models.TimelineResult(
+        person_id=answer.person_id, position=answer.position, events=events, intervals=intervals
+    )
 
 
 def access_result(answer: AccessAnswer) -> models.AccessResult:
     return models.AccessResult(
-        org_id=answer.org_id, from_=answer.start.isoformat(), to=answer.end.isoformat(), level=answer.level.value,
+        org_id=answer.org_id,
+        from_=answer.start.isoformat(),
+        to=answer.end.isoformat(),
+        level=answer.level.value,
         position=answer.position,
         entries=[
             models.AccessEntryOut(
-                person_id=e.person_id, role=e.role.value, valid_from=e.valid_from.isoformat(), valid_to=iso(e.valid_to),
-                sources=list(e.sources), school_id=e.school_id, via_org=e.via_org,
+                person_id=e.person_id,
+                role=e.role.value,
+                valid_from=e.valid_from.isoformat(),
+                valid_to=iso(e.valid_to),
+                sources=list(e.sources),
+                school_id=e.school_id,
+                via_org=e.via_org,
             )
             for e in answer.entries
         ],
@@ -78,7 +106,14 @@ ACCESS_CSV_HEADER = ["person_id", "role", "valid_from", "valid_to", "school_id",
 def access_csv_rows(answer: AccessAnswer) -> list[list[str]]:
     """Who-had-access as CSV rows (the console's download and `ledger replay --csv` print the same)."""
     return [
-        [e.person_id, e.role.value, e.valid_from.isoformat(), iso(e.valid_to) or "", e.school_id or "", e.via_org,
-         " ".join(e.sources)]
+        [
+            e.person_id,
+            e.role.value,
+            e.valid_from.isoformat(),
+            iso(e.valid_to) or "",
+            e.school_id or "",
+            e.via_org,
+            " ".join(e.sources),
+        ]
         for e in answer.entries
     ]

@@ -58,7 +58,9 @@ class KeyRing:
                 keys.append((client_id, ClientRole(role), secret))
             except ValueError:
                 roles = ", ".join(r.value for r in ClientRole)
-                raise ValueError(f"LEDGER_API_KEYS entry {n} ({client_id}) has role {role!r}; use one of {roles}") from None
+                raise ValueError(
+                    f"LEDGER_API_KEYS entry {n} ({client_id}) has role {role!r}; use one of {roles}"
+                ) from None
         if not keys:
             raise ValueError("LEDGER_API_KEYS holds no key")
         return cls(keys)

@@ -443,8 +443,7 @@ class LedgerService:
                 continue
             _, command, events, result = d
             receipts = tuple(
-                EventReceipt(e.event_id, e.type, position_of[e.event_id], e.recorded_at, e.effective_at)
-                for e in events
+                EventReceipt(e.event_id, e.type, position_of[e.event_id], e.recorded_at, e.effective_at) for e in events
             )
             outcome = Outcome(receipts[-1].position, ctx.now, receipts, result)
             outcomes.append(outcome)

@@ -103,8 +103,13 @@ class ConsoleRoute(APIRoute):
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 response = RedirectResponse(f"{COOKIE_PATH}/sign-in?{urlencode({'next': target})}", status_code=303)
             except ConsoleError as e:
-                response = render(request, "error.html", {"title": e.title, "message": e.message},
-                                  session=_session_or_none(request), status=e.status)
+                response = render(
+                    request,
+                    "error.html",
+                    {"title": e.title, "message": e.message},
+                    session=_session_or_none(request),
+                    status=e.status,
+                )
             for name, value in SECURITY_HEADERS.items():
                 response.headers.setdefault(name, value)
             return response
@@ -140,8 +145,9 @@ def signed_in(request: Request) -> Session:
 
 def require_auditor(session: Session, what: str) -> None:
     if not session.is_auditor:
-        raise ConsoleError(403, "Auditors only", f"{what} is for auditors (SPEC §9); you are signed in as "
-                                                 f"{session.client.role.value}.")
+        raise ConsoleError(
+            403, "Auditors only", f"{what} is for auditors (SPEC §9); you are signed in as {session.client.role.value}."
+        )
 
 
 def check_origin(request: Request) -> None:
@@ -154,8 +160,9 @@ def check_origin(request: Request) -> None:
 def check_csrf(request: Request, session: Session, token: str) -> None:
     check_origin(request)
     if not same_token(token, session.csrf_token):
-        raise ConsoleError(403, "Refused", "The form's security token is missing or out of date. "
-                                           "Reload the page and try again.")
+        raise ConsoleError(
+            403, "Refused", "The form's security token is missing or out of date. Reload the page and try again."
+        )
 
 
 def safe_next(target: str | None) -> str:
@@ -168,12 +175,16 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def render(request: Request, template: str, context: dict[str, Any], *, session: Session | None,
-           status: int = 200) -> HTMLResponse:
+def render(
+    request: Request, template: str, context: dict[str, Any], *, session: Session | None, status: int = 200
+) -> HTMLResponse:
     container = request.app.state.container
     fmt = views.Formatter(container.calendar.zone)
     html = _env.get_template(template).render(
-        request_path=request.url.path, session=session, fmt=fmt, zone=container.calendar.zone_name,
+        request_path=request.url.path,
+        session=session,
+        fmt=fmt,
+        zone=container.calendar.zone_name,
         **context,
     )
     return HTMLResponse(html, status_code=status)
@@ -193,8 +204,9 @@ def _instant(cal_parse: Callable[[str], datetime], value: str | None, label: str
         return None
 
 
-def _as_of(queries: Queries, cal_parse: Callable[[str], datetime], value: str | None, label: str,
-           errors: list[str]) -> int | datetime | None:
+def _as_of(
+    queries: Queries, cal_parse: Callable[[str], datetime], value: str | None, label: str, errors: list[str]
+) -> int | datetime | None:
     """A ledger position (integer) or an instant, as the API takes it."""
     if value is None or not value.strip():
         return None
@@ -212,8 +224,9 @@ def _clean_id(value: str | None) -> str:
 
 @router.get("/static/console.css")
 def stylesheet() -> Response:
-    return PlainTextResponse((STATIC / "console.css").read_text(), media_type="text/css",
-                             headers={"Cache-Control": "public, max-age=3600"})
+    return PlainTextResponse(
+        (STATIC / "console.css").read_text(), media_type="text/css", headers={"Cache-Control": "public, max-age=3600"}
+    )
 
 
 # --- sign-in and sign-out -------------------------------------------------------------------------
@@ -221,10 +234,22 @@ def stylesheet() -> Response:
 
 def _sign_in_page(request: Request, *, next_: str, error: str | None, status: int) -> HTMLResponse:
     token = new_token()
-    response = render(request, "sign_in.html", {"form_token": token, "next": safe_next(next_), "error": error},
-                      session=None, status=status)
-    response.set_cookie(FORM_COOKIE, token, max_age=SIGN_IN_FORM_MINUTES * 60, path=f"{COOKIE_PATH}/sign-in",
-                        httponly=True, samesite="strict", secure=_is_https(request))
+    response = render(
+        request,
+        "sign_in.html",
+        {"form_token": token, "next": safe_next(next_), "error": error},
+        session=None,
+        status=status,
+    )
+    response.set_cookie(
+        FORM_COOKIE,
+        token,
+        max_age=SIGN_IN_FORM_MINUTES * 60,
+        path=f"{COOKIE_PATH}/sign-in",
+        httponly=True,
+        samesite="strict",
+        secure=_is_https(request),
+    )
     return response
 
 
@@ -251,7 +276,9 @@ def sign_in(
         return _sign_in_page(request, next_=next, error="That key is not valid.", status=401)
     if client.role not in CONSOLE_ROLES:
         return _sign_in_page(
-            request, next_=next, status=403,
+            request,
+            next_=next,
+            status=403,
             error=f"A {client.role.value} key cannot sign in to the console: use a support or auditor key.",
         )
     sessions = console_state(request).sessions
@@ -259,10 +286,18 @@ def sign_in(
     session = sessions.create(client)
     request.state.client_id = client.client_id
     response = RedirectResponse(safe_next(next), status_code=303)
-    response.set_cookie(SESSION_COOKIE, session.session_id, max_age=int(sessions.lifetime.total_seconds()),
-                        path=COOKIE_PATH, httponly=True, samesite="strict", secure=_is_https(request))
-    response.delete_cookie(FORM_COOKIE, path=f"{COOKIE_PATH}/sign-in", httponly=True, samesite="strict",
-                           secure=_is_https(request))
+    response.set_cookie(
+        SESSION_COOKIE,
+        session.session_id,
+        max_age=int(sessions.lifetime.total_seconds()),
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=_is_https(request),
+    )
+    response.delete_cookie(
+        FORM_COOKIE, path=f"{COOKIE_PATH}/sign-in", httponly=True, samesite="strict", secure=_is_https(request)
+    )
     return response
 
 
@@ -273,8 +308,9 @@ def sign_out(request: Request, csrf_token: Annotated[str, Form(max_length=200)] 
         check_csrf(request, session, csrf_token)
         console_state(request).sessions.end(session.session_id)
     response = RedirectResponse(f"{COOKIE_PATH}/sign-in", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict",
-                           secure=_is_https(request))
+    response.delete_cookie(
+        SESSION_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict", secure=_is_https(request)
+    )
     return response
 
 
@@ -285,8 +321,9 @@ def sign_out(request: Request, csrf_token: Annotated[str, Form(max_length=200)] 
 @router.get("")
 def home(request: Request) -> Response:
     session = signed_in(request)
-    return render(request, "home.html", {"position": container_of(request).system.queries.position(None)},
-                  session=session)
+    return render(
+        request, "home.html", {"position": container_of(request).system.queries.position(None)}, session=session
+    )
 
 
 @router.get("/people")
@@ -354,8 +391,10 @@ def person_page(
     errors: list[str] = []
     known_at = _instant(cal.parse_instant, known, "As known on", errors)
     at_value = _instant(cal.parse_instant, at, "Rights on", errors)
-    window = (_instant(cal.parse_instant, view_from, "Chart from", errors),
-              _instant(cal.parse_instant, view_to, "Chart until", errors))
+    window = (
+        _instant(cal.parse_instant, view_from, "Chart from", errors),
+        _instant(cal.parse_instant, view_to, "Chart until", errors),
+    )
     now = container.system.clock()
     timeline = queries.timeline(person_id)
     latest = timeline.position
@@ -380,8 +419,16 @@ def person_page(
     rows = views.interval_rows(timeline.intervals, known_position if comparing else None, events)
     fmt = views.Formatter(cal.zone)
     known_label = f"on {fmt.text(known_at)}" if known_at else "today"
-    chart = views.build_chart(rows, comparing=comparing, known_label=known_label, releases=releases,
-                              at=rights_at, cal=cal, fmt=fmt, window=window)
+    chart = views.build_chart(
+        rows,
+        comparing=comparing,
+        known_label=known_label,
+        releases=releases,
+        at=rights_at,
+        cal=cal,
+        fmt=fmt,
+        window=window,
+    )
     current = rules.current_released_year(calendar_view, cal, rights_at)
     rights_rows = _rights_rows(rights_then, rights_now)
     org_world = queries.world([s for r in rights_rows for s in queries.org_streams(r.org_id)], latest)
@@ -390,14 +437,19 @@ def person_page(
     for row in rights_rows:
         held = [o.role for o in (row.then, row.now) if o is not None and o.role is not None]
         admin = any(role is not Role.TEACHER for role in held)
-        params = {"person_id": person_id, "org_id": row.org_id,
-                  "report": (Report.STUDENT_SCORE_REPORT if admin else Report.INSTRUCTIONAL_PLANNING).value,
-                  "school_id": row.org_id if isinstance(org_world.org(row.org_id), SchoolView) else "",
-                  "exam_year": str(current.exam_year) if current else "", "at": rights_at.isoformat()}
+        params = {
+            "person_id": person_id,
+            "org_id": row.org_id,
+            "report": (Report.STUDENT_SCORE_REPORT if admin else Report.INSTRUCTIONAL_PLANNING).value,
+            "school_id": row.org_id if isinstance(org_world.org(row.org_id), SchoolView) else "",
+            "exam_year": str(current.exam_year) if current else "",
+            "at": rights_at.isoformat(),
+        }
         explain_links[row.org_id] = f"{COOKIE_PATH}/explain?" + urlencode(params)
         if comparing:
             explain_then_links[row.org_id] = f"{COOKIE_PATH}/explain?" + urlencode(
-                {**params, "as_of": str(known_position)})
+                {**params, "as_of": str(known_position)}
+            )
     context = {
         "person_id": person_id,
         "name": _person_name(timeline.records),
@@ -417,8 +469,9 @@ def person_page(
         "known_text": fmt.text(known_at) if known_at else "",
         "records": sorted(timeline.records, key=lambda r: r.position),
         "recorded_at": timeline.recorded_at,
-        "interval_rows": sorted(rows, key=lambda r: (r.interval.org_id, r.interval.valid_from,
-                                                     r.interval.known_from_position)),
+        "interval_rows": sorted(
+            rows, key=lambda r: (r.interval.org_id, r.interval.valid_from, r.interval.known_from_position)
+        ),
         "status_text": views.STATUS_TEXT,
         "chart": chart,
         "latest": latest,
@@ -450,9 +503,15 @@ def explain_page(
     container = container_of(request)
     queries, cal = container.system.queries, container.calendar
     form = {
-        "person_id": _clean_id(person_id), "org_id": _clean_id(org_id), "report": report.strip(),
-        "school_id": _clean_id(school_id), "subject": _clean_id(subject), "section_id": _clean_id(section_id),
-        "exam_year": exam_year.strip(), "at": at.strip(), "as_of": as_of.strip(),
+        "person_id": _clean_id(person_id),
+        "org_id": _clean_id(org_id),
+        "report": report.strip(),
+        "school_id": _clean_id(school_id),
+        "subject": _clean_id(subject),
+        "section_id": _clean_id(section_id),
+        "exam_year": exam_year.strip(),
+        "at": at.strip(),
+        "as_of": as_of.strip(),
     }
     errors: list[str] = []
     answer = None
@@ -488,15 +547,26 @@ def explain_page(
             assert report_value is not None
             assert year is not None
             answer = queries.check(
-                person_id=form["person_id"], org_id=form["org_id"], report=report_value, exam_year=year,
-                school_id=form["school_id"] or None, subject=form["subject"] or None,
-                section_id=form["section_id"] or None, at=at_value, as_of=as_of_value,
+                person_id=form["person_id"],
+                org_id=form["org_id"],
+                report=report_value,
+                exam_year=year,
+                school_id=form["school_id"] or None,
+                subject=form["subject"] or None,
+                section_id=form["section_id"] or None,
+                at=at_value,
+                as_of=as_of_value,
             )
             for event_id in answer.decision.evidence:
                 evidence.append((event_id, queries.record(event_id)))
     context = {
-        "form": form, "errors": errors, "answer": answer, "evidence": evidence,
-        "reports": list(Report), "rule_text": rule_text, "all_rules": list(RULES.values()),
+        "form": form,
+        "errors": errors,
+        "answer": answer,
+        "evidence": evidence,
+        "reports": list(Report),
+        "rule_text": rule_text,
+        "all_rules": list(RULES.values()),
         "summary": views.event_summary,
         "at_shown": (_instant(cal.parse_instant, form["at"], "At", []) if form["at"] else None),
     }
@@ -524,8 +594,13 @@ def event_page(request: Request, event_id: Annotated[str, Path(min_length=1, max
         target = container.system.queries.record(record.event.voided_event_id)
         voided_event = target.event if target else None
     context = {
-        "record": record, "event": record.event, "fields": views.event_fields(record.event), "void": void,
-        "voided_event": voided_event, "person": record.event.about_person(), "org": record.event.about_org(),
+        "record": record,
+        "event": record.event,
+        "fields": views.event_fields(record.event),
+        "void": void,
+        "voided_event": voided_event,
+        "person": record.event.about_person(),
+        "org": record.event.about_org(),
         "hidden": sorted(views.HIDDEN_FIELDS & set(record.event.data())),
     }
     return render(request, "event.html", context, session=session)
@@ -534,8 +609,15 @@ def event_page(request: Request, event_id: Annotated[str, Path(min_length=1, max
 # --- organization: who had access ------------------------------------------------------------------
 
 
-def _who_had_access(request: Request, queries: Queries, org_id: str, start: datetime, end: datetime,
-                    level: Level, as_of: int | datetime | None) -> AccessAnswer:
+def _who_had_access(
+    request: Request,
+    queries: Queries,
+    org_id: str,
+    start: datetime,
+    end: datetime,
+    level: Level,
+    as_of: int | datetime | None,
+) -> AccessAnswer:
     """The answer at the position `as_of` designates, shared by the page, its sorts, pages and CSV."""
     position = queries.position(as_of)
     answer = console_state(request).access_answers.get_or_compute(
@@ -546,8 +628,9 @@ def _who_had_access(request: Request, queries: Queries, org_id: str, start: date
     return answer
 
 
-def _access_inputs(request: Request, container: Container, from_: str, to: str, level: str, as_of: str,
-                   errors: list[str]) -> tuple[str, str, datetime, datetime, Level, int | datetime | None]:
+def _access_inputs(
+    request: Request, container: Container, from_: str, to: str, level: str, as_of: str, errors: list[str]
+) -> tuple[str, str, datetime, datetime, Level, int | datetime | None]:
     cal, queries = container.calendar, container.system.queries
     default_from, default_to = views.default_range(cal, container.system.clock())
     from_text = from_.strip() or default_from.isoformat()
@@ -584,7 +667,8 @@ def org_page(
         raise ConsoleError(404, "Unknown organization", f"No school or district {org_id} is known to the ledger.")
     errors: list[str] = []
     from_text, to_text, start, end, level_value, as_of_value = _access_inputs(
-        request, container, from_, to, level, as_of, errors)
+        request, container, from_, to, level, as_of, errors
+    )
     answer = None
     entries: list[Any] = []
     if not errors:
@@ -606,17 +690,29 @@ def org_page(
         next_dir = "desc" if sort == key and dir != "desc" else "asc"
         sort_links[key] = "?" + urlencode({**params, "sort": key, "dir": next_dir})
     sorted_params = {**params, "sort": sort, "dir": dir} if sort in views.SORT_KEYS else params
-    page_links = {n: "?" + urlencode({**sorted_params, "page": n}) for n in (page_number - 1, page_number + 1)
-                  if 1 <= n <= pages}
+    page_links = {
+        n: "?" + urlencode({**sorted_params, "page": n}) for n in (page_number - 1, page_number + 1) if 1 <= n <= pages
+    }
     context = {
         "org_id": org_id,
         "org_name": registration.name if registration is not None else None,
         "org_kind": "district" if isinstance(registration, ev.DistrictRegistered) else "school",
-        "errors": errors, "answer": answer, "entries": entries[first : first + PAGE_ROWS], "total": len(entries),
-        "first_row": first + 1, "page": page_number, "pages": pages, "page_links": page_links,
-        "from_text": from_text, "to_text": to_text, "level": level_value.value, "as_of": as_of.strip(),
-        "sort": sort if sort in views.SORT_KEYS else "", "dir": "desc" if dir == "desc" else "asc",
-        "sort_links": sort_links, "sort_labels": views.SORT_LABELS,
+        "errors": errors,
+        "answer": answer,
+        "entries": entries[first : first + PAGE_ROWS],
+        "total": len(entries),
+        "first_row": first + 1,
+        "page": page_number,
+        "pages": pages,
+        "page_links": page_links,
+        "from_text": from_text,
+        "to_text": to_text,
+        "level": level_value.value,
+        "as_of": as_of.strip(),
+        "sort": sort if sort in views.SORT_KEYS else "",
+        "dir": "desc" if dir == "desc" else "asc",
+        "sort_links": sort_links,
+        "sort_labels": views.SORT_LABELS,
         "csv_link": f"{COOKIE_PATH}/orgs/{quote(org_id, safe='')}/access.csv?" + urlencode(params),
     }
     return render(request, "org.html", context, session=session, status=422 if errors else 200)
@@ -639,7 +735,8 @@ def org_csv(
         raise ConsoleError(404, "Unknown organization", f"No school or district {org_id} is known to the ledger.")
     errors: list[str] = []
     from_text, to_text, start, end, level_value, as_of_value = _access_inputs(
-        request, container, from_, to, level, as_of, errors)
+        request, container, from_, to, level, as_of, errors
+    )
     if errors:
         raise ConsoleError(422, "Invalid input", "; ".join(errors))
     try:
@@ -652,8 +749,11 @@ def org_csv(
     writer.writerow(ACCESS_CSV_HEADER)
     writer.writerows(access_csv_rows(answer))
     name = re.sub(r"[^A-Za-z0-9._-]", "_", f"access-{org_id}-{level_value.value}-{from_text}-{to_text}")[:150]
-    return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
 
 
 # --- integrity ------------------------------------------------------------------------------------
@@ -684,9 +784,14 @@ def run_verification(request: Request, csrf_token: Annotated[str, Form(max_lengt
         clock = time.perf_counter()
         report = verify(container_of(request).system.service.recorder)
         state.last_verification = Verification(
-            ok=report.ok, checked=report.checked, position=report.position,
-            first_bad_position=report.first_bad_position, problem=getattr(report, "problem", None),
-            started_at=started, seconds=time.perf_counter() - clock, by=session.client.client_id,
+            ok=report.ok,
+            checked=report.checked,
+            position=report.position,
+            first_bad_position=report.first_bad_position,
+            problem=getattr(report, "problem", None),
+            started_at=started,
+            seconds=time.perf_counter() - clock,
+            by=session.client.client_id,
         )
     finally:
         state.verify_lock.release()

@@ -220,7 +220,9 @@ ROW_MIN = 30
 MIN_BAR = 4.0
 
 
-def chart_span(rows: Sequence[IntervalRow], extra: Iterable[datetime], cal: LedgerCalendar) -> tuple[datetime, datetime]:
+def chart_span(
+    rows: Sequence[IntervalRow], extra: Iterable[datetime], cal: LedgerCalendar
+) -> tuple[datetime, datetime]:
     """Valid-time span to draw: every shown interval and instant, widened to Aug 1 boundaries."""
     instants = [t for t in extra if t > EARLIEST_SHOWN]
     for r in rows:
@@ -316,8 +318,14 @@ def build_chart(
     for release in releases:
         t = cal.release_start(release.released_on)
         if start <= t <= end:
-            markers.append(Marker(x_of(t), f"{release.exam_year} released", "release",
-                                  f"{release.exam_year} scores released on {release.released_on.isoformat()}"))
+            markers.append(
+                Marker(
+                    x_of(t),
+                    f"{release.exam_year} released",
+                    "release",
+                    f"{release.exam_year} scores released on {release.released_on.isoformat()}",
+                )
+            )
     if start <= at <= end:
         markers.append(Marker(x_of(at), f"rights on {fmt.text(at)}", "at", f"rights shown on {fmt.text(at)}"))
     height = int(y - ROW_GAP + BOTTOM + 8)
@@ -347,8 +355,12 @@ SORT_KEYS: dict[str, Callable[[AccessEntry], Any]] = {
     "via_org": lambda e: (e.via_org, e.person_id, e.valid_from),
 }
 SORT_LABELS = {
-    "person_id": "Person", "role": "Role", "valid_from": "From", "valid_to": "Until",
-    "school_id": "School", "via_org": "Through",
+    "person_id": "Person",
+    "role": "Role",
+    "valid_from": "From",
+    "valid_to": "Until",
+    "school_id": "School",
+    "via_org": "Through",
 }
 
 

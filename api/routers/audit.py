@@ -48,7 +48,8 @@ def verify_log(
         bool, Query(description="re-hash from genesis (default: from the last verified checkpoint)")
     ] = False,
     checkpoint_position: Annotated[
-        list[Annotated[int, Field(ge=1, le=MAX_POSITION)]] | None, Query(description="an exported checkpoint's position (repeatable)")
+        list[Annotated[int, Field(ge=1, le=MAX_POSITION)]] | None,
+        Query(description="an exported checkpoint's position (repeatable)"),
     ] = None,
     checkpoint_chain: Annotated[
         list[Annotated[str, StringConstraints(pattern=HEX64)]] | None,
@@ -65,14 +66,21 @@ def verify_log(
     positions, chains = checkpoint_position or [], checkpoint_chain or []
     if len(positions) != len(chains):
         raise ApiError(
-            422, "invalid_input", "checkpoint_position and checkpoint_chain must come in pairs",
+            422,
+            "invalid_input",
+            "checkpoint_position and checkpoint_chain must come in pairs",
             field="checkpoint_chain",
         )
     external = [Checkpoint(p, bytes.fromhex(c), "") for p, c in zip(positions, chains, strict=True)]
     report = verify(container.system.service.recorder, full=full, external=external)
     return models.VerifyResult(
-        ok=report.ok, checked=report.checked, position=report.position, first_bad_position=report.first_bad_position,
-        full=report.full, from_position=report.from_position, problem=report.problem,
+        ok=report.ok,
+        checked=report.checked,
+        position=report.position,
+        first_bad_position=report.first_bad_position,
+        full=report.full,
+        from_position=report.from_position,
+        problem=report.problem,
         checkpoints_compared=report.checkpoints_compared,
         checkpoint=_checkpoint_out(report.checkpoint) if report.checkpoint else None,
     )

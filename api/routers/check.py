@@ -79,13 +79,25 @@ async def check(request: Request, client: PortalReader) -> Response:
 
     def answer() -> Response:
         decided = queries.check(
-            person_id=q.person_id, org_id=q.org_id, report=q.report, exam_year=q.exam_year, school_id=q.school_id,
-            subject=q.subject, section_id=q.section_id, at=point.at, as_of=point.as_of,
+            person_id=q.person_id,
+            org_id=q.org_id,
+            report=q.report,
+            exam_year=q.exam_year,
+            school_id=q.school_id,
+            subject=q.subject,
+            section_id=q.section_id,
+            at=point.at,
+            as_of=point.as_of,
         )
         # Organizations unknown to the ledger at all are 404 (known only later than `as_of`: R13 in the answer).
-        for org, code, name in ((q.org_id, "unknown_organization", "org_id"), (q.school_id, "unknown_school", "school_id")):
+        for org, code, name in (
+            (q.org_id, "unknown_organization", "org_id"),
+            (q.school_id, "unknown_school", "school_id"),
+        ):
             if org is not None and org in decided.unknown_orgs and (point.as_of is None or not queries.org_exists(org)):
-                raise ApiError(404, code, f"unknown {name.removesuffix('_id').replace('org', 'organization')} {org}", field=name)
+                raise ApiError(
+                    404, code, f"unknown {name.removesuffix('_id').replace('org', 'organization')} {org}", field=name
+                )
         # Serialized here: the body is already the response model's shape.
         return Response(orjson.dumps(check_result(decided).model_dump()), media_type="application/json")
 

@@ -22,14 +22,18 @@ def _known_person(container: ContainerDep, person_id: str) -> None:
 
 
 @router.get("/{person_id}/rights", response_model=models.RightsResult, responses=NOT_FOUND)
-def rights(person_id: PersonId, client: PortalReader, container: ContainerDep, point: ReadPointDep) -> models.RightsResult:
+def rights(
+    person_id: PersonId, client: PortalReader, container: ContainerDep, point: ReadPointDep
+) -> models.RightsResult:
     """Per organization: role, scopes, validity interval and the grants behind it, at `at` as known at `as_of`."""
     _known_person(container, person_id)
     return rights_result(container.system.queries.rights(person_id, at=point.at, as_of=point.as_of))
 
 
 @router.get("/{person_id}/timeline", response_model=models.TimelineResult, responses=NOT_FOUND)
-def timeline(person_id: PersonId, client: SupportReader, container: ContainerDep, point: ReadPointDep) -> models.TimelineResult:
+def timeline(
+    person_id: PersonId, client: SupportReader, container: ContainerDep, point: ReadPointDep
+) -> models.TimelineResult:
     """Every event about the person with both times, and the derived access intervals with both time axes."""
     _known_person(container, person_id)
     return timeline_result(container.system.queries.timeline(person_id, as_of=point.as_of))

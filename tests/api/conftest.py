@@ -25,15 +25,24 @@ SECRETS = {
     "support": "support-secret-0123456789",
     "auditor": "auditor-secret-0123456789",
 }
-API_KEYS = ",".join(f"{cid}:{role}:{SECRETS[role]}" for cid, role in (
-    ("reg", "registrar"), ("portal", "portal"), ("sup", "support"), ("aud", "auditor"),
-))
+API_KEYS = ",".join(
+    f"{cid}:{role}:{SECRETS[role]}"
+    for cid, role in (
+        ("reg", "registrar"),
+        ("portal", "portal"),
+        ("sup", "support"),
+        ("aud", "auditor"),
+    )
+)
 
 
 def settings_for(store_url: str, **overrides: Any) -> Settings:
     """Test settings: fixed keys, cheap argon2 digests (tests issue many codes)."""
     values: dict[str, Any] = {
-        "database_url": store_url, "api_keys": API_KEYS, "code_hash_time_cost": 1, "code_hash_memory_kib": 64,
+        "database_url": store_url,
+        "api_keys": API_KEYS,
+        "code_hash_time_cost": 1,
+        "code_hash_memory_kib": 64,
     }
     values.update(overrides)
     return Settings(**values)
@@ -73,17 +82,16 @@ class Api:
         return dict(response.json())
 
     def batch(self, commands: list[dict[str, Any]]) -> Response:
-        return self._wrote(
-            self.http.post("/v1/commands/batch", json={"commands": commands}, headers=auth("registrar"))
-        )
+        return self._wrote(self.http.post("/v1/commands/batch", json={"commands": commands}, headers=auth("registrar")))
 
     def get(self, path: str, role: str = "auditor", *, min_position: Any = AUTO, **params: Any) -> Response:
         """GET with query parameters (`from_` is sent as `from`); None values are left out."""
         if min_position is AUTO:
             min_position = self.written or None
         params["min_position"] = min_position
-        return self.http.get(path, params={k.rstrip("_"): v for k, v in params.items() if v is not None},
-                             headers=auth(role))
+        return self.http.get(
+            path, params={k.rstrip("_"): v for k, v in params.items() if v is not None}, headers=auth(role)
+        )
 
     def check(self, role: str = "portal", **params: Any) -> Response:
         return self.get("/v1/check", role, **params)
@@ -140,20 +148,47 @@ def world_commands() -> list[dict[str, Any]]:
     people = [PRINCIPAL, SUPERINTENDENT, TEACHER, *STAFF]
     for pid in people:
         cmds += [
-            {"type": "register_person", "person_id": pid, "name": f"Person {pid}", "email": f"{pid.lower()}@x.org",
-             "effective_at": PAST},
-            {"type": "add_affiliation", "person_id": pid, "org_id": D if pid == SUPERINTENDENT else S,
-             "effective_at": PAST},
+            {
+                "type": "register_person",
+                "person_id": pid,
+                "name": f"Person {pid}",
+                "email": f"{pid.lower()}@x.org",
+                "effective_at": PAST,
+            },
+            {
+                "type": "add_affiliation",
+                "person_id": pid,
+                "org_id": D if pid == SUPERINTENDENT else S,
+                "effective_at": PAST,
+            },
             {"type": "accept_terms", "person_id": pid, "terms_version": "v1", "effective_at": PAST},
         ]
     cmds += [
-        {"type": "designate_principal", "school_id": S, "person_id": PRINCIPAL, "exam_year": 2025,
-         "effective_at": "2024-09-01"},
+        {
+            "type": "designate_principal",
+            "school_id": S,
+            "person_id": PRINCIPAL,
+            "exam_year": 2025,
+            "effective_at": "2024-09-01",
+        },
         {"type": "designate_superintendent", "district_id": D, "person_id": SUPERINTENDENT, "effective_at": PAST},
-        {"type": "authorize_course", "person_id": TEACHER, "school_id": S, "subject": "AP-BIO", "school_year": 2025,
-         "effective_at": "2024-09-15"},
-        {"type": "assign_section", "person_id": TEACHER, "school_id": S, "subject": "AP-BIO", "section_id": "BIO-1",
-         "school_year": 2025, "effective_at": "2024-09-15"},
+        {
+            "type": "authorize_course",
+            "person_id": TEACHER,
+            "school_id": S,
+            "subject": "AP-BIO",
+            "school_year": 2025,
+            "effective_at": "2024-09-15",
+        },
+        {
+            "type": "assign_section",
+            "person_id": TEACHER,
+            "school_id": S,
+            "subject": "AP-BIO",
+            "section_id": "BIO-1",
+            "school_year": 2025,
+            "effective_at": "2024-09-15",
+        },
         {"type": "release_scores", "exam_year": 2025, "released_on": "2025-07-07", "effective_at": "2025-07-07"},
         {"type": "issue_access_code", "school_id": S, "exam_year": 2025, "effective_at": "2025-07-01"},
     ]
@@ -177,5 +212,4 @@ def world(api: Api) -> World:
 
 def redeem(api: Api, person_id: str, code: str, **extra: Any) -> Response:
     fields: dict[str, Any] = {"effective_at": "2025-07-02"} | extra
-    return api.command(type="redeem_access_code", school_id=S, exam_year=2025, person_id=person_id, code=code,
-                       **fields)
+    return api.command(type="redeem_access_code", school_id=S, exam_year=2025, person_id=person_id, code=code, **fields)

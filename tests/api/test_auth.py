@@ -15,8 +15,14 @@ ROLES = ("registrar", "portal", "support", "auditor")
 def endpoints(person: str) -> dict[str, tuple[str, str, dict[str, Any], set[str]]]:
     """Every endpoint of §9 with a valid request and the roles that may call it."""
     period = {"from": "2025-07-01", "to": "2025-08-01"}
-    check = {"person_id": person, "org_id": "S-1", "report": "student_datafile", "exam_year": 2025,
-             "school_id": "S-1", "at": "2025-07-08"}
+    check = {
+        "person_id": person,
+        "org_id": "S-1",
+        "report": "student_datafile",
+        "exam_year": 2025,
+        "school_id": "S-1",
+        "at": "2025-07-08",
+    }
     return {
         "command": ("POST", "/v1/commands", {}, {"registrar"}),
         "batch": ("POST", "/v1/commands/batch", {}, {"registrar"}),
@@ -53,8 +59,9 @@ def test_each_role_may_call_exactly_its_endpoints_and_gets_403_elsewhere(api: Ap
 
 def test_a_refused_role_appends_nothing(api: Api, world: World):
     for role in ("portal", "support", "auditor"):
-        response = api.http.post("/v1/commands", headers=auth(role),
-                                 json={"type": "register_district", "district_id": "D-9", "name": "Nine"})
+        response = api.http.post(
+            "/v1/commands", headers=auth(role), json={"type": "register_district", "district_id": "D-9", "name": "Nine"}
+        )
         assert_error(response, 403, "forbidden")
     assert api.position() == world.position
 
@@ -111,8 +118,10 @@ def test_without_configured_keys_one_key_per_role_is_generated_and_announced(mak
 
 
 def test_a_malformed_key_list_stops_the_start_naming_the_entry_but_not_its_secret(make_client):
-    for keys, words in (("reg:root:top-secret-1", ("entry 1", "reg", "root")),
-                        ("portal:portal:ok-secret,broken-top-secret-1", ("entry 2",))):
+    for keys, words in (
+        ("reg:root:top-secret-1", ("entry 1", "reg", "root")),
+        ("portal:portal:ok-secret,broken-top-secret-1", ("entry 2",)),
+    ):
         with pytest.raises(ValueError, match="LEDGER_API_KEYS") as refused:
             make_client(api_keys=keys)
         message = str(refused.value)

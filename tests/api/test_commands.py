@@ -59,18 +59,19 @@ def test_the_appended_event_is_in_the_feed_at_the_answered_position(api: Api):
 
 
 def test_issue_access_code_returns_the_code_once_and_never_stores_it(api: Api, world: World):
-    api.ok(type="designate_principal", school_id="S-2", person_id=PRINCIPAL, exam_year=2025,
-           effective_at="2024-09-01")
-    first = api.command(type="issue_access_code", school_id="S-2", exam_year=2025, effective_at="2025-07-01",
-                        idempotency_key="issue-s2")
+    api.ok(type="designate_principal", school_id="S-2", person_id=PRINCIPAL, exam_year=2025, effective_at="2024-09-01")
+    first = api.command(
+        type="issue_access_code", school_id="S-2", exam_year=2025, effective_at="2025-07-01", idempotency_key="issue-s2"
+    )
     assert first.status_code == 201, first.text
     code = first.json()["result"]["code"]
     assert isinstance(code, str)
     assert len(code) >= 8
     assert first.json()["events"][0]["type"] == "AccessCodeIssued"
 
-    again = api.command(type="issue_access_code", school_id="S-2", exam_year=2025, effective_at="2025-07-01",
-                        idempotency_key="issue-s2")
+    again = api.command(
+        type="issue_access_code", school_id="S-2", exam_year=2025, effective_at="2025-07-01", idempotency_key="issue-s2"
+    )
     assert again.status_code == 201
     assert again.json()["events"] == first.json()["events"]
     assert again.json()["result"].get("code") != code  # the code is shown once only
@@ -108,11 +109,13 @@ def test_a_batch_appends_every_command_in_one_go(api: Api):
 
 def test_a_batch_with_one_refused_command_appends_nothing_and_names_the_command(api: Api, world: World):
     before = api.position()
-    response = api.batch([
-        {"type": "register_person", "person_id": "P-NEW", "name": "New", "email": "new@x.org"},
-        {"type": "add_affiliation", "person_id": "P-NEW", "org_id": "S-1"},
-        {"type": "register_person", "person_id": STAFF[0], "name": "Again", "email": "again@x.org"},
-    ])
+    response = api.batch(
+        [
+            {"type": "register_person", "person_id": "P-NEW", "name": "New", "email": "new@x.org"},
+            {"type": "add_affiliation", "person_id": "P-NEW", "org_id": "S-1"},
+            {"type": "register_person", "person_id": STAFF[0], "name": "Again", "email": "again@x.org"},
+        ]
+    )
     error = assert_error(response, 409, "already_registered", "R1")
     assert error["field"].startswith("commands[2]")
     assert "command 2" in error["message"]
@@ -121,10 +124,12 @@ def test_a_batch_with_one_refused_command_appends_nothing_and_names_the_command(
 
 
 def test_a_batch_with_a_malformed_command_is_refused_with_422_naming_it(api: Api):
-    response = api.batch([
-        {"type": "register_district", "district_id": "D-9", "name": "Nine"},
-        {"type": "release_scores", "exam_year": 2025, "released_on": "2025-13-07"},
-    ])
+    response = api.batch(
+        [
+            {"type": "register_district", "district_id": "D-9", "name": "Nine"},
+            {"type": "release_scores", "exam_year": 2025, "released_on": "2025-13-07"},
+        ]
+    )
     error = assert_error(response, 422, "invalid_input")
     assert error["field"] == "commands[1].released_on"
     assert api.position() == 0
@@ -192,10 +197,14 @@ def test_an_unknown_command_type_is_422_naming_the_type_field(api: Api):
 
 def test_malformed_fields_are_422_naming_the_field(api: Api):
     cases = [
-        ({"type": "register_district", "district_id": "D-9", "name": "Nine", "effective_at": "2025-02-30"},
-         "effective_at"),
-        ({"type": "register_district", "district_id": "D-9", "name": "Nine", "effective_at": "last tuesday"},
-         "effective_at"),
+        (
+            {"type": "register_district", "district_id": "D-9", "name": "Nine", "effective_at": "2025-02-30"},
+            "effective_at",
+        ),
+        (
+            {"type": "register_district", "district_id": "D-9", "name": "Nine", "effective_at": "last tuesday"},
+            "effective_at",
+        ),
         ({"type": "release_scores", "exam_year": "twenty", "released_on": "2025-07-07"}, "exam_year"),
         ({"type": "release_scores", "exam_year": 99999, "released_on": "2025-07-07"}, "exam_year"),
         ({"type": "release_scores", "exam_year": 2025, "released_on": "July 7"}, "released_on"),
@@ -221,18 +230,23 @@ def test_a_repeated_batch_returns_the_first_results_and_appends_nothing(api: Api
 
 def test_a_batch_reusing_an_idempotency_key_with_another_body_is_409_naming_the_command(api: Api):
     api.ok(type="register_district", district_id="D-9", name="Nine", idempotency_key="k-1")
-    response = api.batch([
-        {"type": "register_district", "district_id": "D-7", "name": "Seven", "idempotency_key": "k-2"},
-        {"type": "register_district", "district_id": "D-8", "name": "Eight", "idempotency_key": "k-1"},
-    ])
+    response = api.batch(
+        [
+            {"type": "register_district", "district_id": "D-7", "name": "Seven", "idempotency_key": "k-2"},
+            {"type": "register_district", "district_id": "D-8", "name": "Eight", "idempotency_key": "k-1"},
+        ]
+    )
     error = assert_error(response, 409, "idempotency_key_reused")
     assert error["field"] == "commands[1]"
     assert api.position() == 1
 
 
 def test_a_body_that_is_not_json_is_422_naming_the_body(api: Api):
-    response = api.http.post("/v1/commands", content=b'{"type": "register_district", ',
-                             headers={**auth("registrar"), "Content-Type": "application/json"})
+    response = api.http.post(
+        "/v1/commands",
+        content=b'{"type": "register_district", ',
+        headers={**auth("registrar"), "Content-Type": "application/json"},
+    )
     error = assert_error(response, 422, "invalid_input")
     assert error["field"] == "body"
 

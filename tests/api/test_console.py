@@ -47,8 +47,10 @@ def demo_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="module")
 def app(demo_url: str) -> Iterator[FastAPI]:
     settings = Settings(
-        database_url=demo_url, api_keys=",".join(f"{role}:{role}:{secret}" for role, secret in SECRETS.items()),
-        code_hash_time_cost=1, code_hash_memory_kib=64,
+        database_url=demo_url,
+        api_keys=",".join(f"{role}:{role}:{secret}" for role, secret in SECRETS.items()),
+        code_hash_time_cost=1,
+        code_hash_memory_kib=64,
     )
     application = create_app(settings, announce=lambda _: None)
     with TestClient(application):  # runs the lifespan once: the ledger is opened and followed
@@ -70,8 +72,10 @@ def form_token(page: Response, name: str) -> str:
 def sign_in(http: TestClient, secret: str, next_: str = "/console/", **headers: str) -> Response:
     page = http.get("/console/sign-in", params={"next": next_})
     return http.post(
-        "/console/sign-in", data={"api_key": secret, "form_token": form_token(page, "form_token"), "next": next_},
-        headers=headers, follow_redirects=False,
+        "/console/sign-in",
+        data={"api_key": secret, "form_token": form_token(page, "form_token"), "next": next_},
+        headers=headers,
+        follow_redirects=False,
     )
 
 
@@ -104,10 +108,18 @@ def set_cookie_headers(response: Response) -> list[str]:
 # --- sign-in, sessions, CSRF ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [
-    "/console/", "/console/people/P-4002", "/console/explain", "/console/events/x", "/console/orgs/S-110",
-    "/console/orgs/S-110/access.csv", "/console/integrity",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/console/",
+        "/console/people/P-4002",
+        "/console/explain",
+        "/console/events/x",
+        "/console/orgs/S-110",
+        "/console/orgs/S-110/access.csv",
+        "/console/integrity",
+    ],
+)
 def test_every_console_page_sends_a_visitor_without_a_session_to_sign_in(browser, path):
     response = browser.get(path, follow_redirects=False)
     assert response.status_code == 303
@@ -159,18 +171,22 @@ def test_a_wrong_key_is_refused_and_never_echoed(browser):
 
 def test_a_sign_in_posted_without_the_form_token_is_refused(browser):
     """Another site cannot sign a browser in with its own key (login CSRF): the form token must match its cookie."""
-    response = browser.post("/console/sign-in", data={"api_key": SECRETS["support"], "form_token": "forged"},
-                            follow_redirects=False)
+    response = browser.post(
+        "/console/sign-in", data={"api_key": SECRETS["support"], "form_token": "forged"}, follow_redirects=False
+    )
     assert response.status_code == 400
     assert not any(c.startswith(f"{SESSION_COOKIE}=") for c in set_cookie_headers(response))
 
 
-@pytest.mark.parametrize(("target", "lands_on"), [
-    ("https://evil.example/", "/console/"),
-    ("//evil.example/console", "/console/"),
-    ("/v1/events", "/console/"),
-    ("/console/orgs/S-110?from=2025-07-01", "/console/orgs/S-110?from=2025-07-01"),
-])
+@pytest.mark.parametrize(
+    ("target", "lands_on"),
+    [
+        ("https://evil.example/", "/console/"),
+        ("//evil.example/console", "/console/"),
+        ("/v1/events", "/console/"),
+        ("/console/orgs/S-110?from=2025-07-01", "/console/orgs/S-110?from=2025-07-01"),
+    ],
+)
 def test_after_sign_in_only_console_paths_of_this_site_are_followed(browser, target, lands_on):
     response = sign_in(browser, SECRETS["support"], target)
     assert response.headers["location"] == lands_on
@@ -193,8 +209,9 @@ def test_sign_out_needs_the_form_token_and_ends_the_session(support):
     refused = support.post("/console/sign-out", data={"csrf_token": "forged"}, follow_redirects=False)
     assert refused.status_code == 403
     assert support.get("/console/", follow_redirects=False).status_code == 200  # still signed in
-    done = support.post("/console/sign-out", data={"csrf_token": form_token(home, "csrf_token")},
-                        follow_redirects=False)
+    done = support.post(
+        "/console/sign-out", data={"csrf_token": form_token(home, "csrf_token")}, follow_redirects=False
+    )
     assert done.status_code == 303
     assert done.headers["location"] == "/console/sign-in"
     assert support.get("/console/", follow_redirects=False).status_code == 303
@@ -202,8 +219,12 @@ def test_sign_out_needs_the_form_token_and_ends_the_session(support):
 
 def test_a_form_posted_from_another_site_is_refused_even_with_the_token(auditor):
     page = auditor.get("/console/integrity")
-    response = auditor.post("/console/integrity", data={"csrf_token": form_token(page, "csrf_token")},
-                            headers={"Origin": "https://evil.example"}, follow_redirects=False)
+    response = auditor.post(
+        "/console/integrity",
+        data={"csrf_token": form_token(page, "csrf_token")},
+        headers={"Origin": "https://evil.example"},
+        follow_redirects=False,
+    )
     assert response.status_code == 403
     assert "posted from another site" in response.text
 
@@ -214,13 +235,23 @@ def test_a_form_posted_from_another_site_is_refused_even_with_the_token(auditor)
 def test_names_and_inputs_are_escaped_everywhere(app, support):
     registrar = TestClient(app)
     hostile = '<script>alert("x")</script> & <b>Co</b>'
-    created = registrar.post("/v1/commands", json={
-        "type": "register_person", "person_id": "P-EVIL", "name": hostile, "email": "evil@x.org",
-        "effective_at": "2025-01-01",
-    }, headers={"Authorization": f"Bearer {SECRETS['registrar']}"})
+    created = registrar.post(
+        "/v1/commands",
+        json={
+            "type": "register_person",
+            "person_id": "P-EVIL",
+            "name": hostile,
+            "email": "evil@x.org",
+            "effective_at": "2025-01-01",
+        },
+        headers={"Authorization": f"Bearer {SECRETS['registrar']}"},
+    )
     assert created.status_code == 201, created.text
-    caught_up = support.get("/v1/people/P-EVIL/rights", params={"min_position": created.json()["position"]},
-                            headers={"Authorization": f"Bearer {SECRETS['support']}"})
+    caught_up = support.get(
+        "/v1/people/P-EVIL/rights",
+        params={"min_position": created.json()["position"]},
+        headers={"Authorization": f"Bearer {SECRETS['support']}"},
+    )
     assert caught_up.status_code == 200
 
     page = support.get("/console/people/P-EVIL")
@@ -228,15 +259,29 @@ def test_names_and_inputs_are_escaped_everywhere(app, support):
     assert hostile not in page.text
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;b&gt;Co&lt;/b&gt;" in page.text
 
-    echoed = support.get("/console/explain", params={"person_id": '"><script>x()</script>', "org_id": "S-110",
-                                                     "report": "score_summary", "exam_year": "2025"})
+    echoed = support.get(
+        "/console/explain",
+        params={
+            "person_id": '"><script>x()</script>',
+            "org_id": "S-110",
+            "report": "score_summary",
+            "exam_year": "2025",
+        },
+    )
     assert "<script>x()" not in echoed.text
     assert 'value="&#34;&gt;&lt;script&gt;x()&lt;/script&gt;"' in echoed.text
 
 
-@pytest.mark.parametrize("path", [
-    "/console/", "/console/people/P-4002", "/console/explain", "/console/orgs/S-110", "/console/integrity",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/console/",
+        "/console/people/P-4002",
+        "/console/explain",
+        "/console/orgs/S-110",
+        "/console/integrity",
+    ],
+)
 def test_console_pages_carry_no_scripts_and_are_not_cached(support, path):
     page = support.get(path)
     assert page.status_code == 200
@@ -276,8 +321,11 @@ def test_the_person_page_lists_every_event_with_both_times_and_its_voids(support
     assert "CourseAuthorized" in voided[0]
     assert "school_id S-130" in voided[0]
     assert re.search(r"voided at #\d+, \d{4}-\d\d-\d\d", voided[0])  # the void's position and recorded time
-    removal = text_of(re.search(r"<tr[^>]*>((?:(?!</tr>).)*AccessRemoved.*?)</tr>",
-                                support.get("/console/people/P-4002").text, re.S).group(1))
+    removal = text_of(
+        re.search(
+            r"<tr[^>]*>((?:(?!</tr>).)*AccessRemoved.*?)</tr>", support.get("/console/people/P-4002").text, re.S
+        ).group(1)
+    )
     assert "2025-07-05 2025-07-20 14:00 EDT demo" in removal  # effective, recorded, by
 
 
@@ -299,8 +347,14 @@ def test_an_unknown_person_gets_a_not_found_page(support):
 
 # --- explain and events -------------------------------------------------------------------------------
 
-DISPUTE = {"person_id": "P-4002", "org_id": "S-110", "report": "student_score_report", "school_id": "S-110",
-           "exam_year": "2025", "at": "2025-07-08T12:00"}
+DISPUTE = {
+    "person_id": "P-4002",
+    "org_id": "S-110",
+    "report": "student_score_report",
+    "school_id": "S-110",
+    "exam_year": "2025",
+    "at": "2025-07-08T12:00",
+}
 
 
 def test_explain_names_each_deciding_rule_in_plain_words_and_links_its_evidence(support):
@@ -396,8 +450,9 @@ def test_an_organization_not_yet_recorded_at_the_chosen_time_is_said_so(support)
 
 def test_an_auditor_runs_a_verification_and_sees_its_position_and_result(app, auditor):
     before = auditor.get("/console/integrity")
-    ran = auditor.post("/console/integrity", data={"csrf_token": form_token(before, "csrf_token")},
-                       follow_redirects=False)
+    ran = auditor.post(
+        "/console/integrity", data={"csrf_token": form_token(before, "csrf_token")}, follow_redirects=False
+    )
     assert ran.status_code == 303
     position = app.state.container.system.service.recorder.last_position()
     page = text_of(auditor.get("/console/integrity").text)
@@ -409,6 +464,7 @@ def test_support_sees_the_integrity_page_but_cannot_run_a_verification(support):
     page = support.get("/console/integrity")
     assert page.status_code == 200
     assert "Verify now" not in page.text
-    refused = support.post("/console/integrity", data={"csrf_token": form_token(page, "csrf_token")},
-                           follow_redirects=False)
+    refused = support.post(
+        "/console/integrity", data={"csrf_token": form_token(page, "csrf_token")}, follow_redirects=False
+    )
     assert refused.status_code == 403

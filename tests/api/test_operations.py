@@ -14,11 +14,30 @@ from tests.api.conftest import SECRETS, STAFF, Api, World, redeem, settings_for,
 
 # SPEC §4, column "appended by command".
 SPEC_COMMANDS = {
-    "register_district", "register_school", "register_person", "update_profile", "add_affiliation",
-    "end_affiliation", "accept_terms", "designate_principal", "designate_superintendent", "release_scores",
-    "authorize_course", "withdraw_course_authorization", "assign_section", "grant_system_access",
-    "remove_system_access", "issue_access_code", "revoke_access_code", "redeem_access_code", "add_district_user",
-    "remove_district_user", "restrict_student_data", "lift_student_data_restriction", "remove_access", "void_event",
+    "register_district",
+    "register_school",
+    "register_person",
+    "update_profile",
+    "add_affiliation",
+    "end_affiliation",
+    "accept_terms",
+    "designate_principal",
+    "designate_superintendent",
+    "release_scores",
+    "authorize_course",
+    "withdraw_course_authorization",
+    "assign_section",
+    "grant_system_access",
+    "remove_system_access",
+    "issue_access_code",
+    "revoke_access_code",
+    "redeem_access_code",
+    "add_district_user",
+    "remove_district_user",
+    "restrict_student_data",
+    "lift_student_data_restriction",
+    "remove_access",
+    "void_event",
 }
 
 
@@ -58,8 +77,18 @@ def test_openapi_documents_the_paths_and_query_parameters_of_section_9(openapi: 
     expected = {
         ("post", "/v1/commands"): set(),
         ("post", "/v1/commands/batch"): set(),
-        ("get", "/v1/check"): {"person_id", "org_id", "report", "exam_year", "school_id", "subject", "section_id",
-                               "at", "as_of", "min_position"},
+        ("get", "/v1/check"): {
+            "person_id",
+            "org_id",
+            "report",
+            "exam_year",
+            "school_id",
+            "subject",
+            "section_id",
+            "at",
+            "as_of",
+            "min_position",
+        },
         ("get", "/v1/people/{person_id}/rights"): {"person_id", "at", "as_of"},
         ("get", "/v1/people/{person_id}/timeline"): {"person_id"},
         ("get", "/v1/orgs/{org_id}/access"): {"org_id", "from", "to", "level", "as_of"},
@@ -97,8 +126,12 @@ def metric_samples(text: str) -> dict[str, list]:
 
 def test_metrics_are_prometheus_text_with_request_counts_per_route_and_projection_lag(api: Api, world: World):
     for _ in range(3):
-        assert api.check(person_id=STAFF[0], org_id="S-1", report="student_datafile", exam_year=2025,
-                         school_id="S-1").status_code == 200
+        assert (
+            api.check(
+                person_id=STAFF[0], org_id="S-1", report="student_datafile", exam_year=2025, school_id="S-1"
+            ).status_code
+            == 200
+        )
     assert api.get("/v1/people/P-NOBODY/rights", "portal").status_code == 404
 
     response = api.http.get("/metrics")
@@ -106,8 +139,10 @@ def test_metrics_are_prometheus_text_with_request_counts_per_route_and_projectio
     assert response.headers["content-type"].startswith("text/plain")
     samples = metric_samples(response.text)
 
-    requests = {(s.labels["method"], s.labels["route"], s.labels["status"]): s.value
-                for s in samples["ledger_http_requests_total"]}
+    requests = {
+        (s.labels["method"], s.labels["route"], s.labels["status"]): s.value
+        for s in samples["ledger_http_requests_total"]
+    }
     assert requests[("GET", "/v1/check", "200")] == 3
     assert requests[("POST", "/v1/commands/batch", "201")] == 1
     # Routes are templates, so a path parameter does not make a new series.

@@ -46,8 +46,7 @@ def test_a_position_as_of_is_read_at_that_position_even_when_the_query_source_re
 
     catching_up = threading.Thread(target=system.runner.catch_up)
     catching_up.start()
-    response = api.check(person_id=STAFF[0], at="2025-07-08", as_of=redeemed["position"], min_position=None,
-                         **DATAFILE)
+    response = api.check(person_id=STAFF[0], at="2025-07-08", as_of=redeemed["position"], min_position=None, **DATAFILE)
     catching_up.join()
 
     assert response.json()["position"] == redeemed["position"]

@@ -41,8 +41,16 @@ def test_check_answers_exactly_allowed_role_rules_reason_evidence_position(api: 
 
 
 def test_check_of_a_teacher_names_the_teacher_rules(api: Api, world: World):
-    body = api.check(person_id=TEACHER, at="2025-07-08", org_id="S-1", report="subject_score_roster",
-                     exam_year=2025, school_id="S-1", subject="AP-BIO", section_id="BIO-1").json()
+    body = api.check(
+        person_id=TEACHER,
+        at="2025-07-08",
+        org_id="S-1",
+        report="subject_score_roster",
+        exam_year=2025,
+        school_id="S-1",
+        subject="AP-BIO",
+        section_id="BIO-1",
+    ).json()
     assert body["allowed"] is True
     assert body["role"] == "teacher"
     assert "R3" in body["rules"]
@@ -62,16 +70,21 @@ def test_check_of_an_unknown_person_is_200_not_allowed_with_r1(api: Api, world: 
 
 
 def test_check_for_an_unknown_organization_or_school_is_404(api: Api, world: World):
-    assert_error(api.check(person_id=STAFF[0], org_id="S-NOWHERE", report="student_datafile", exam_year=2025,
-                           school_id="S-1"), 404)
-    error = assert_error(api.check(person_id=STAFF[0], org_id="S-1", report="student_datafile", exam_year=2025,
-                                   school_id="S-NOWHERE"), 404)
+    assert_error(
+        api.check(person_id=STAFF[0], org_id="S-NOWHERE", report="student_datafile", exam_year=2025, school_id="S-1"),
+        404,
+    )
+    error = assert_error(
+        api.check(person_id=STAFF[0], org_id="S-1", report="student_datafile", exam_year=2025, school_id="S-NOWHERE"),
+        404,
+    )
     assert error["field"] == "school_id"
 
 
 def test_check_needs_school_id_except_for_the_district_score_summary(api: Api, world: World):
-    error = assert_error(api.check(person_id=STAFF[0], org_id="S-1", report="student_datafile", exam_year=2025),
-                         422, "invalid_input")
+    error = assert_error(
+        api.check(person_id=STAFF[0], org_id="S-1", report="student_datafile", exam_year=2025), 422, "invalid_input"
+    )
     assert error["field"] == "school_id"
     response = api.check(person_id="P-SUP", org_id=D, report="district_score_summary", exam_year=2025)
     assert response.status_code == 200, response.text
@@ -120,8 +133,14 @@ def test_as_of_takes_a_position_or_an_instant(api: Api, world: World):
 
 
 def test_at_takes_an_instant_or_a_date_read_as_the_start_of_that_day_in_the_ledgers_zone(api: Api, world: World):
-    api.ok(type="redeem_access_code", school_id="S-1", exam_year=2025, person_id=STAFF[0], code=world.code,
-           effective_at="2025-07-10")
+    api.ok(
+        type="redeem_access_code",
+        school_id="S-1",
+        exam_year=2025,
+        person_id=STAFF[0],
+        code=world.code,
+        effective_at="2025-07-10",
+    )
     position = api.position()
 
     def allowed(at: str) -> bool:
@@ -164,8 +183,9 @@ def test_min_position_that_cannot_be_reached_in_time_is_503_with_a_clear_error(m
     api = make_client(project=False, read_wait_seconds=0.2)
     written = api.ok(type="register_district", district_id="D-9", name="Nine")
     started = time.monotonic()
-    response = api.check(person_id="P-1", org_id="D-9", report="district_score_summary", exam_year=2025,
-                         min_position=written["position"])
+    response = api.check(
+        person_id="P-1", org_id="D-9", report="district_score_summary", exam_year=2025, min_position=written["position"]
+    )
     assert time.monotonic() - started < 5
     error = assert_error(response, 503, "projection_timeout")
     assert error["field"] == "min_position"
@@ -217,10 +237,17 @@ def test_rights_and_timeline_of_an_unknown_person_are_404(api: Api, world: World
 
 
 def test_the_timeline_shows_events_with_both_times_and_intervals_known_from_and_to(api: Api, world: World):
-    redeemed = api.ok(type="redeem_access_code", school_id="S-1", exam_year=2025, person_id=STAFF[0],
-                      code=world.code, effective_at="2025-07-02")
-    removed = api.ok(type="remove_access", person_id=STAFF[0], org_id="S-1", removed_by=PRINCIPAL,
-                     effective_at="2025-07-05")
+    redeemed = api.ok(
+        type="redeem_access_code",
+        school_id="S-1",
+        exam_year=2025,
+        person_id=STAFF[0],
+        code=world.code,
+        effective_at="2025-07-02",
+    )
+    removed = api.ok(
+        type="remove_access", person_id=STAFF[0], org_id="S-1", removed_by=PRINCIPAL, effective_at="2025-07-05"
+    )
     response = api.get(f"/v1/people/{STAFF[0]}/timeline", "support", min_position=removed["position"])
     assert response.status_code == 200
     body = response.json()
@@ -257,8 +284,9 @@ def test_the_timeline_shows_events_with_both_times_and_intervals_known_from_and_
 
 def test_who_had_access_lists_person_role_interval_and_sources(api: Api, world: World):
     redeemed = redeem(api, STAFF[0], world.code).json()
-    response = api.get("/v1/orgs/S-1/access", "support", from_="2025-07-01", to="2025-08-01",
-                       min_position=redeemed["position"])
+    response = api.get(
+        "/v1/orgs/S-1/access", "support", from_="2025-07-01", to="2025-08-01", min_position=redeemed["position"]
+    )
     assert response.status_code == 200
     body = response.json()
     assert set(body) >= {"org_id", "from", "to", "position", "entries"}

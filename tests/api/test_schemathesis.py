@@ -39,24 +39,45 @@ POSITIVE, NEGATIVE = 70, 40  # examples per operation and mode (fewer when an op
 
 WORLD: list[dict[str, Any]] = [  # the entities the schema's examples name
     {"type": "register_district", "district_id": "D-100", "name": "Lakeside Unified", "effective_at": "2020-01-01"},
-    {"type": "register_school", "school_id": "S-110", "name": "Lakeside High", "district_id": "D-100",
-     "effective_at": "2020-01-01"},
+    {
+        "type": "register_school",
+        "school_id": "S-110",
+        "name": "Lakeside High",
+        "district_id": "D-100",
+        "effective_at": "2020-01-01",
+    },
     *[
         c
         for pid in ("P-1001", "P-1002")
         for c in (
-            {"type": "register_person", "person_id": pid, "name": pid, "email": f"{pid}@x.org",
-             "effective_at": "2020-01-01"},
+            {
+                "type": "register_person",
+                "person_id": pid,
+                "name": pid,
+                "email": f"{pid}@x.org",
+                "effective_at": "2020-01-01",
+            },
             {"type": "add_affiliation", "person_id": pid, "org_id": "S-110", "effective_at": "2020-01-01"},
             {"type": "accept_terms", "person_id": pid, "terms_version": "v1", "effective_at": "2020-01-01"},
         )
     ],
-    {"type": "designate_principal", "school_id": "S-110", "person_id": "P-1001", "exam_year": 2025,
-     "effective_at": "2024-09-01"},
+    {
+        "type": "designate_principal",
+        "school_id": "S-110",
+        "person_id": "P-1001",
+        "exam_year": 2025,
+        "effective_at": "2024-09-01",
+    },
     {"type": "designate_superintendent", "district_id": "D-100", "person_id": "P-1001", "effective_at": "2020-01-01"},
     {"type": "release_scores", "exam_year": 2025, "released_on": "2025-07-07", "effective_at": "2025-07-07"},
-    {"type": "authorize_course", "person_id": "P-1002", "school_id": "S-110", "subject": "AP-BIO",
-     "school_year": 2025, "effective_at": "2024-09-15"},
+    {
+        "type": "authorize_course",
+        "person_id": "P-1002",
+        "school_id": "S-110",
+        "subject": "AP-BIO",
+        "school_year": 2025,
+        "effective_at": "2024-09-15",
+    },
     {"type": "issue_access_code", "school_id": "S-110", "exam_year": 2025, "effective_at": "2025-07-01"},
 ]
 
@@ -83,12 +104,19 @@ def no_server_error(ctx: Any, response: Any, case: Any) -> bool | None:
     return not_a_server_error(ctx, response, case)
 
 
-def exercise(operation: Any, mode: GenerationMode, examples: int, headers: dict[str, str], counts: dict[str, int]) -> None:
+def exercise(
+    operation: Any, mode: GenerationMode, examples: int, headers: dict[str, str], counts: dict[str, int]
+) -> None:
     """Send up to `examples` generated cases of one operation; raises on the first failing check."""
     label = f"{operation.label} [{mode.value}]"
 
-    @settings(max_examples=examples, deadline=None, database=None,
-              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case: Any) -> None:
         counts[label] = counts.get(label, 0) + 1

@@ -65,15 +65,17 @@ def ledger_env(database_url: str, **settings: str) -> dict[str, str]:
     `settings` are extra LEDGER_* variables, named without the prefix (read_wait_seconds="1").
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
-    env.update({
-        "LEDGER_DATABASE_URL": database_url,
-        "LEDGER_API_KEYS": api_keys_env(),
-        # Cheap digests: tests issue and redeem codes; production keeps the defaults.
-        "LEDGER_CODE_HASH_TIME_COST": "1",
-        "LEDGER_CODE_HASH_MEMORY_KIB": "64",
-        "LEDGER_LOG_LEVEL": "INFO",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "LEDGER_DATABASE_URL": database_url,
+            "LEDGER_API_KEYS": api_keys_env(),
+            # Cheap digests: tests issue and redeem codes; production keeps the defaults.
+            "LEDGER_CODE_HASH_TIME_COST": "1",
+            "LEDGER_CODE_HASH_MEMORY_KIB": "64",
+            "LEDGER_LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update({f"LEDGER_{k.upper()}": str(v) for k, v in settings.items()})
     return env
 

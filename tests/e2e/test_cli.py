@@ -69,11 +69,21 @@ def write_lines(path: Path, lines: list[dict[str, Any] | str]) -> Path:
 
 SCHOOL_LINES: list[dict[str, Any] | str] = [
     {"type": "register_district", "district_id": "D-7", "name": "Seven", "effective_at": "2024-08-01"},
-    {"type": "register_school", "school_id": "S-7", "name": "Seven High", "district_id": "D-7",
-     "effective_at": "2024-08-01"},
+    {
+        "type": "register_school",
+        "school_id": "S-7",
+        "name": "Seven High",
+        "district_id": "D-7",
+        "effective_at": "2024-08-01",
+    },
     "",
-    {"type": "register_person", "person_id": "P-7", "name": "Sam Seven", "email": "p7@x.org",
-     "effective_at": "2024-08-01"},
+    {
+        "type": "register_person",
+        "person_id": "P-7",
+        "name": "Sam Seven",
+        "email": "p7@x.org",
+        "effective_at": "2024-08-01",
+    },
     {"type": "add_affiliation", "person_id": "P-7", "org_id": "S-7", "effective_at": "2024-08-01"},
     {"type": "accept_terms", "person_id": "P-7", "terms_version": "v1", "effective_at": "2024-08-01"},
 ]
@@ -119,8 +129,10 @@ def test_import_names_the_line_of_a_malformed_command_and_appends_nothing(tmp_pa
     result = run_ledger("import", str(file), database_url=url)
     assert result.returncode != 0
     assert "line 2" in result.stderr
-    bad_year = write_lines(tmp_path / "year.jsonl", [SCHOOL_LINES[0], {"type": "release_scores", "exam_year": "soon",
-                                                                      "released_on": "2025-07-07"}])
+    bad_year = write_lines(
+        tmp_path / "year.jsonl",
+        [SCHOOL_LINES[0], {"type": "release_scores", "exam_year": "soon", "released_on": "2025-07-07"}],
+    )
     result = run_ledger("import", str(bad_year), database_url=url)
     assert result.returncode != 0
     assert "line 2" in result.stderr
@@ -130,8 +142,15 @@ def test_import_names_the_line_of_a_malformed_command_and_appends_nothing(tmp_pa
 def api_rows(entries: list[dict[str, Any]]) -> list[list[str]]:
     """The HTTP entries as CSV rows, column for column (ACCESS_CSV_HEADER)."""
     return [
-        [e["person_id"], e["role"], e["valid_from"], e["valid_to"] or "", e.get("school_id") or "", e["via_org"],
-         " ".join(e["sources"])]
+        [
+            e["person_id"],
+            e["role"],
+            e["valid_from"],
+            e["valid_to"] or "",
+            e.get("school_id") or "",
+            e["via_org"],
+            " ".join(e["sources"]),
+        ]
         for e in entries
     ]
 
@@ -230,7 +249,8 @@ def test_the_readme_curl_examples_work_against_the_demo_exactly_as_written(demo,
         env = {**os.environ, "KEY": KEYS["portal"], "REG": KEYS["registrar"]}
         for command, expected in curls:
             run = command.replace("127.0.0.1:8000", f"127.0.0.1:{port}") + " -w '\\n%{http_code}'"
-            result = subprocess.run(["bash", "-c", run], env=env, capture_output=True, text=True, timeout=60,
-                                    check=False)
+            result = subprocess.run(
+                ["bash", "-c", run], env=env, capture_output=True, text=True, timeout=60, check=False
+            )
             body, _, status = result.stdout.rpartition("\n")
             assert matches(expected, status, body), f"{command}\nexpected: {expected}\ngot: {status} {body}"

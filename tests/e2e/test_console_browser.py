@@ -22,8 +22,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -81,8 +86,9 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def page(browser: Any, demo: Demo) -> Iterator[Any]:
     """A fresh browser context (no cookies) on a laptop-sized screen."""
-    context = browser.new_context(base_url=demo.server.url, viewport={"width": 1366, "height": 900},
-                                  accept_downloads=True)
+    context = browser.new_context(
+        base_url=demo.server.url, viewport={"width": 1366, "height": 900}, accept_downloads=True
+    )
     context.set_default_timeout(15_000)
     try:
         yield context.new_page()
@@ -211,8 +217,17 @@ def test_an_auditor_downloads_the_csv_that_ledger_replay_prints(page: Any, demo:
     with page.expect_download() as info:
         page.get_by_role("link", name="Download CSV").click()
     downloaded = Path(info.value.path()).read_bytes()
-    replay = run_ledger("replay", "--org", "S-110", "--from", "2025-07-01", "--to", "2025-08-01", "--csv",
-                        database_url=demo.database_url)
+    replay = run_ledger(
+        "replay",
+        "--org",
+        "S-110",
+        "--from",
+        "2025-07-01",
+        "--to",
+        "2025-08-01",
+        "--csv",
+        database_url=demo.database_url,
+    )
     assert replay.returncode == 0, replay.stderr
     assert downloaded == replay.stdout.encode()
     assert downloaded.startswith(b"person_id,role,valid_from,valid_to,school_id,via_org,sources\n")

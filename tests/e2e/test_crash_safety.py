@@ -57,11 +57,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def world() -> list[tuple[str, dict[str, Any]]]:
     return [
-        ("world-district", {"type": "register_district", "district_id": "D1", "name": "District", "effective_at": PAST}),
-        ("world-school", {"type": "register_school", "school_id": "S1", "name": "School", "district_id": "D1",
-                          "effective_at": PAST}),
-        ("world-release", {"type": "release_scores", "exam_year": 2025, "released_on": "2025-07-01",
-                           "effective_at": "2025-07-01"}),
+        (
+            "world-district",
+            {"type": "register_district", "district_id": "D1", "name": "District", "effective_at": PAST},
+        ),
+        (
+            "world-school",
+            {"type": "register_school", "school_id": "S1", "name": "School", "district_id": "D1", "effective_at": PAST},
+        ),
+        (
+            "world-release",
+            {"type": "release_scores", "exam_year": 2025, "released_on": "2025-07-01", "effective_at": "2025-07-01"},
+        ),
     ]
 
 
@@ -75,8 +82,16 @@ def stream(thread: int) -> list[tuple[str, dict[str, Any]]]:
             ("affiliate", {"type": "add_affiliation", "org_id": "S1"}),
             ("terms", {"type": "accept_terms", "terms_version": "v1"}),
             ("authorize", {"type": "authorize_course", "school_id": "S1", "subject": "AP-BIO", "school_year": 2025}),
-            ("section", {"type": "assign_section", "school_id": "S1", "subject": "AP-BIO", "section_id": f"SEC-{pid}",
-                         "school_year": 2025}),
+            (
+                "section",
+                {
+                    "type": "assign_section",
+                    "school_id": "S1",
+                    "subject": "AP-BIO",
+                    "section_id": f"SEC-{pid}",
+                    "school_year": 2025,
+                },
+            ),
         ):
             key = f"crash-{pid}-{kind}"
             out.append((key, {**body, "person_id": pid, "effective_at": PAST, "idempotency_key": key}))
@@ -205,23 +220,66 @@ def compare_with_reference(server: Server, database_url: str, last: int) -> None
         people = [f"T{t}-{i}" for t in range(THREADS) for i in range(0, PEOPLE_PER_THREAD, 6)]
         probes: list[tuple[str, dict[str, Any], Any]] = []
         for pid in people:
-            probes.append((f"/v1/people/{pid}/rights", {"at": AT},
-                           present.rights_result(reference.rights(pid, at=at, as_of=last))))
-            probes.append((f"/v1/people/{pid}/timeline", {},
-                           present.timeline_result(reference.timeline(pid, as_of=last))))
-            check = {"person_id": pid, "org_id": "S1", "report": Report.SUBJECT_SCORE_ROSTER.value, "exam_year": 2025,
-                     "school_id": "S1", "subject": "AP-BIO", "section_id": f"SEC-{pid}", "at": AT}
-            probes.append(("/v1/check", check, present.check_result(reference.check(
-                person_id=pid, org_id="S1", report=Report.SUBJECT_SCORE_ROSTER, exam_year=2025, school_id="S1",
-                subject="AP-BIO", section_id=f"SEC-{pid}", at=at, as_of=last,
-            ))))
+            probes.append(
+                (
+                    f"/v1/people/{pid}/rights",
+                    {"at": AT},
+                    present.rights_result(reference.rights(pid, at=at, as_of=last)),
+                )
+            )
+            probes.append(
+                (f"/v1/people/{pid}/timeline", {}, present.timeline_result(reference.timeline(pid, as_of=last)))
+            )
+            check = {
+                "person_id": pid,
+                "org_id": "S1",
+                "report": Report.SUBJECT_SCORE_ROSTER.value,
+                "exam_year": 2025,
+                "school_id": "S1",
+                "subject": "AP-BIO",
+                "section_id": f"SEC-{pid}",
+                "at": AT,
+            }
+            probes.append(
+                (
+                    "/v1/check",
+                    check,
+                    present.check_result(
+                        reference.check(
+                            person_id=pid,
+                            org_id="S1",
+                            report=Report.SUBJECT_SCORE_ROSTER,
+                            exam_year=2025,
+                            school_id="S1",
+                            subject="AP-BIO",
+                            section_id=f"SEC-{pid}",
+                            at=at,
+                            as_of=last,
+                        )
+                    ),
+                )
+            )
         window = reference.windows("S1", at=at, as_of=last)
-        probes.append(("/v1/orgs/S1/windows", {"at": AT}, WindowsResult(
-            org_id="S1", at=window.at.isoformat(), position=window.position, **window.body,
-        )))
+        probes.append(
+            (
+                "/v1/orgs/S1/windows",
+                {"at": AT},
+                WindowsResult(
+                    org_id="S1",
+                    at=window.at.isoformat(),
+                    position=window.position,
+                    **window.body,
+                ),
+            )
+        )
         start, end = CALENDAR.parse_instant("2025-07-01"), CALENDAR.parse_instant("2025-09-01")
-        probes.append(("/v1/orgs/S1/access", {"from": "2025-07-01", "to": "2025-09-01", "level": "student"},
-                       present.access_result(reference.who_had_access("S1", start, end, Level.STUDENT, as_of=last))))
+        probes.append(
+            (
+                "/v1/orgs/S1/access",
+                {"from": "2025-07-01", "to": "2025-09-01", "level": "student"},
+                present.access_result(reference.who_had_access("S1", start, end, Level.STUDENT, as_of=last)),
+            )
+        )
     finally:
         system.close()
 

@@ -75,8 +75,14 @@ def redeem_in_process(
     system = _open(url, opening)
     try:
         barrier.wait(120)
-        command = {"type": "redeem_access_code", "school_id": "S1", "exam_year": 2025, "person_id": person_id,
-                   "code": code, "effective_at": "2025-07-02"}
+        command = {
+            "type": "redeem_access_code",
+            "school_id": "S1",
+            "exam_year": 2025,
+            "person_id": person_id,
+            "code": code,
+            "effective_at": "2025-07-02",
+        }
         try:
             system.service.execute(parse_command(command), f"proc-{person_id}")
         except LedgerError as e:
@@ -97,8 +103,16 @@ def append_in_process(
         answers: dict[str, tuple[int, str]] = {}
 
         def command(key: str, pid: str) -> Any:
-            return parse_command({"type": "register_person", "person_id": pid, "name": f"Name {pid}",
-                                  "email": f"{pid.lower()}@x.org", "effective_at": PAST, "idempotency_key": key})
+            return parse_command(
+                {
+                    "type": "register_person",
+                    "person_id": pid,
+                    "name": f"Name {pid}",
+                    "email": f"{pid.lower()}@x.org",
+                    "effective_at": PAST,
+                    "idempotency_key": key,
+                }
+            )
 
         for k in range(shared):  # all workers at once, same keys
             outcome = system.service.execute(command(f"shared-{k}", f"SH-{k}"), f"proc-{worker}")
@@ -173,7 +187,9 @@ def test_sixteen_processes_can_open_one_ledger_at_once(pool, url, ledger_here):
     """
     executor, manager = pool
     barrier = manager.Barrier(PROCESSES)
-    results = [f.result(timeout=300) for f in [executor.submit(open_in_process, url, barrier) for _ in range(PROCESSES)]]
+    results = [
+        f.result(timeout=300) for f in [executor.submit(open_in_process, url, barrier) for _ in range(PROCESSES)]
+    ]
     assert [r for r in results if r != "ok"] == []
 
 
@@ -189,8 +205,13 @@ def test_sixteen_processes_redeeming_one_code_never_give_more_than_five_staff_ac
     ]
     for pid in ["PR", *staff]:
         commands += [
-            {"type": "register_person", "person_id": pid, "name": pid, "email": f"{pid.lower()}@x.org",
-             "effective_at": PAST},
+            {
+                "type": "register_person",
+                "person_id": pid,
+                "name": pid,
+                "email": f"{pid.lower()}@x.org",
+                "effective_at": PAST,
+            },
             {"type": "add_affiliation", "person_id": pid, "org_id": "S1", "effective_at": PAST},
         ]
     commands += [
@@ -236,7 +257,9 @@ def test_concurrent_appends_from_sixteen_processes_lose_and_duplicate_nothing(po
 
     events = everything(ledger_here)
     keys = Counter(e["idempotency_key"] for e in events)
-    expected = {f"w{w}-{j}" for w in range(PROCESSES) for j in range(PER_WORKER)} | {f"shared-{k}" for k in range(SHARED)}
+    expected = {f"w{w}-{j}" for w in range(PROCESSES) for j in range(PER_WORKER)} | {
+        f"shared-{k}" for k in range(SHARED)
+    }
     assert set(keys) == expected
     assert set(keys.values()) == {1}
     assert len(events) == PROCESSES * PER_WORKER + SHARED
@@ -351,8 +374,12 @@ def test_the_follower_would_notice_a_position_committed_after_a_higher_one(url, 
 
     def read_after(after: int) -> list[int]:
         with psycopg.connect(PG_URL, autocommit=True) as c:
-            return [r[0] for r in c.execute(f"SELECT position FROM {table} WHERE position > %s ORDER BY position",
-                                            (after,)).fetchall()]
+            return [
+                r[0]
+                for r in c.execute(
+                    f"SELECT position FROM {table} WHERE position > %s ORDER BY position", (after,)
+                ).fetchall()
+            ]
 
     follower = Follower(read_after)
     with psycopg.connect(PG_URL) as slow, psycopg.connect(PG_URL) as fast:

@@ -46,19 +46,34 @@ def school_with_staff(registrar: httpx.Client) -> tuple[str, int]:
     """A school with a principal and twelve affiliated staff; 2025 released; its code issued. (code, position)"""
     commands: list[dict[str, Any]] = [
         {"type": "register_district", "district_id": DISTRICT, "name": "District", "effective_at": "2024-08-01"},
-        {"type": "register_school", "school_id": SCHOOL, "name": "School", "district_id": DISTRICT,
-         "effective_at": "2024-08-01"},
+        {
+            "type": "register_school",
+            "school_id": SCHOOL,
+            "name": "School",
+            "district_id": DISTRICT,
+            "effective_at": "2024-08-01",
+        },
     ]
     for pid in (PRINCIPAL, *STAFF):
         commands += [
-            {"type": "register_person", "person_id": pid, "name": pid, "email": f"{pid.lower()}@x.org",
-             "effective_at": "2024-08-01"},
+            {
+                "type": "register_person",
+                "person_id": pid,
+                "name": pid,
+                "email": f"{pid.lower()}@x.org",
+                "effective_at": "2024-08-01",
+            },
             {"type": "add_affiliation", "person_id": pid, "org_id": SCHOOL, "effective_at": "2024-08-01"},
             {"type": "accept_terms", "person_id": pid, "terms_version": "v1", "effective_at": "2024-08-01"},
         ]
     commands += [
-        {"type": "designate_principal", "school_id": SCHOOL, "person_id": PRINCIPAL, "exam_year": 2025,
-         "effective_at": "2024-09-01"},
+        {
+            "type": "designate_principal",
+            "school_id": SCHOOL,
+            "person_id": PRINCIPAL,
+            "exam_year": 2025,
+            "effective_at": "2024-09-01",
+        },
         {"type": "release_scores", "exam_year": 2025, "released_on": "2025-07-07", "effective_at": "2025-07-07"},
         {"type": "issue_access_code", "school_id": SCHOOL, "exam_year": 2025, "effective_at": "2025-07-01"},
     ]
@@ -69,8 +84,15 @@ def school_with_staff(registrar: httpx.Client) -> tuple[str, int]:
 
 
 def check_params(person_id: str, **extra: Any) -> dict[str, Any]:
-    return {"person_id": person_id, "org_id": SCHOOL, "report": "student_datafile", "exam_year": 2025,
-            "school_id": SCHOOL, "at": "2025-07-08", **extra}
+    return {
+        "person_id": person_id,
+        "org_id": SCHOOL,
+        "report": "student_datafile",
+        "exam_year": 2025,
+        "school_id": SCHOOL,
+        "at": "2025-07-08",
+        **extra,
+    }
 
 
 def test_a_command_written_through_one_server_is_seen_through_the_other_with_min_position(two_servers):
@@ -78,8 +100,15 @@ def test_a_command_written_through_one_server_is_seen_through_the_other_with_min
     with a.client("registrar") as registrar, b.client("portal") as portal:
         code, _ = school_with_staff(registrar)
         for n in range(3):  # each write is read back at once through the other process
-            redeemed = post(registrar, type="redeem_access_code", school_id=SCHOOL, exam_year=2025,
-                            person_id=STAFF[n], code=code, effective_at="2025-07-02")
+            redeemed = post(
+                registrar,
+                type="redeem_access_code",
+                school_id=SCHOOL,
+                exam_year=2025,
+                person_id=STAFF[n],
+                code=code,
+                effective_at="2025-07-02",
+            )
             answer = portal.get("/v1/check", params=check_params(STAFF[n], min_position=redeemed["position"]))
             assert answer.status_code == 200, answer.text
             body = answer.json()
@@ -99,8 +128,14 @@ def test_the_five_staff_limit_holds_when_redemptions_arrive_through_both_servers
 
     def redeem(server: Server, person_id: str) -> None:
         with server.client("registrar") as http:
-            command = {"type": "redeem_access_code", "school_id": SCHOOL, "exam_year": 2025, "person_id": person_id,
-                       "code": code, "effective_at": "2025-07-02"}
+            command = {
+                "type": "redeem_access_code",
+                "school_id": SCHOOL,
+                "exam_year": 2025,
+                "person_id": person_id,
+                "code": code,
+                "effective_at": "2025-07-02",
+            }
             barrier.wait(timeout=30)
             results[person_id] = http.post("/v1/commands", json=command)
 

@@ -23,8 +23,14 @@ from tests.e2e.servers import KEYS, Server, serve
 pytestmark = pytest.mark.slow
 
 SCHOOL, DISTRICT, PRINCIPAL, COUNSELOR = "S-110", "D-100", "P-2001", "P-4002"
-CHECK = {"person_id": COUNSELOR, "org_id": SCHOOL, "report": "student_datafile", "exam_year": 2025,
-         "school_id": SCHOOL, "at": "2025-07-08"}
+CHECK = {
+    "person_id": COUNSELOR,
+    "org_id": SCHOOL,
+    "report": "student_datafile",
+    "exam_year": 2025,
+    "school_id": SCHOOL,
+    "at": "2025-07-08",
+}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -49,20 +55,40 @@ def instant(text: str) -> datetime:
 def setup_school(registrar: httpx.Client) -> str:
     """A district, a school, its principal and a counselor; 2025 released; the 2025 code issued. Returns the code."""
     commands: list[dict[str, Any]] = [
-        {"type": "register_district", "district_id": DISTRICT, "name": "Lakeside Unified", "effective_at": "2022-08-01"},
-        {"type": "register_school", "school_id": SCHOOL, "name": "Lakeside High", "district_id": DISTRICT,
-         "effective_at": "2022-08-01"},
+        {
+            "type": "register_district",
+            "district_id": DISTRICT,
+            "name": "Lakeside Unified",
+            "effective_at": "2022-08-01",
+        },
+        {
+            "type": "register_school",
+            "school_id": SCHOOL,
+            "name": "Lakeside High",
+            "district_id": DISTRICT,
+            "effective_at": "2022-08-01",
+        },
     ]
     for pid, name in ((PRINCIPAL, "Linda Park"), (COUNSELOR, "Claire Dubois")):
         commands += [
-            {"type": "register_person", "person_id": pid, "name": name, "email": f"{pid.lower()}@lakeside.example.org",
-             "effective_at": "2022-08-01"},
+            {
+                "type": "register_person",
+                "person_id": pid,
+                "name": name,
+                "email": f"{pid.lower()}@lakeside.example.org",
+                "effective_at": "2022-08-01",
+            },
             {"type": "add_affiliation", "person_id": pid, "org_id": SCHOOL, "effective_at": "2022-08-15"},
             {"type": "accept_terms", "person_id": pid, "terms_version": "2022-08", "effective_at": "2022-09-01"},
         ]
     commands += [
-        {"type": "designate_principal", "school_id": SCHOOL, "person_id": PRINCIPAL, "exam_year": 2025,
-         "effective_at": "2024-10-01"},
+        {
+            "type": "designate_principal",
+            "school_id": SCHOOL,
+            "person_id": PRINCIPAL,
+            "exam_year": 2025,
+            "effective_at": "2024-10-01",
+        },
         {"type": "release_scores", "exam_year": 2025, "released_on": "2025-07-07", "effective_at": "2025-07-07"},
     ]
     response = registrar.post("/v1/commands/batch", json={"commands": commands})
@@ -74,19 +100,34 @@ def setup_school(registrar: httpx.Client) -> str:
 def play_dispute(server: Server) -> None:
     with server.client("registrar") as registrar, server.client("support") as support:
         code = setup_school(registrar)
-        redeemed = post(registrar, type="redeem_access_code", school_id=SCHOOL, exam_year=2025,
-                        person_id=COUNSELOR, code=code, effective_at="2025-07-02T09:30:00")
+        redeemed = post(
+            registrar,
+            type="redeem_access_code",
+            school_id=SCHOOL,
+            exam_year=2025,
+            person_id=COUNSELOR,
+            code=code,
+            effective_at="2025-07-02T09:30:00",
+        )
         time.sleep(0.05)  # a gap in transaction time between what was known and the late news
-        removed = post(registrar, type="remove_access", person_id=COUNSELOR, org_id=SCHOOL, removed_by=PRINCIPAL,
-                       effective_at="2025-07-05", idempotency_key="removal-P-4002")
+        removed = post(
+            registrar,
+            type="remove_access",
+            person_id=COUNSELOR,
+            org_id=SCHOOL,
+            removed_by=PRINCIPAL,
+            effective_at="2025-07-05",
+            idempotency_key="removal-P-4002",
+        )
         removal_id = removed["events"][0]["event_id"]
         learned_at = instant(removed["recorded_at"])
         assert instant(removed["events"][0]["effective_at"]) < learned_at  # reported late
         before_news = instant(redeemed["recorded_at"]) + (learned_at - instant(redeemed["recorded_at"])) / 2
 
         # What the ledger said, before it learned of the removal: allowed, as a school admin by code (R8).
-        then = support.get("/v1/check", params={**CHECK, "as_of": before_news.isoformat(),
-                                                 "min_position": removed["position"]})
+        then = support.get(
+            "/v1/check", params={**CHECK, "as_of": before_news.isoformat(), "min_position": removed["position"]}
+        )
         assert then.status_code == 200, then.text
         said = then.json()
         assert said["allowed"] is True
@@ -124,10 +165,17 @@ def play_dispute(server: Server) -> None:
         assert superseded["valid_from"] == current["valid_from"]
 
         # Re-sending the removal (a client retry) appends nothing.
-        again = registrar.post("/v1/commands", json={
-            "type": "remove_access", "person_id": COUNSELOR, "org_id": SCHOOL, "removed_by": PRINCIPAL,
-            "effective_at": "2025-07-05", "idempotency_key": "removal-P-4002",
-        })
+        again = registrar.post(
+            "/v1/commands",
+            json={
+                "type": "remove_access",
+                "person_id": COUNSELOR,
+                "org_id": SCHOOL,
+                "removed_by": PRINCIPAL,
+                "effective_at": "2025-07-05",
+                "idempotency_key": "removal-P-4002",
+            },
+        )
         assert again.status_code == 201
         assert again.json()["position"] == removed["position"]
         assert httpx.get(f"{server.url}/healthz").json()["position"] == removed["position"]
@@ -152,14 +200,27 @@ def test_a_dispute_over_http_against_a_real_server(database_url: str, tmp_path: 
 def test_a_restarted_server_answers_from_the_same_ledger(database_url: str, tmp_path: Path):
     with serve(database_url, tmp_path, name="first") as first, first.client("registrar") as registrar:
         code = setup_school(registrar)
-        written = post(registrar, type="redeem_access_code", school_id=SCHOOL, exam_year=2025, person_id=COUNSELOR,
-                       code=code, effective_at="2025-07-02")
+        written = post(
+            registrar,
+            type="redeem_access_code",
+            school_id=SCHOOL,
+            exam_year=2025,
+            person_id=COUNSELOR,
+            code=code,
+            effective_at="2025-07-02",
+        )
     with serve(database_url, tmp_path, name="second") as second, second.client("portal") as portal:
         assert httpx.get(f"{second.url}/healthz").json()["position"] == written["position"]
         answer = portal.get("/v1/check", params={**CHECK, "min_position": written["position"]}).json()
         assert answer["allowed"] is True
         assert answer["position"] == written["position"]
         recorded = instant(written["recorded_at"])
-        earlier = portal.get("/v1/check", params={**CHECK, "as_of": (recorded - timedelta(microseconds=1)).isoformat(),
-                                                   "min_position": written["position"]}).json()
+        earlier = portal.get(
+            "/v1/check",
+            params={
+                **CHECK,
+                "as_of": (recorded - timedelta(microseconds=1)).isoformat(),
+                "min_position": written["position"],
+            },
+        ).json()
         assert earlier["allowed"] is False

@@ -45,8 +45,15 @@ def world_commands() -> list[dict[str, Any]]:
         {"type": "register_school", "school_id": "S2", "name": "School Two", "district_id": "D1", "effective_at": past},
     ]
     for pid in ("PR", "PR2", "A", "B"):
-        cmds.append({"type": "register_person", "person_id": pid, "name": pid, "email": f"{pid.lower()}@x.org",
-                     "effective_at": past})
+        cmds.append(
+            {
+                "type": "register_person",
+                "person_id": pid,
+                "name": pid,
+                "email": f"{pid.lower()}@x.org",
+                "effective_at": past,
+            }
+        )
         cmds.append({"type": "accept_terms", "person_id": pid, "terms_version": "v1", "effective_at": past})
         for school in ("S1", "S2"):
             cmds.append({"type": "add_affiliation", "person_id": pid, "org_id": school, "effective_at": past})
@@ -68,8 +75,13 @@ class World:
         self.codes = {"S1": outcomes[-2].result["code"], "S2": outcomes[-1].result["code"]}
 
     def redeem(self, person: str, code: str, school: str = "S1") -> Outcome:
-        command = {"type": "redeem_access_code", "school_id": school, "exam_year": 2025, "person_id": person,
-                   "code": code}
+        command = {
+            "type": "redeem_access_code",
+            "school_id": school,
+            "exam_year": 2025,
+            "person_id": person,
+            "code": code,
+        }
         return self.ledger.service.execute(parse_command(command), "registrar")
 
     def fail(self, person: str, n: int, *, every_minutes: float = 1, school: str = "S1") -> None:
@@ -167,8 +179,8 @@ def test_each_failure_is_an_event_auditors_see_and_no_stored_byte_holds_a_code(w
 
     assert len(failures) == 5
     assert all(
-        {k: f["data"][k] for k in ("person_id", "school_id", "exam_year")} == {"person_id": "A", "school_id": "S1",
-                                                                                "exam_year": 2025}
+        {k: f["data"][k] for k in ("person_id", "school_id", "exam_year")}
+        == {"person_id": "A", "school_id": "S1", "exam_year": 2025}
         for f in failures
     )
     assert [f["actor"] for f in failures] == ["registrar"] * 5
@@ -180,7 +192,11 @@ def test_each_failure_is_an_event_auditors_see_and_no_stored_byte_holds_a_code(w
 
 def test_the_lockout_policy_is_a_setting(clock):
     strict = open_ledger(
-        "memory://", calendar=CALENDAR, clock=clock, hasher=FAST_HASHER, follow=False,
+        "memory://",
+        calendar=CALENDAR,
+        clock=clock,
+        hasher=FAST_HASHER,
+        follow=False,
         lockout=LockoutPolicy(failures=2, window=timedelta(minutes=60)),
     )
     try:
@@ -200,8 +216,10 @@ REGISTRAR, AUDITOR = "registrar-secret-lockout", "auditor-secret-lockout"
 @pytest.fixture
 def http(store_url: str, clock: Clock) -> Iterator[TestClient]:
     settings = Settings(
-        database_url=store_url, api_keys=f"reg:registrar:{REGISTRAR},aud:auditor:{AUDITOR}",
-        code_hash_time_cost=1, code_hash_memory_kib=64,
+        database_url=store_url,
+        api_keys=f"reg:registrar:{REGISTRAR},aud:auditor:{AUDITOR}",
+        code_hash_time_cost=1,
+        code_hash_memory_kib=64,
     )
 
     def system(settings: Settings, calendar: LedgerCalendar) -> LedgerSystem:
@@ -219,8 +237,13 @@ def test_over_http_wrong_codes_answer_409_then_the_person_gets_429_with_retry_af
     code = created.json()["results"][-2]["result"]["code"]
 
     def redeem(person: str, presented: str) -> Any:
-        body = {"type": "redeem_access_code", "school_id": "S1", "exam_year": 2025, "person_id": person,
-                "code": presented}
+        body = {
+            "type": "redeem_access_code",
+            "school_id": "S1",
+            "exam_year": 2025,
+            "person_id": person,
+            "code": presented,
+        }
         return http.post("/v1/commands", json=body, headers=registrar)
 
     wrong = []

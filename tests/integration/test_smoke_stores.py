@@ -26,8 +26,13 @@ def test_a_late_removal_changes_the_answer_only_from_the_position_that_recorded_
 
     def allowed(as_of):
         return ledger.queries.check(
-            person_id="P2", org_id="S1", report=Report.STUDENT_DATAFILE, exam_year=2025, school_id="S1",
-            at=CALENDAR.parse_instant("2025-07-08"), as_of=as_of,
+            person_id="P2",
+            org_id="S1",
+            report=Report.STUDENT_DATAFILE,
+            exam_year=2025,
+            school_id="S1",
+            at=CALENDAR.parse_instant("2025-07-08"),
+            as_of=as_of,
         ).decision
 
     said_then = allowed(CALENDAR.parse_instant("2025-07-08"))

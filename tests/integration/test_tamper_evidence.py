@@ -70,7 +70,9 @@ class Insider:
             return cur.fetchall() if cur.description else []
 
     def rows(self) -> list[Row]:
-        found = self.sql("SELECT {pos}, originator_id, originator_version, topic, state, event_id, chain FROM {events} ORDER BY {pos}")
+        found = self.sql(
+            "SELECT {pos}, originator_id, originator_version, topic, state, event_id, chain FROM {events} ORDER BY {pos}"
+        )
         return [Row(r[0], StoredEvent(r[1], r[2], r[3], bytes(r[4])), r[5], bytes(r[6])) for r in found]
 
     def row(self, position: int) -> Row:
@@ -106,7 +108,13 @@ class Insider:
         self.sql(
             "INSERT INTO {events} ({pos}, originator_id, originator_version, topic, state, event_id, chain) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            position + 1, forged.originator_id, forged.originator_version, forged.topic, forged.state, event_id, chain,
+            position + 1,
+            forged.originator_id,
+            forged.originator_version,
+            forged.topic,
+            forged.state,
+            event_id,
+            chain,
         )
         return position + 1
 
@@ -170,7 +178,13 @@ def populate(ledger: LedgerSystem, clock: Clock, people: int = 8, *, checkpoint_
     step(type="register_district", district_id="D1", name="District", effective_at="2020-01-01")
     step(type="register_school", school_id="S1", name="School", district_id="D1", effective_at="2020-01-01")
     for n in range(1, people + 1):
-        step(type="register_person", person_id=f"P{n}", name=f"Person-{n}", email=f"p{n}@x.org", effective_at="2020-01-01")
+        step(
+            type="register_person",
+            person_id=f"P{n}",
+            name=f"Person-{n}",
+            email=f"p{n}@x.org",
+            effective_at="2020-01-01",
+        )
     return exported
 
 
@@ -317,9 +331,7 @@ def test_swapping_two_rows_positions_is_found_at_the_first_of_them(sql_ledger, c
 def test_inserting_a_forged_row_is_found_at_its_position(sql_ledger, clock, insider):
     populate(sql_ledger, clock)
     model = insider.row(4)  # a real row to imitate: same stream kind, a plausible body
-    forged = StoredEvent(
-        "person:P-ghost", 1, model.stored.topic, model.stored.state.replace(b"Person-", b"Ghost-")
-    )
+    forged = StoredEvent("person:P-ghost", 1, model.stored.topic, model.stored.state.replace(b"Person-", b"Ghost-"))
     at = insider.insert_after(4, forged, str(uuid.uuid4()), insider.row(5).chain)
 
     report = verify(recorder(sql_ledger), full=True)
@@ -385,7 +397,8 @@ def test_a_rewritten_chain_is_caught_by_the_checkpoints_the_database_recorded(sq
 
 
 @pytest.mark.parametrize(
-    "attack", ["change", "delete", "swap", "insert", "truncate"],
+    "attack",
+    ["change", "delete", "swap", "insert", "truncate"],
 )
 def test_an_attack_with_the_chain_and_checkpoints_rewritten_is_located_by_exported_checkpoints(
     sql_ledger, clock, insider, attack
@@ -402,7 +415,9 @@ def test_an_attack_with_the_chain_and_checkpoints_rewritten_is_located_by_export
     elif attack == "insert":
         model = insider.row(target)
         insider.insert_after(
-            target - 1, StoredEvent("person:P-ghost", 1, model.stored.topic, model.stored.state), str(uuid.uuid4()),
+            target - 1,
+            StoredEvent("person:P-ghost", 1, model.stored.topic, model.stored.state),
+            str(uuid.uuid4()),
             bytes(32),
         )
     else:
@@ -446,7 +461,10 @@ def test_http_verify_records_a_checkpoint_that_checkpoints_exports_and_verify_ac
     ).json()
 
     assert {k: first[k] for k in ("ok", "checked", "position", "first_bad_position")} == {
-        "ok": True, "checked": 10, "position": 10, "first_bad_position": None,
+        "ok": True,
+        "checked": 10,
+        "position": 10,
+        "first_bad_position": None,
     }
     assert listed == {"checkpoints": [first["checkpoint"]], "next_after": 10}
     assert full["ok"] is True
@@ -479,7 +497,9 @@ def test_http_checkpoints_are_for_auditors_only(sql_ledger, http):
     assert response.status_code == 403
 
 
-def test_cli_exports_checkpoints_and_verifies_against_the_file(sql_url, sql_ledger, clock, insider, tmp_path, monkeypatch):
+def test_cli_exports_checkpoints_and_verifies_against_the_file(
+    sql_url, sql_ledger, clock, insider, tmp_path, monkeypatch
+):
     populate(sql_ledger, clock)
     monkeypatch.setenv("LEDGER_DATABASE_URL", sql_url)
     cli = CliRunner()
