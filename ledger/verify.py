@@ -1,0 +1,204 @@
+"""What a client or an auditor checks without trusting the database: entries, signed tree heads and proofs.
+
+Pure functions over bytes and JSON-shaped values (no I/O; Ed25519 from `cryptography`).
+
+- An *entry* (the bytes a leaf hashes) holds an event's position, id and exact stored bytes:
+  `0x01 ‖ position (8 bytes) ‖ event id ‖ stream id ‖ version (8 bytes) ‖ topic ‖ state`, each
+  variable part prefixed by its length (4 bytes, big-endian). The leading version byte lets a
+  later format (e.g. one that commits to personal fields separately) be told apart.
+- A *signed tree head* is `{"log_id", "tree_size", "root_hash", "timestamp", "signature"}`: the
+  Ed25519 signature (base64) of the UTF-8 JSON of the other four keys, sorted, without spaces.
+  `log_id` is the hex SHA-256 of the raw 32-byte public key; `timestamp` is milliseconds since
+  the Unix epoch (as in RFC 6962).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from ledger import merkle
+
+ENTRY_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One event as the tree commits to it."""
+
+    position: int
+    event_id: str
+    stream_id: str
+    version: int
+    topic: str
+    state: bytes
+
+
+def _part(data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + data
+
+
+def encode_entry(entry: Entry) -> bytes:
+    """The entry bytes of an event (see the module docstring)."""
+    return b"".join(
+        (
+            bytes([ENTRY_FORMAT]),
+            entry.position.to_bytes(8, "big"),
+            _part(entry.event_id.encode()),
+            _part(entry.stream_id.encode()),
+            entry.version.to_bytes(8, "big"),
+            _part(entry.topic.encode()),
+            _part(entry.state),
+        )
+    )
+
+
+def decode_entry(data: bytes) -> Entry:
+    """An entry back from its bytes (ValueError if they are not one)."""
+    if not data or data[0] != ENTRY_FORMAT:
+        raise ValueError("not a ledger entry of format 1")
+    at = 1
+
+    def take(n: int) -> bytes:
+        nonlocal at
+        if at + n > len(data):
+            raise ValueError("a ledger entry ends early")
+        chunk, at = data[at : at + n], at + n
+        return chunk
+
+    def part() -> bytes:
+        return take(int.from_bytes(take(4), "big"))
+
+    position = int.from_bytes(take(8), "big")
+    event_id, stream_id = part().decode(), part().decode()
+    version = int.from_bytes(take(8), "big")
+    topic, state = part().decode(), part()
+    if at != len(data):
+        raise ValueError("a ledger entry has trailing bytes")
+    return Entry(position, event_id, stream_id, version, topic, state)
+
+
+# --- keys and signed heads ------------------------------------------------------------------
+
+
+def public_key_bytes(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def log_id(public_key: bytes) -> str:
+    """The hex SHA-256 of the raw 32-byte public key."""
+    return hashlib.sha256(public_key).hexdigest()
+
+
+def head_message(head: Mapping[str, Any]) -> bytes:
+    """The signed bytes of a head: its four signed keys as sorted, spaceless JSON, UTF-8."""
+    signed = {k: head[k] for k in ("log_id", "root_hash", "timestamp", "tree_size")}
+    return json.dumps(signed, sort_keys=True, separators=(",", ":")).encode()
+
+
+def sign_head(key: Ed25519PrivateKey, tree_size: int, root: bytes, timestamp_ms: int) -> dict[str, Any]:
+    """A signed tree head for the tree of `tree_size` leaves with `root`."""
+    head: dict[str, Any] = {
+        "log_id": log_id(public_key_bytes(key.public_key())),
+        "tree_size": tree_size,
+        "root_hash": root.hex(),
+        "timestamp": timestamp_ms,
+    }
+    head["signature"] = base64.b64encode(key.sign(head_message(head))).decode()
+    return head
+
+
+class VerificationError(ValueError):
+    """A head, proof or entry that does not check out; the message says which and why."""
+
+
+def _hex(value: Any, what: str) -> bytes:
+    try:
+        raw = bytes.fromhex(value) if isinstance(value, str) else b""
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise VerificationError(f"{what} must be 64 hex digits")
+    return raw
+
+
+def _size(value: Any, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise VerificationError(f"{what} must be a non-negative integer")
+    return value
+
+
+def verify_head(head: Mapping[str, Any], public_key: bytes) -> tuple[int, bytes]:
+    """Check a signed head against the log's public key; answer (tree_size, root)."""
+    try:
+        key = Ed25519PublicKey.from_public_bytes(public_key)
+    except ValueError as e:
+        raise VerificationError("the public key must be 32 raw bytes") from e
+    if head.get("log_id") != log_id(public_key):
+        raise VerificationError("the head's log_id is not this log's key")
+    size = _size(head.get("tree_size"), "tree_size")
+    root = _hex(head.get("root_hash"), "root_hash")
+    _size(head.get("timestamp"), "timestamp")
+    try:
+        signature = base64.b64decode(str(head.get("signature", "")), validate=True)
+        key.verify(signature, head_message(head))
+    except (InvalidSignature, binascii.Error, ValueError) as e:
+        raise VerificationError(f"the signature of the head of size {size} does not verify") from e
+    return size, root
+
+
+def check_inclusion(leaf: bytes, index: int, path: Sequence[str], head: Mapping[str, Any], public_key: bytes) -> None:
+    """Raise VerificationError unless `path` proves leaf `index` (hash `leaf`) under the signed `head`."""
+    size, root = verify_head(head, public_key)
+    hashes = [_hex(h, "audit_path") for h in path]
+    if not merkle.verify_inclusion(leaf, index, size, hashes, root):
+        raise VerificationError(f"leaf {index} is not proved in the tree of size {size}")
+
+
+def check_consistency(
+    first: Mapping[str, Any], second: Mapping[str, Any], proof: Sequence[str], public_key: bytes
+) -> None:
+    """Raise VerificationError unless `proof` shows the log of signed head `first` is a prefix of `second`'s."""
+    m, first_root = verify_head(first, public_key)
+    n, second_root = verify_head(second, public_key)
+    hashes = [_hex(h, "proof") for h in proof]
+    if not merkle.verify_consistency(m, n, first_root, second_root, hashes):
+        raise VerificationError(f"the tree of size {m} is not a prefix of the tree of size {n}")
+
+
+def check_receipt_still_holds(
+    receipt: Mapping[str, Any],
+    proofs: Sequence[Mapping[str, Any]],
+    consistency: Mapping[str, Any],
+    public_key: bytes,
+) -> None:
+    """What a client holding a receipt checks later: the log's newer head extends the head it kept
+    (`consistency`, as `GET /v1/log/consistency` answers), and each of its leaves is still proved
+    (`proofs`, as `GET /v1/events/{id}/proof` answers, at the newer head's size)."""
+    kept = receipt["head"]
+    verify_head(kept, public_key)
+    if consistency.get("first_head", {}).get("root_hash") != kept["root_hash"]:
+        raise VerificationError("the log no longer has the root of the head this receipt holds")
+    check_consistency(kept, consistency["second_head"], consistency["proof"], public_key)
+    newer = consistency["second_head"]
+    wanted = {leaf["position"]: leaf["leaf_hash"] for leaf in receipt["leaves"]}
+    for proof in proofs:
+        position = proof["position"]
+        if position not in wanted:
+            continue
+        if proof["leaf_hash"] != wanted.pop(position):
+            raise VerificationError(f"the leaf at position {position} is not the one this receipt holds")
+        if proof["head"]["root_hash"] != newer["root_hash"] or proof["head"]["tree_size"] != newer["tree_size"]:
+            raise VerificationError(f"the proof of position {position} is not under the newer head")
+        check_inclusion(_hex(proof["leaf_hash"], "leaf_hash"), position - 1, proof["audit_path"], newer, public_key)
+    if wanted:
+        raise VerificationError(f"no proof for positions {sorted(wanted)}")

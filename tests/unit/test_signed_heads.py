@@ -1,0 +1,79 @@
+"""Signed tree heads and entries as a client checks them, with no database."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ledger import merkle
+from ledger.verify import (
+    Entry,
+    VerificationError,
+    check_consistency,
+    check_inclusion,
+    decode_entry,
+    encode_entry,
+    head_message,
+    log_id,
+    public_key_bytes,
+    sign_head,
+    verify_head,
+)
+
+KEY = Ed25519PrivateKey.generate()
+PUBLIC = public_key_bytes(KEY.public_key())
+
+
+def test_the_signed_message_is_the_sorted_spaceless_json_of_the_four_signed_keys():
+    head = sign_head(KEY, 3, bytes(32), 1_700_000_000_000)
+    expected = json.dumps(
+        {"log_id": head["log_id"], "root_hash": "00" * 32, "timestamp": 1_700_000_000_000, "tree_size": 3},
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
+    assert head_message(head) == expected
+    KEY.public_key().verify(base64.b64decode(head["signature"]), expected)
+    assert head["log_id"] == log_id(PUBLIC)
+    assert len(head["log_id"]) == 64
+
+
+def test_a_head_verifies_under_its_key_and_not_once_any_signed_field_changes():
+    head = sign_head(KEY, 5, bytes(range(32)), 1)
+    assert verify_head(head, PUBLIC) == (5, bytes(range(32)))
+    for field, value in (("tree_size", 6), ("root_hash", "11" * 32), ("timestamp", 2)):
+        with pytest.raises(VerificationError):
+            verify_head({**head, field: value}, PUBLIC)
+    other = public_key_bytes(Ed25519PrivateKey.generate().public_key())
+    with pytest.raises(VerificationError, match="log_id"):
+        verify_head(head, other)
+
+
+def test_an_entry_round_trips_and_carries_position_id_and_exact_stored_bytes():
+    entry = Entry(42, "0190-abc", "person:p1", 7, "ledger.events:PersonRegistered", b'{"name":"A\\u00e9"}')
+    data = encode_entry(entry)
+    assert decode_entry(data) == entry
+    assert entry.state in data
+    assert b"0190-abc" in data
+    with pytest.raises(ValueError):
+        decode_entry(data + b"x")
+
+
+def test_inclusion_and_consistency_are_checked_against_signed_heads():
+    leaves = [merkle.leaf_hash(bytes([i])) for i in range(6)]
+    tree = merkle.CompactRange()
+    for leaf in leaves:
+        tree.append(leaf)
+    nodes = tree.completed
+    old = sign_head(KEY, 4, merkle.range_hash(0, 4, nodes), 1)
+    new = sign_head(KEY, 6, merkle.range_hash(0, 6, nodes), 2)
+    path = [merkle.range_hash(lo, hi, nodes).hex() for lo, hi in merkle.inclusion_ranges(2, 6)]
+    check_inclusion(leaves[2], 2, path, new, PUBLIC)
+    with pytest.raises(VerificationError):
+        check_inclusion(leaves[3], 2, path, new, PUBLIC)
+    proof = [merkle.range_hash(lo, hi, nodes).hex() for lo, hi in merkle.consistency_ranges(4, 6)]
+    check_consistency(old, new, proof, PUBLIC)
+    with pytest.raises(VerificationError):
+        check_consistency(new, old, proof, PUBLIC)
