@@ -27,5 +27,9 @@ class Settings(BaseSettings):
     lockout_failures: int = Field(5, ge=1, description="wrong codes that lock a person out of redemption (R10)")
     lockout_minutes: float = Field(15, gt=0, description="window and length of the R10 lockout")
     console_session_minutes: int = Field(60, ge=1, description="console sessions expire after this long")
+    console_secret: SecretStr | None = Field(
+        None,
+        description="signs console session cookies (the same in every process); default: derived from the API keys",
+    )
     log_level: str = Field("INFO")
     project: bool = Field(True, description="follow the log into the projections in this process")

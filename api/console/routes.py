@@ -1,7 +1,8 @@
 """The console under /console: server-rendered pages for support staff and auditors.
 
-Sign-in takes a support or auditor API key once and starts a server-side session;
-the cookie holds only the session id (HttpOnly, SameSite=Strict, Secure over https).
+Sign-in takes a support or auditor API key once and starts a session carried in a
+signed cookie (HttpOnly, SameSite=Strict, Secure over https; never the key itself),
+which every worker process accepts (`api.console.sessions`).
 Every POST form carries the session's CSRF token; reads are plain GET forms.
 Endpoints are plain `def` (the ledger is synchronous; they run in the threadpool).
 """
@@ -102,6 +103,8 @@ class ConsoleRoute(APIRoute):
             except SignInRequired:
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 response = RedirectResponse(f"{COOKIE_PATH}/sign-in?{urlencode({'next': target})}", status_code=303)
+                if SESSION_COOKIE in request.cookies:  # expired or no longer valid: drop it
+                    _drop_session_cookie(request, response)
             except ConsoleError as e:
                 response = render(
                     request,
@@ -282,13 +285,12 @@ def sign_in(
             error=f"A {client.role.value} key cannot sign in to the console: use a support or auditor key.",
         )
     sessions = console_state(request).sessions
-    sessions.end(request.cookies.get(SESSION_COOKIE))  # a fresh id at every sign-in (no fixation)
-    session = sessions.create(client)
+    _, cookie = sessions.create(client)  # a fresh id at every sign-in (no fixation)
     request.state.client_id = client.client_id
     response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        session.session_id,
+        cookie,
         max_age=int(sessions.lifetime.total_seconds()),
         path=COOKIE_PATH,
         httponly=True,
@@ -306,12 +308,15 @@ def sign_out(request: Request, csrf_token: Annotated[str, Form(max_length=200)] 
     session = _session_or_none(request)
     if session is not None:
         check_csrf(request, session, csrf_token)
-        console_state(request).sessions.end(session.session_id)
     response = RedirectResponse(f"{COOKIE_PATH}/sign-in", status_code=303)
+    _drop_session_cookie(request, response)
+    return response
+
+
+def _drop_session_cookie(request: Request, response: Response) -> None:
     response.delete_cookie(
         SESSION_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict", secure=_is_https(request)
     )
-    return response
 
 
 # --- home and look-ups ----------------------------------------------------------------------------
