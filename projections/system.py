@@ -65,6 +65,7 @@ def open_ledger(
     calendar = calendar or LedgerCalendar()
     app = open_application(config)
     service = LedgerService(app, calendar, clock=clock, hasher=hasher, lockout=lockout)
+    service.recorder.catch_up_tree()  # a database written before the log's Merkle tree existed
     view_class = facts_view_for(app.factory)
     view = app.factory.tracking_recorder(view_class)  # type: ignore[arg-type]
     assert isinstance(view, FactsView)

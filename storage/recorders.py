@@ -18,7 +18,9 @@ along the position, even with several writer processes), and the aggregate
 version primary key stays as a second line of defence.
 
 Extra columns: `event_id` (unique, to find the event a void names) and `chain`
-(the running SHA-256 over stored bytes, see `storage.integrity`). The library's
+(the running SHA-256 over stored bytes, see `storage.integrity`). Extra table: the
+log's Merkle tree (complete nodes keyed level and index, see `storage.tree`), extended
+by every insert in the same transaction. The library's
 own `select_notifications`, `select_events`, `max_notification_id` and
 PostgreSQL `subscribe` work unchanged on these tables.
 """
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +45,9 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
+
+from ledger.merkle import Node
+from storage import tree
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,26 @@ class AppendTxn(ABC):
     def put_idempotency(self, records: Sequence[IdempotencyRecord]) -> None:
         """Remember first results, in the same transaction as the events."""
 
+    head: tree.Head | None = None  # the tree's size and root after this transaction's inserts
+
+    @abstractmethod
+    def read_nodes(self, nodes: Sequence[Node]) -> dict[Node, bytes]:
+        """Stored tree nodes (those absent are left out)."""
+
+    @abstractmethod
+    def write_nodes(self, nodes: Mapping[Node, bytes]) -> None:
+        """Store newly completed tree nodes."""
+
+    @abstractmethod
+    def tree_size(self) -> int:
+        """How many leaves the stored tree holds."""
+
+    def extend_tree(self, rows: Sequence[Row]) -> None:
+        """Hash inserted rows into the tree (called by `insert`, and to catch an older database up)."""
+        if rows:
+            nodes, self.head = tree.extend(rows, self.read_nodes)
+            self.write_nodes(nodes)
+
 
 class LedgerRecorder(ABC):
     """The ledger's additions to a library application recorder."""
@@ -140,6 +165,32 @@ class LedgerRecorder(ABC):
     def find_idempotency(self, key: str) -> IdempotencyRecord | None:
         """A stored first result, read outside the append lock."""
 
+    @abstractmethod
+    def read_nodes(self, nodes: Sequence[Node]) -> dict[Node, bytes]:
+        """Stored tree nodes, outside the append lock (those absent are left out)."""
+
+    @abstractmethod
+    def tree_size(self) -> int:
+        """How many leaves the stored tree holds."""
+
+    latest_head: tree.Head | None = None  # the newest (size, root) this process committed
+
+    def _committed_head(self, txn: AppendTxn) -> None:
+        head = txn.head
+        if head is not None and (self.latest_head is None or head[0] > self.latest_head[0]):
+            self.latest_head = head
+
+    def catch_up_tree(self, page: int = 10_000) -> int:
+        """Extend the stored tree to the log's end (a database written before the tree existed); the size."""
+        if self.tree_size() == self.last_position():
+            return self.tree_size()
+        with self.append_txn() as txn:
+            size = txn.tree_size()
+            while rows := txn.rows_after(size, page):
+                txn.extend_tree(rows)
+                size = rows[-1].position
+        return size
+
 
 # --- memory ---------------------------------------------------------------------------------
 
@@ -154,6 +205,8 @@ class POPOLedgerRecorder(POPOApplicationRecorder, LedgerRecorder):
         self._event_id_list: list[str] = []
         self._idempotency: dict[str, IdempotencyRecord] = {}
         self._checkpoints: list[Checkpoint] = []
+        self._tree: dict[Node, bytes] = {}
+        self._tree_size = 0
 
     @contextmanager
     def append_txn(self) -> Iterator[AppendTxn]:
@@ -161,7 +214,16 @@ class POPOLedgerRecorder(POPOApplicationRecorder, LedgerRecorder):
             txn = _POPOTxn(self)
             yield txn
             txn.commit()
+            self._committed_head(txn)
         self._notify_listeners()
+
+    def read_nodes(self, nodes: Sequence[Node]) -> dict[Node, bytes]:
+        with self._database_lock:
+            return {n: self._tree[n] for n in nodes if n in self._tree}
+
+    def tree_size(self) -> int:
+        with self._database_lock:
+            return self._tree_size
 
     def _row(self, index: int) -> Row:
         s = self._stored_events[index]
@@ -203,6 +265,16 @@ class _POPOTxn(AppendTxn):
         self.r = recorder
         self.rows: list[Row] = []
         self.idem: list[IdempotencyRecord] = []
+        self.nodes: dict[Node, bytes] = {}
+
+    def read_nodes(self, nodes: Sequence[Node]) -> dict[Node, bytes]:
+        return {n: h for n in nodes if (h := self.nodes.get(n, self.r._tree.get(n))) is not None}
+
+    def write_nodes(self, nodes: Mapping[Node, bytes]) -> None:
+        self.nodes.update(nodes)
+
+    def tree_size(self) -> int:
+        return self.r._tree_size + sum(1 for level, _ in self.nodes if level == 0)
 
     def last_row(self) -> Row | None:
         n = len(self.r._stored_events)
@@ -230,6 +302,7 @@ class _POPOTxn(AppendTxn):
 
     def insert(self, rows: Sequence[Row]) -> None:
         self.rows.extend(rows)
+        self.extend_tree(rows)
 
     def put_idempotency(self, records: Sequence[IdempotencyRecord]) -> None:
         self.idem.extend(records)
@@ -250,12 +323,32 @@ class _POPOTxn(AppendTxn):
             self.r._chains.append(row.chain)
         for rec in self.idem:
             self.r._idempotency[rec.key] = rec
+        self.r._tree_size = self.tree_size()
+        self.r._tree.update(self.nodes)
 
 
 # --- SQLite -----------------------------------------------------------------------------------
 
 
 SQLITE_EVENTS = "ledger_events"
+SQLITE_TREE = "ledger_tree"
+
+
+SQLITE_TREE_SIZE = f"SELECT max(idx) FROM {SQLITE_TREE} WHERE level = 0"
+
+
+def _sqlite_nodes_query(nodes: Sequence[Node]) -> tuple[str, list[int]]:
+    values = ",".join("(?, ?)" for _ in nodes)
+    sql = f"SELECT level, idx, hash FROM {SQLITE_TREE} WHERE (level, idx) IN (VALUES {values})"
+    return sql, [v for node in nodes for v in node]
+
+
+def _nodes(rows: Sequence[Any]) -> dict[Node, bytes]:
+    return {(r[0], r[1]): bytes(r[2]) for r in rows}
+
+
+def _size(row: Any) -> int:
+    return 0 if row is None or row[0] is None else int(row[0]) + 1
 
 
 class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
@@ -276,6 +369,8 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
             "key TEXT PRIMARY KEY, request_hash TEXT NOT NULL, response BLOB NOT NULL) WITHOUT ROWID",
             "CREATE TABLE IF NOT EXISTS ledger_checkpoints ("
             "position INTEGER PRIMARY KEY, chain BLOB NOT NULL, created_at TEXT NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {SQLITE_TREE} ("
+            "level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)) WITHOUT ROWID",
         ]
 
     @contextmanager
@@ -286,8 +381,9 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
                 raw.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as e:
                 raise OperationalError(e) from e
+            txn = _SQLiteTxn(raw)
             try:
-                yield _SQLiteTxn(raw)
+                yield txn
             except BaseException:
                 raw.rollback()
                 raise
@@ -295,6 +391,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
                 raw.commit()
             except sqlite3.IntegrityError as e:
                 raise IntegrityError(e) from e
+            self._committed_head(txn)
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[Row]:
         with self.datastore.transaction(commit=False) as c:
@@ -335,6 +432,18 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
             c.execute("SELECT key, request_hash, response FROM ledger_idempotency WHERE key = ?", (key,))
             r = c.fetchone()
             return IdempotencyRecord(r[0], r[1], bytes(r[2])) if r else None
+
+    def read_nodes(self, nodes: Sequence[Node]) -> dict[Node, bytes]:
+        if not nodes:
+            return {}
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(*_sqlite_nodes_query(nodes))
+            return _nodes(c.fetchall())
+
+    def tree_size(self) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(SQLITE_TREE_SIZE)
+            return _size(c.fetchone())
 
 
 def _sqlite_row(r: Any) -> Row:
@@ -413,6 +522,7 @@ class _SQLiteTxn(AppendTxn):
             )
         except sqlite3.IntegrityError as e:
             raise IntegrityError(e) from e
+        self.extend_tree(rows)
 
     def put_idempotency(self, records: Sequence[IdempotencyRecord]) -> None:
         try:
@@ -422,6 +532,20 @@ class _SQLiteTxn(AppendTxn):
             )
         except sqlite3.IntegrityError as e:
             raise IntegrityError(e) from e
+
+    def read_nodes(self, nodes: Sequence[Node]) -> dict[Node, bytes]:
+        return _nodes(self._fetch(*_sqlite_nodes_query(nodes))) if nodes else {}
+
+    def write_nodes(self, nodes: Mapping[Node, bytes]) -> None:
+        try:
+            self.c.executemany(
+                f"INSERT INTO {SQLITE_TREE} VALUES (?, ?, ?)", [(lv, i, h) for (lv, i), h in nodes.items()]
+            )
+        except sqlite3.IntegrityError as e:
+            raise IntegrityError(e) from e
+
+    def tree_size(self) -> int:
+        return _size(self.c.execute(SQLITE_TREE_SIZE).fetchone())
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------
@@ -436,6 +560,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
         table = Identifier(self.events_table_name)
         self.idem_table = Identifier(f"{self.events_table_name}_idempotency")
         self.checkpoint_table = Identifier(f"{self.events_table_name}_checkpoints")
+        self.tree_table = Identifier(f"{self.events_table_name}_tree")
         self.sql_create_statements[self.create_table_statement_index] = SQL(
             "CREATE TABLE IF NOT EXISTS {schema}.{table} ("
             "originator_id text NOT NULL, originator_version bigint NOT NULL, topic text, state bytea, "
@@ -455,6 +580,10 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
                     "CREATE TABLE IF NOT EXISTS {schema}.{cp} ("
                     "position bigint PRIMARY KEY, chain bytea NOT NULL, created_at text NOT NULL)"
                 ).format(schema=schema, cp=self.checkpoint_table),
+                SQL(
+                    "CREATE TABLE IF NOT EXISTS {schema}.{tree} ("
+                    "level smallint NOT NULL, idx bigint NOT NULL, hash bytea NOT NULL, PRIMARY KEY (level, idx))"
+                ).format(schema=schema, tree=self.tree_table),
             ]
         )
         # We insert with our own statement under the lock: the library's insert function is unused,
@@ -465,6 +594,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
         self.t = SQL("{schema}.{table}").format(schema=schema, table=table)
         self.idem = SQL("{schema}.{idem}").format(schema=schema, idem=self.idem_table)
         self.cp = SQL("{schema}.{cp}").format(schema=schema, cp=self.checkpoint_table)
+        self.tree = SQL("{schema}.{tree}").format(schema=schema, tree=self.tree_table)
 
     def create_table(self) -> None:
         with creation_lock(self.datastore):
@@ -482,6 +612,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
             yield txn
             if txn.inserted:
                 self._notify_channel(curs)
+        self._committed_head(txn)
 
     def _select_rows(self, curs: Any, where: SQL, params: Sequence[Any]) -> list[Row]:
         curs.execute(
@@ -532,6 +663,32 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
             curs.execute(SQL("SELECT key, request_hash, response FROM {i} WHERE key = %s").format(i=self.idem), (key,))
             r = curs.fetchone()
             return IdempotencyRecord(r["key"], r["request_hash"], bytes(r["response"])) if r else None
+
+    def _read_nodes(self, curs: Any, nodes: Sequence[Node]) -> dict[Node, bytes]:
+        if not nodes:
+            return {}
+        curs.execute(
+            SQL(
+                "SELECT level, idx, hash FROM {tree} WHERE (level, idx) IN "
+                "(SELECT * FROM unnest(%s::smallint[], %s::bigint[]))"
+            ).format(tree=self.tree),
+            ([n[0] for n in nodes], [n[1] for n in nodes]),
+            prepare=True,
+        )
+        return {(r["level"], r["idx"]): bytes(r["hash"]) for r in curs.fetchall()}
+
+    def _tree_size(self, curs: Any) -> int:
+        curs.execute(SQL("SELECT max(idx) AS idx FROM {tree} WHERE level = 0").format(tree=self.tree), prepare=True)
+        r = curs.fetchone()
+        return 0 if r is None or r["idx"] is None else int(r["idx"]) + 1
+
+    def read_nodes(self, nodes: Sequence[Node]) -> dict[Node, bytes]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            return self._read_nodes(curs, nodes)
+
+    def tree_size(self) -> int:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            return self._tree_size(curs)
 
 
 @contextmanager
@@ -634,6 +791,24 @@ class _PostgresTxn(AppendTxn):
             prepare=True,
         )
         self.inserted = True
+        self.extend_tree(rows)
+
+    def read_nodes(self, nodes: Sequence[Node]) -> dict[Node, bytes]:
+        return self.r._read_nodes(self.curs, nodes)
+
+    def write_nodes(self, nodes: Mapping[Node, bytes]) -> None:
+        if not nodes:
+            return
+        self.curs.execute(
+            SQL("INSERT INTO {tree} SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])").format(
+                tree=self.r.tree
+            ),
+            ([n[0] for n in nodes], [n[1] for n in nodes], list(nodes.values())),
+            prepare=True,
+        )
+
+    def tree_size(self) -> int:
+        return self.r._tree_size(self.curs)
 
     def put_idempotency(self, records: Sequence[IdempotencyRecord]) -> None:
         if not records:

@@ -1,0 +1,68 @@
+"""The log's Merkle tree as stored: complete nodes keyed (level, index), written in the append transaction.
+
+Appending `k` events reads the right edge of the tree (at most 64 nodes, one query), hashes the new
+leaves into it and writes every node they complete — O(log n) work per append, in the same
+transaction as the events, so the tree never lags the log nor is rebuilt at query time. A root or
+a proof for any size up to the log's reads the O(log n) complete nodes `ledger.merkle` names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from ledger import merkle
+from ledger.verify import Entry, encode_entry
+
+if TYPE_CHECKING:  # the recorders import this module
+    from storage.recorders import Row
+
+Head = tuple[int, bytes]  # (tree size, root hash)
+ReadNodes = Callable[[Sequence[merkle.Node]], dict[merkle.Node, bytes]]
+
+
+class TreeBehind(RuntimeError):
+    """The stored tree does not reach the log's end (a database from before the tree, not yet caught up)."""
+
+
+def entry_of(row: Row) -> bytes:
+    """The entry bytes of a stored event: its position, id and exact stored bytes."""
+    s = row.stored
+    return encode_entry(Entry(row.position, row.event_id, str(s.originator_id), s.originator_version, s.topic, s.state))
+
+
+def leaf_of(row: Row) -> bytes:
+    return merkle.leaf_hash(entry_of(row))
+
+
+def extend(rows: Sequence[Row], read: ReadNodes) -> tuple[dict[merkle.Node, bytes], Head]:
+    """The nodes that appending `rows` (consecutive positions) completes, and the new head."""
+    size = rows[0].position - 1
+    edge = merkle.cover(0, size)
+    found = read(edge)
+    if len(found) < len(edge):
+        raise TreeBehind(f"the stored tree does not hold the first {size} events")
+    tree = merkle.CompactRange(size, [found[node] for node in edge])
+    for row in rows:
+        if row.position != tree.size + 1:
+            raise ValueError(f"position {row.position} does not follow {tree.size}")
+        tree.append(leaf_of(row))
+    return tree.completed, (tree.size, tree.root())
+
+
+def root_at(size: int, read: ReadNodes) -> bytes:
+    """The root of the tree of the first `size` events (TreeBehind if the tree does not reach it)."""
+    edge = merkle.cover(0, size)
+    found = read(edge)
+    if len(found) < len(edge):
+        raise TreeBehind(f"the stored tree does not hold the first {size} events")
+    return merkle.fold([found[node] for node in edge])
+
+
+def proof_hashes(ranges: Sequence[merkle.Range], read: ReadNodes) -> list[bytes]:
+    """The hashes of these ranges, from one read of the nodes they need."""
+    found: Mapping[merkle.Node, bytes] = read(sorted(merkle.nodes_for(ranges)))
+    try:
+        return [merkle.range_hash(lo, hi, found) for lo, hi in ranges]
+    except KeyError as e:
+        raise TreeBehind(f"the stored tree lacks node {e.args[0]}") from None

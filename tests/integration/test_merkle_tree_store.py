@@ -1,0 +1,99 @@
+"""The log's Merkle tree is kept by every append, in the same transaction, on every store: its root at
+every size equals a recomputation from the stored rows, each event's proof verifies, and a database
+written before the tree existed is caught up when opened."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import psycopg
+import pytest
+
+from ledger import merkle
+from ledger.commands import parse_command
+from projections.system import LedgerSystem, open_ledger
+from storage import tree
+from storage.recorders import POPOLedgerRecorder
+from tests.conftest import CALENDAR, FAST_HASHER, Clock, run
+
+
+def register_people(system: LedgerSystem, n: int, clock: Clock, prefix: str = "p") -> None:
+    for i in range(n):
+        clock.advance(minutes=1)
+        run(
+            system,
+            type="register_person",
+            person_id=f"{prefix}{i}",
+            name=f"Person {i}",
+            email=f"{prefix}{i}@example.org",
+        )
+
+
+def leaves_from_rows(system: LedgerSystem) -> list[bytes]:
+    return [tree.leaf_of(row) for row in system.service.recorder.read_rows(0, 10_000)]
+
+
+def test_the_stored_tree_has_the_root_of_the_stored_rows_at_every_size_and_proves_every_event(
+    ledger: LedgerSystem, clock: Clock
+):
+    register_people(ledger, 9, clock)
+    batch = [
+        parse_command({"type": "register_person", "person_id": f"b{i}", "name": f"B {i}", "email": f"b{i}@example.org"})
+        for i in range(4)
+    ]
+    ledger.service.execute_batch(batch, "tester")
+    recorder = ledger.service.recorder
+    leaves = leaves_from_rows(ledger)
+    assert recorder.tree_size() == len(leaves) == recorder.last_position() == 13
+    assert recorder.latest_head == (13, merkle.root_of(leaves))
+    for size in range(1, len(leaves) + 1):
+        root = tree.root_at(size, recorder.read_nodes)
+        assert root == merkle.root_of(leaves[:size])
+        for index in range(size):
+            path = tree.proof_hashes(merkle.inclusion_ranges(index, size), recorder.read_nodes)
+            assert merkle.verify_inclusion(leaves[index], index, size, path, root)
+        for first in range(size + 1):
+            proof = tree.proof_hashes(merkle.consistency_ranges(first, size), recorder.read_nodes)
+            first_root = tree.root_at(first, recorder.read_nodes) if first else merkle.EMPTY_ROOT
+            assert merkle.verify_consistency(first, size, first_root, root, proof)
+
+
+def test_a_refused_command_adds_nothing_to_the_tree(ledger: LedgerSystem, clock: Clock):
+    register_people(ledger, 2, clock)
+    before = ledger.service.recorder.tree_size()
+    with pytest.raises(Exception, match="already"):
+        run(ledger, type="register_person", person_id="p0", name="Again", email="again@example.org")
+    assert ledger.service.recorder.tree_size() == before == ledger.service.recorder.last_position()
+
+
+def forget_tree(url: str, recorder: object) -> None:
+    """A database from before the tree: its tree table emptied."""
+    if isinstance(recorder, POPOLedgerRecorder):
+        recorder._tree.clear()
+        recorder._tree_size = 0
+    elif url.startswith("sqlite:///"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            conn.execute("DELETE FROM ledger_tree")
+    else:
+        schema = url.split("schema=")[1].split("&")[0]
+        with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
+            conn.execute(f'DELETE FROM "{schema}".ledger_events_tree')
+
+
+def test_a_database_written_before_the_tree_is_caught_up_when_opened(store_url: str, clock: Clock):
+    system = open_ledger(store_url, calendar=CALENDAR, clock=clock, hasher=FAST_HASHER, follow=False)
+    try:
+        register_people(system, 5, clock)
+        expected = merkle.root_of(leaves_from_rows(system))
+        forget_tree(store_url, system.service.recorder)
+        assert system.service.recorder.tree_size() == 0
+        if store_url == "memory://":
+            system.service.recorder.catch_up_tree()
+        else:
+            system.close()
+            system = open_ledger(store_url, calendar=CALENDAR, clock=clock, hasher=FAST_HASHER, follow=False)
+        assert tree.root_at(5, system.service.recorder.read_nodes) == expected
+        register_people(system, 1, clock, prefix="q")  # and appends continue the same tree
+        assert tree.root_at(6, system.service.recorder.read_nodes) == merkle.root_of(leaves_from_rows(system))
+    finally:
+        system.close()
