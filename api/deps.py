@@ -146,7 +146,7 @@ def _wait_for(container: Container, wait_for: int, min_position: int | None) -> 
             field="min_position",
         )
     # An as_of position beyond the end reads the latest position.
-    container.system.runner.wait(min(wait_for, last), container.settings.read_wait_seconds)
+    container.system.wait(min(wait_for, last), container.settings.read_wait_seconds)
 
 
 ReadPointDep = Annotated[ReadPoint, Depends(read_point)]

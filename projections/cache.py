@@ -10,6 +10,11 @@ bounds memory.
 Consistency: the cache's `tracked()` position only advances by reading the
 index's rows after it, in order, so every cached stream holds exactly the facts
 at or before that position (and a void's row marks its target as it arrives).
+It never goes back: every answer of the process states a position at or after
+the previous one. When the index is behind it (another process dropped it to
+rebuild), the streams held stay true (a rebuild writes the same facts at the same
+positions) and questions that need the index answer `ProjectionTimeout` until
+the index is back at the cache's position.
 Questions the cache does not hold answers to (who is mentioned where, instant →
 position) go to the index with `as_of` no later than the cache's position.
 """
@@ -24,6 +29,7 @@ from datetime import datetime
 
 from ledger import events as ev
 from ledger.streams import Stream
+from projections.runner import ProjectionTimeout
 from projections.source import FactRecord, ViewSource, streams_as_of
 from projections.views import Fact, FactsView
 from storage.mapper import LedgerMapper
@@ -38,6 +44,7 @@ class CachedSource(ViewSource):
         super().__init__(view, mapper)
         self._lock = threading.RLock()
         self._position = view.tracked()
+        self._index_behind = False  # the index was seen behind the cache (being rebuilt)
         # Per cached stream, its facts in position order (a void is itself a fact of the
         # stream it voids, so a stream's state changes only at its facts' positions).
         self._records: OrderedDict[str, list[FactRecord]] = OrderedDict()
@@ -57,14 +64,16 @@ class CachedSource(ViewSource):
     def refresh(self, position: int | None = None) -> int:
         """Take in the facts projected after the cache's position; returns the new position.
 
-        `position` is where the index is said to be: when it is the cache's, nothing is read.
+        `position` is where the index is said to be: when it is the cache's, nothing is read;
+        when it is behind the cache, the index is being rebuilt and the cache waits for it.
         """
-        if position is not None and position == self._position:
+        if position is not None and position <= self._position:
+            self._index_behind = position < self._position
             return self._position
         with self._lock:
-            self._start_over_if_rebuilt()
-            if not self._records:  # nothing held, nothing to update: just move (e.g. during a rebuild)
-                self._position = self.view.tracked()
+            if not self._records:  # nothing held, nothing to update: just move
+                self._position = max(self._position, self.view.tracked())
+                self._index_behind = False
                 return self._position
             while True:
                 facts = self.view.facts_after(self._position, 5000)
@@ -73,19 +82,15 @@ class CachedSource(ViewSource):
                 for f in facts:
                     self._take(f)
                 self._position = facts[-1].position
+                self._index_behind = False
 
-    def _start_over_if_rebuilt(self) -> None:
-        """If the index is behind the cache, it was dropped and is being rebuilt: forget everything.
-
-        Answers then come from the index as far as it has been rebuilt, and say so by their position.
-        """
-        tracked = self.view.tracked()
-        if tracked < self._position:
-            self._records.clear()
-            self._positions.clear()
-            self._folds.clear()
-            self._count = 0
-            self._position = tracked
+    def _index_at_cache(self) -> None:
+        """Refuse (retry shortly) to read the index while it is behind the cache: it is being rebuilt."""
+        if self._index_behind:
+            tracked = self.view.tracked()
+            if tracked < self._position:
+                raise ProjectionTimeout(self._position, tracked, 0.0)
+            self._index_behind = False
 
     def _take(self, f: Fact) -> None:
         records = self._records.get(f.stream)
@@ -121,10 +126,11 @@ class CachedSource(ViewSource):
                 return self._snapshot(stream_ids)
         # Read outside the lock (readers of cached streams must not wait on I/O) ...
         facts = self.view.all_facts_of_streams(missing)
+        tracked = self.view.tracked()
+        if tracked < before:  # never cache a stream read from a half-rebuilt index
+            self._index_behind = True
+            raise ProjectionTimeout(before, tracked, 0.0)
         with self._lock:
-            self._start_over_if_rebuilt()  # never cache a stream read from a half-rebuilt index
-            if self._position < before:
-                before = -1  # started over: read again below
             missing = [s for s in stream_ids if s not in self._records]
             if missing:
                 if self._position > before:
@@ -190,7 +196,20 @@ class CachedSource(ViewSource):
             out[sid] = folded
         return out
 
+    def streams_about_person(self, person_id: str, as_of: int) -> set[str]:
+        self._index_at_cache()
+        return super().streams_about_person(person_id, as_of)
+
+    def persons_at_org(self, org_id: str, as_of: int) -> set[str]:
+        self._index_at_cache()
+        return super().persons_at_org(org_id, as_of)
+
+    def schools_of_district(self, district_id: str, as_of: int) -> list[str]:
+        self._index_at_cache()
+        return super().schools_of_district(district_id, as_of)
+
     def person_records(self, person_id: str) -> list[FactRecord]:
+        self._index_at_cache()
         return [r for r in super().person_records(person_id) if r.position <= self._position]
 
     def position_at(self, instant: datetime) -> int:

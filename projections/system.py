@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,8 +14,9 @@ from eventsourcing.sqlite import SQLiteFactory
 from ledger.calendar import LedgerCalendar
 from ledger.decide import LockoutPolicy
 from projections.cache import CachedSource
+from projections.position import ProcessPosition
 from projections.queries import Queries
-from projections.runner import ProjectionRunner
+from projections.runner import ProjectionRunner, ProjectionTimeout
 from projections.views import FactsView, POPOFactsView, PostgresFactsView, SQLiteFactsView
 from storage.codes import CodeHasher
 from storage.service import LedgerService, open_application, utc_now
@@ -30,8 +32,33 @@ class LedgerSystem:
     view: FactsView
     runner: ProjectionRunner
     queries: Queries
+    source: CachedSource
     calendar: LedgerCalendar
     clock: Callable[[], datetime] = field(default=utc_now)
+    head: ProcessPosition = field(default_factory=ProcessPosition)
+
+    def position(self) -> int:
+        """The latest position this process knows committed: at or after every position it has answered."""
+        self.head.saw(self.source.tracked())
+        return self.head.value
+
+    def read_position(self) -> int:
+        """The position reads answer at now (what the cache holds); never goes back."""
+        return self.source.tracked()
+
+    def wait(self, position: int, timeout: float) -> int:
+        """Read-your-writes: block until reads answer at `position` or later, or raise ProjectionTimeout."""
+        deadline = time.monotonic() + timeout
+        held = self.source.tracked()
+        while held < position:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ProjectionTimeout(position, held, timeout)
+            self.runner.wait(position, remaining)  # the index has it; the cache takes it in below
+            held = self.source.refresh()
+            if held < position:
+                time.sleep(min(0.01, max(0.0, deadline - time.monotonic())))
+        return held
 
     def close(self) -> None:
         """Stop the follower and release connections."""
@@ -74,7 +101,11 @@ def open_ledger(
     source = CachedSource(view, service.mapper)
     runner.listeners.append(source.refresh)
     queries = Queries(source, calendar, clock)
-    system = LedgerSystem(config, service, view, runner, queries, calendar, clock)
+    system = LedgerSystem(config, service, view, runner, queries, source, calendar, clock)
+    # Every position the process learns of moves its one mark forward, from the log's end at start.
+    system.head.saw(service.recorder.last_position())
+    service.listeners.append(system.head.saw)
+    runner.listeners.append(system.head.saw)
     if follow:
         runner.start()
     return system

@@ -15,12 +15,15 @@ router = APIRouter(tags=["operations"])
 
 @router.get("/healthz", response_model=models.HealthResult)
 async def healthz(container: ContainerDep) -> models.HealthResult:
-    """Liveness and the latest ledger position (and how far projections have got)."""
+    """Liveness and the latest ledger position this process knows (and the one its reads answer at).
+
+    Both only move forward, and `position` is at or after every position this process has answered.
+    """
     system = container.system
     return models.HealthResult(
         ok=system.runner.error is None,
-        position=max(system.service.last_position_cached(), system.runner.last_seen),
-        projected_position=system.runner.projected,
+        position=system.position(),
+        projected_position=system.read_position(),
     )
 
 

@@ -2,6 +2,8 @@
 
 - A command written through one server is seen through the other by a check with
   `min_position` (read-your-writes across processes).
+- Every answer of one server states a position at or after the previous one's, while
+  the other server writes (one notion of position per process).
 - Redemptions of one code arriving through both servers at once: exactly five
   staff get a place (R9), the others are refused with 409 and record nothing.
 """
@@ -115,7 +117,56 @@ def test_a_command_written_through_one_server_is_seen_through_the_other_with_min
             assert body["position"] >= redeemed["position"]
             assert body["allowed"] is True
             assert redeemed["events"][0]["event_id"] in body["evidence"]
+        # B answered at the last position: its latest position cannot be earlier (nor later: nothing else was written).
         assert httpx.get(f"{b.url}/healthz").json()["position"] == redeemed["position"]
+
+
+def test_the_positions_one_server_states_never_go_back_while_the_other_writes(two_servers):
+    a, b = two_servers
+    with a.client("registrar") as registrar:
+        school_with_staff(registrar)
+    written: list[int] = []
+    done = threading.Event()
+
+    def write() -> None:
+        try:
+            with a.client("registrar") as http:
+                for n in range(40):
+                    person = f"P-NEW{n:03d}"
+                    body = post(http, type="register_person", person_id=person, name=person, email=f"{person}@x.org")
+                    written.append(body["position"])
+        finally:
+            done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    stated: list[tuple[str, int]] = []  # (what answered, the position it stated), in the order B answered
+    with b.client("portal") as portal:
+        while not done.is_set() or len(stated) < 30:
+            check = portal.get("/v1/check", params=check_params(STAFF[0])).json()
+            stated.append(("check", check["position"]))
+            health = portal.get("/healthz").json()
+            stated.append(("healthz", health["position"]))
+            stated.append(("healthz projected", health["projected_position"]))
+            if written:
+                wanted = written[-1]
+                waited = portal.get("/v1/check", params=check_params(STAFF[0], min_position=wanted)).json()
+                assert waited["position"] >= wanted
+                stated.append(("check min_position", waited["position"]))
+            stated.append(("healthz", portal.get("/healthz").json()["position"]))
+    writer.join(timeout=60)
+    assert len(written) == 40
+    reads = [p for what, p in stated if what != "healthz"]
+    latest = [p for what, p in stated if what == "healthz"]
+    assert reads == sorted(reads), stated
+    assert latest == sorted(latest), stated
+    # Each "latest position" is at or after every position answered before it.
+    answered = 0
+    for what, position in stated:
+        if what == "healthz":
+            assert position >= answered, stated
+        else:
+            answered = max(answered, position)
 
 
 def test_the_five_staff_limit_holds_when_redemptions_arrive_through_both_servers(two_servers):
