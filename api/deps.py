@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError
+from api.params import MAX_PARAM_CHARS, MAX_POSITION, ascii_int
 from api.security import Client, ClientRole, KeyRing
 from api.settings import Settings
 from ledger.calendar import LedgerCalendar
@@ -96,10 +97,28 @@ class ReadPoint:
 
 
 def parse_instant_param(calendar: LedgerCalendar, value: str, name: str) -> datetime:
+    if len(value) > MAX_PARAM_CHARS:
+        raise ApiError(422, "invalid_input", f"{name}: at most {MAX_PARAM_CHARS} characters", field=name)
     try:
         return calendar.parse_instant(value)
     except ValueError:
         raise ApiError(422, "invalid_input", f"{name}: not an ISO-8601 instant or date", field=name) from None
+
+
+def parse_as_of_param(calendar: LedgerCalendar, value: str) -> int | datetime:
+    """`as_of`: a position in ASCII digits (at most 2^63 - 1), or an instant; anything else is a 422 naming it."""
+    text = value.strip()
+    if not text.isdigit():  # (true for digits of any script: those are refused below, by name)
+        return parse_instant_param(calendar, text, "as_of")
+    position = ascii_int(text, high=MAX_POSITION)
+    if position is None:
+        raise ApiError(
+            422,
+            "invalid_input",
+            f"as_of: a position is written in the digits 0-9 and is at most {MAX_POSITION}",
+            field="as_of",
+        )
+    return position
 
 
 AT_DOC = "valid time: ISO-8601 instant or date (ledger zone); default now"
@@ -125,11 +144,9 @@ async def resolve_read_point(
     as_of_value: int | datetime | None = None
     wait_for = min_position or 0
     if as_of:
-        if as_of.strip().isdigit():
-            as_of_value = int(as_of)
+        as_of_value = parse_as_of_param(calendar, as_of)
+        if isinstance(as_of_value, int):
             wait_for = max(wait_for, as_of_value)  # a position is read only once projected
-        else:
-            as_of_value = parse_instant_param(calendar, as_of, "as_of")
     if wait_for > container.system.queries.source.tracked():  # else already readable: no round trip
         await run_in_threadpool(_wait_for, container, wait_for, min_position)
     return ReadPoint(at_value, as_of_value)

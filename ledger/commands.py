@@ -7,20 +7,47 @@ field); everything that depends on what the ledger already knows is judged in
 
 from __future__ import annotations
 
+import re
 import typing
 from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 
 from ledger.calendar import MAX_YEAR, MIN_YEAR
 
+# Characters a screen does not show as themselves: C0/C1 controls (NUL, escape, newline…),
+# line and paragraph separators, lone surrogates, and the bidirectional marks, embeddings,
+# overrides and isolates that can make a name display reversed or as another name.
+_UNSHOWN = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def refuse_unshown_characters(value: str) -> str:
+    """Names, ids and free text hold no control or bidirectional-formatting character (shown raw, they mislead)."""
+    found = _UNSHOWN.search(value)
+    if found is not None:
+        raise ValueError(f"holds the control or bidirectional-formatting character U+{ord(found.group()):04X}")
+    return value
+
+
+Shown = AfterValidator(refuse_unshown_characters)
 Id = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
 ]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
-Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=500), Shown]
+Email = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"), Shown
+]
 Year = Annotated[int, Field(ge=MIN_YEAR, le=MAX_YEAR, description="a four-digit year")]
 System = Literal["registration_ordering", "course_audit"]
 
@@ -58,7 +85,7 @@ class Command(BaseModel):
         ),
         examples=["2025-07-01T09:00:00-04:00"],
     )
-    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
+    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=200), Shown] | None = Field(
         default=None,
         description="A repeated command with the same key returns the first result and appends nothing.",
     )
@@ -152,7 +179,7 @@ class AcceptTerms(Command):
     model_config = _example(type="accept_terms", person_id="P-1001", terms_version="2025-01")
     type: Literal["accept_terms"]
     person_id: Id
-    terms_version: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    terms_version: Annotated[str, StringConstraints(min_length=1, max_length=32), Shown]
 
 
 class DesignatePrincipal(Command):
@@ -320,7 +347,7 @@ class RemoveAccess(Command):
 class VoidEvent(Command):
     model_config = _example(type="void_event", event_id="0f8c7c1e-5a55-4c2e-9a4e-1b2c3d4e5f60", reason="entered twice")
     type: Literal["void_event"]
-    event_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    event_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), Shown]
     reason: Text
 
 

@@ -37,6 +37,7 @@ from api.console.state import (
     same_token,
 )
 from api.deps import Container
+from api.params import MAX_POSITION, ascii_int
 from api.present import ACCESS_CSV_HEADER, access_csv_rows
 from ledger import events as ev
 from ledger import rules
@@ -213,8 +214,11 @@ def _as_of(
     """A ledger position (integer) or an instant, as the API takes it."""
     if value is None or not value.strip():
         return None
-    if value.strip().isdigit():
-        return int(value.strip())
+    if value.strip().isdigit():  # (digits of any script: only ASCII ones make a position)
+        position = ascii_int(value)
+        if position is None:
+            errors.append(f"{label}: a position is written in the digits 0-9 and is at most {MAX_POSITION}")
+        return position
     return _instant(cal_parse, value, label, errors)
 
 
@@ -532,10 +536,9 @@ def explain_page(
             report_value = None
             errors.append("Report: choose one of the listed reports")
         year: int | None = None
-        if not form["exam_year"].isdigit() or not 1955 <= int(form["exam_year"]) <= 2200:
+        year = ascii_int(form["exam_year"], low=1955, high=2200)
+        if year is None:
             errors.append("Exam year: a year such as 2025")
-        else:
-            year = int(form["exam_year"])
         if not form["person_id"]:
             errors.append("Person: required")
         if not form["org_id"]:
@@ -674,6 +677,8 @@ def org_page(
     from_text, to_text, start, end, level_value, as_of_value = _access_inputs(
         request, container, from_, to, level, as_of, errors
     )
+    if page.strip() and ascii_int(page, low=1) is None:
+        errors.append("Page: a page number such as 2")
     answer = None
     entries: list[Any] = []
     if not errors:
@@ -683,7 +688,7 @@ def org_page(
         except UnknownOrganization:
             errors.append(f"{org_id} was not yet recorded as of {as_of.strip()}")
     pages = max(1, -(-len(entries) // PAGE_ROWS))
-    page_number = min(max(int(page), 1), pages) if page.isdigit() else 1
+    page_number = min(max(ascii_int(page) or 1, 1), pages)
     first = (page_number - 1) * PAGE_ROWS
     org = queries.world(queries.org_streams(org_id), queries.position(None)).org(org_id)
     registration = org.registration if org is not None else None

@@ -10,6 +10,7 @@ from pydantic import Field, StringConstraints
 from api import models
 from api.deps import Auditor, ContainerDep
 from api.errors import ApiError
+from api.params import MAX_POSITION
 from storage.audit import feed
 from storage.integrity import checkpoint_json, verify
 from storage.recorders import Checkpoint
@@ -18,7 +19,6 @@ router = APIRouter(prefix="/v1", tags=["audit"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": models.ErrorResponse} for status in (401, 403, 422)}
 HEX64 = "^[0-9a-fA-F]{64}$"
-MAX_POSITION = 2**63 - 1  # positions are 64-bit integers in every store
 
 
 @router.get("/events", response_model=models.EventsPage, responses=ERRORS)

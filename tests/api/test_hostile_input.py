@@ -5,6 +5,7 @@
 - a batch over LEDGER_MAX_BATCH → 422 and nothing recorded;
 - JSON nested deeper than the parser goes, or not JSON at all → 422 in the SPEC's error shape;
 - instants at the edges of the calendar (whose UTC conversion leaves years 1–9999) → 422;
+- names, ids and free text holding control or bidirectional-formatting characters → 422 naming the field;
 - names, titles and reasons that look like SQL, HTML or template code are stored verbatim
   (read back unchanged from the feed), break no query, and the console shows them escaped;
 - ids that look like SQL in paths and queries are just unknown ids (404 / `allowed: false`).
@@ -36,8 +37,7 @@ NASTY = [
     "</td></tr></table><h1>injected</h1>",
     "{{ 7*7 }} {% raw %} ${jndi:ldap://evil/x}",
     'O\'Brien & <Sons> "Ltd" \\ back\\slash',
-    "Zoë — ∑ 🚀 \u202eRTL override\u202c",
-    "nul\u0000byte and\ttab\nnewline",
+    "Zoë — ∑ 🚀 محمد דוד",
     "-- ; /* */ \\x00 \\' \\\"",
     "A" * 500,
 ]
@@ -251,6 +251,28 @@ def test_names_titles_and_reasons_that_look_like_sql_or_html_are_stored_verbatim
     verified = api.get("/v1/verify", full="true").json()
     assert verified["ok"] is True
     assert verified["position"] == last
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"type": "register_person", "person_id": "P-R", "name": "Ada \u202enoryB", "email": "r@x.org"}, "name"),
+        ({"type": "register_person", "person_id": "P-R", "name": "nul\u0000byte", "email": "r@x.org"}, "name"),
+        ({"type": "register_district", "district_id": "D-\u2066R", "name": "x"}, "district_id"),
+        ({"type": "update_profile", "person_id": "P-T", "title": "Head\u2067 of\u2069 AP"}, "title"),
+        ({"type": "revoke_access_code", "school_id": "S-1", "exam_year": 2025, "reason": "x\u001b[2J"}, "reason"),
+        ({"type": "void_event", "event_id": "e\u0000", "reason": "x"}, "event_id"),
+    ],
+    ids=["RTL override", "NUL", "isolate in an id", "isolates in a title", "escape sequence", "NUL in an id"],
+)
+def test_control_and_bidirectional_formatting_characters_are_refused_with_422_naming_the_field(api, body, field):
+    assert api.batch(world_commands()).status_code == 201
+    before = api.position()
+
+    error = assert_error(api.command(**body), 422, "invalid_input")
+
+    assert error["field"] == field
+    assert api.position() == before
 
 
 @pytest.mark.parametrize("text", ["x' OR '1'='1", "1; DROP TABLE ledger_events", "<b>", "%", "_", "P-T' --", "P-%"])

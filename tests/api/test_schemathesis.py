@@ -8,6 +8,12 @@ where it has inputs, schema-violating ones (negative), sent with a valid key: th
 auditor's for reads, the registrar's for commands. Every response must be free of
 5xx and conform to the schema the operation declares for its status.
 
+A second run takes schema-valid cases of every operation with numeric query parameters
+(integers, and the positions or instants of `as_of` and `at`) and puts a hostile number in
+one of them: digits of other scripts (`²`, `①`, `٣`, `５`), mixed with ASCII ones, or 20 to
+5,000 ASCII digits. Each must be a 422, never a 5xx: `str.isdigit` is true for all of them,
+and `int` fails on the first kind and on more than 4,300 digits.
+
 At least 1,000 cases run in total (stateless: the API declares no OpenAPI links, so a
 stateful run would add nothing but random sequences of the same calls). Hypothesis
 does not shrink here, to keep the run to about a minute on two cores; a failure prints
@@ -24,6 +30,7 @@ import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.python import asgi
@@ -143,3 +150,65 @@ def test_a_thousand_generated_requests_find_no_server_error_and_no_response_off_
     total = sum(counts.values())
     assert failures == [], "\n\n".join(failures)
     assert total >= MIN_CASES, counts
+
+
+HOSTILE_PER_PARAMETER = 8
+OTHER_DIGITS = st.characters(categories=["Nd", "No"], exclude_characters="0123456789")
+
+
+def hostile_numbers() -> st.SearchStrategy[str]:
+    """Numbers `str.isdigit` accepts and `int` does not, or that no 64-bit position can hold."""
+    return st.one_of(
+        st.text(OTHER_DIGITS, min_size=1, max_size=12),
+        st.tuples(st.text("0123456789", max_size=6), OTHER_DIGITS, st.text("0123456789", max_size=6)).map("".join),
+        st.builds(lambda digit, n: digit * n, st.sampled_from("123456789"), st.integers(20, 5000)),
+        st.text("0123456789", min_size=20, max_size=60).filter(lambda t: int(t) > 2**63 - 1),
+    )
+
+
+def numeric_query_parameters(operation: Any) -> list[str]:
+    """Query parameters holding an integer (or a list of them), and `as_of` / `at` (a position or an instant)."""
+    names = []
+    for parameter in operation.query:
+        schema = parameter.definition.get("schema", {})
+        alternatives = [schema, *schema.get("anyOf", [])]
+        types = {s.get("type") for s in alternatives} | {s.get("items", {}).get("type") for s in alternatives}
+        if "integer" in types or parameter.name in ("as_of", "at"):
+            names.append(parameter.name)
+    return names
+
+
+def send_hostile_numbers(operation: Any, name: str, headers: dict[str, str]) -> None:
+    """Schema-valid cases of `operation` with a hostile number in parameter `name`: each must be a 422."""
+
+    @settings(
+        max_examples=HOSTILE_PER_PARAMETER,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE), number=hostile_numbers())
+    def run(case: Any, number: str) -> None:
+        case.query = {**(case.query or {}), name: number}
+        response = case.call_and_validate(headers=headers, checks=[no_server_error, response_schema_conformance])
+        assert response.status_code == 422, (name, number[:40], response.text[:300])
+
+    run()
+
+
+def test_digits_of_other_scripts_and_very_long_numbers_in_any_numeric_parameter_are_a_422(schema):
+    tried: dict[str, list[str]] = {}
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        headers = auth("registrar" if operation.method.upper() == "POST" else "auditor")
+        for name in numeric_query_parameters(operation):
+            send_hostile_numbers(operation, name, headers)
+            tried.setdefault(operation.label, []).append(name)
+
+    assert set(tried["GET /v1/check"]) == {"exam_year", "at", "as_of", "min_position"}, tried
+    for read in ("rights", "timeline"):
+        assert "as_of" in tried[f"GET /v1/people/{{person_id}}/{read}"], tried
+    for read in ("access", "windows"):
+        assert "as_of" in tried[f"GET /v1/orgs/{{org_id}}/{read}"], tried
+    assert set(tried["GET /v1/events"]) == {"after", "limit"}, tried

@@ -213,3 +213,46 @@ def test_a_command_names_the_streams_of_every_aggregate_it_reads_before_a_batch_
     assert sorted(redeem.streams()) == ["person:P-1002", "school:S-110"]
     remove = parse_command({"type": "remove_access", "person_id": "P-4001", "org_id": "S-110", "removed_by": "P-2001"})
     assert sorted(remove.streams()) == ["district:S-110", "person:P-2001", "person:P-4001", "school:S-110"]
+
+
+UNSHOWN = {
+    "NUL": "\u0000",
+    "escape": "\u001b",
+    "newline": "\n",
+    "DEL": "\u007f",
+    "C1 control": "\u0085",
+    "right-to-left override": "\u202e",
+    "left-to-right embedding": "\u202a",
+    "pop directional formatting": "\u202c",
+    "right-to-left isolate": "\u2067",
+    "pop directional isolate": "\u2069",
+    "right-to-left mark": "\u200f",
+    "Arabic letter mark": "\u061c",
+    "line separator": "\u2028",
+}
+FREE_TEXT = [
+    (PERSON, "name"),
+    (PERSON, "email"),
+    ({"type": "update_profile", "person_id": "P-1001"}, "title"),
+    ({"type": "register_district", "district_id": "D-1"}, "name"),
+    ({"type": "revoke_access_code", "school_id": "S-110", "exam_year": 2025}, "reason"),
+    ({"type": "void_event", "reason": "entered twice"}, "event_id"),
+    ({"type": "void_event", "event_id": "0f8c7c1e"}, "reason"),
+    ({"type": "accept_terms", "person_id": "P-1001"}, "terms_version"),
+    (PERSON, "idempotency_key"),
+    (PERSON, "person_id"),
+    (AUTH, "school_id"),
+]
+
+
+@pytest.mark.parametrize("character", UNSHOWN.values(), ids=UNSHOWN.keys())
+@pytest.mark.parametrize(("base", "field"), FREE_TEXT, ids=[f"{b['type']}.{f}" for b, f in FREE_TEXT])
+def test_a_control_or_bidirectional_formatting_character_is_refused_naming_the_field(base, field, character):
+    value = f"ab{character}cd@x.org" if field == "email" else f"Ada{character}Byron"
+
+    assert_refused_naming({**base, field: value}, field)
+
+
+@pytest.mark.parametrize("name", ["Zoë Ångström", "محمد علي", "דוד כהן", "李小龙", "O'Brien-Smith", "🚀 👩‍🔬"])
+def test_names_in_any_script_with_emoji_and_joiners_are_accepted(name):
+    assert parse_command({**PERSON, "name": name}).model_dump()["name"] == name
