@@ -9,12 +9,14 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import console
 from api.deps import Container
 from api.errors import error_response, install_error_handlers
 from api.observability import Metrics, RequestLog, configure_logging
+from api.openapi import install_openapi
 from api.routers import audit, check, commands, health, orgs, people
 from api.security import KeyRing
 from api.settings import Settings
@@ -24,6 +26,8 @@ from projections.system import LedgerSystem, open_ledger
 from storage.codes import CodeHasher
 
 log = logging.getLogger("ledger.api")
+
+API_ROUTERS = (commands.router, check.router, people.router, orgs.router, audit.router, health.router)
 
 SystemFactory = Callable[[Settings, LedgerCalendar], LedgerSystem]
 
@@ -102,19 +106,22 @@ def create_app(
         finally:
             system.close()
 
-    app = FastAPI(
+    # The docs pages load Swagger UI and ReDoc from the server itself (fastapi-offline), never from a CDN.
+    app = FastAPIOffline(
         title="AP score-reports access ledger",
         version="0.1.0",
         description=(
             "Who may see AP score reports, at any valid time, as known at any moment, and why. "
-            "Send `Authorization: Bearer <key>`; see SPEC §9 for the contract."
+            "Send `Authorization: Bearer <key>`. Each operation lists the roles that may call it "
+            "(`x-roles`, and in its description)."
         ),
         lifespan=lifespan,
     )
     install_error_handlers(app)
     app.add_middleware(DeclaredBodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestLog, metrics=metrics)
-    for router in (commands.router, check.router, people.router, orgs.router, audit.router, health.router):
+    for router in API_ROUTERS:
         app.include_router(router, max_body_size=settings.max_body_bytes)
     app.include_router(console.router, max_body_size=settings.max_body_bytes)  # the web console, /console
+    install_openapi(app, API_ROUTERS)
     return app

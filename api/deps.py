@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -64,22 +63,28 @@ def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | N
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def require(
-    *roles: ClientRole,
-) -> Callable[[Request, HTTPAuthorizationCredentials | None], Coroutine[Any, Any, Client]]:
+class RoleGate:
     """A dependency admitting only clients with one of `roles` (403 otherwise).
 
     One dependency, not a chain: each level of FastAPI dependency costs on every request.
+    OpenAPI's `x-roles` are read from the gate an operation depends on (api.openapi), so
+    the documented roles are the enforced ones.
     """
-    allowed = ", ".join(r.value for r in roles)
 
-    async def check(request: Request, credentials: Credentials) -> Client:
+    def __init__(self, *roles: ClientRole) -> None:
+        self.roles = roles
+        self.allowed = ", ".join(r.value for r in roles)
+
+    async def __call__(self, request: Request, credentials: Credentials) -> Client:
         client = authenticate(request, credentials)
-        if client.role not in roles:
-            raise ApiError(403, "forbidden", f"role {client.role.value} may not call this; allowed: {allowed}")
+        if client.role not in self.roles:
+            raise ApiError(403, "forbidden", f"role {client.role.value} may not call this; allowed: {self.allowed}")
         return client
 
-    return check
+
+def require(*roles: ClientRole) -> RoleGate:
+    """The dependency admitting only `roles`."""
+    return RoleGate(*roles)
 
 
 Registrar = Annotated[Client, Depends(require(ClientRole.REGISTRAR))]
