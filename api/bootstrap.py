@@ -21,7 +21,7 @@ from api.routers import audit, check, commands, health, orgs, people
 from api.security import KeyRing
 from api.settings import Settings
 from ledger.calendar import LedgerCalendar
-from ledger.decide import LockoutPolicy
+from ledger.rules.codes import LockoutPolicy
 from projections.system import LedgerSystem, open_ledger
 from storage.codes import CodeHasher
 

@@ -22,11 +22,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from api.settings import Settings
-from ledger.access import Level
+from ledger.access.vocabulary import Level
 from ledger.calendar import LedgerCalendar
 from ledger.commands import Command, parse_command
-from ledger.decide import LockoutPolicy
 from ledger.errors import LedgerError
+from ledger.rules.codes import LockoutPolicy
 from projections.system import LedgerSystem, open_ledger
 from storage.codes import CodeHasher
 from storage.integrity import checkpoint_json, parse_checkpoints

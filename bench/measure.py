@@ -31,7 +31,7 @@ import orjson
 from bench.generate import NOW, START, Item, extension
 from bench.load import ACTOR, ScriptedClock
 from bench.stores import RawTable, Store, work_copy
-from ledger.access import SCHOOL_REPORTS, Level, Report
+from ledger.access.vocabulary import SCHOOL_REPORTS, Level, Report
 from ledger.commands import parse_command
 from projections.system import LedgerSystem
 

@@ -13,10 +13,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ledger import access, rules
 from ledger import events as ev
-from ledger.access import CheckRequest, Decision, Level, Report, Rights
+from ledger.access.check import CheckRequest, Decision, check
+from ledger.access.intervals import level_intervals, role_intervals
+from ledger.access.rights import Rights, rights
+from ledger.access.vocabulary import Level, Report, Role
 from ledger.calendar import LedgerCalendar
+from ledger.rules.admins import district_access_end, district_access_window
+from ledger.rules.codes import STAFF_PLACES, code_is_valid, code_life, staff_intervals
+from ledger.rules.designations import principal_of, superintendent_of
+from ledger.rules.teachers import active_restriction, authorization_is_held, school_gives_teacher_access
+from ledger.rules.years import current_released_year, kept_years
 from ledger.streams import DistrictView, SchoolView, World
 from projections.source import FactRecord, FactSource, streams_as_of
 
@@ -40,7 +47,7 @@ class RightsAnswer:
 @dataclass(frozen=True)
 class AccessEntry:
     person_id: str
-    role: access.Role
+    role: Role
     valid_from: datetime
     valid_to: datetime | None
     sources: tuple[str, ...]
@@ -63,7 +70,7 @@ class KnownInterval:
     """A derived access interval with the transaction-time span during which the ledger held it."""
 
     org_id: str
-    role: access.Role
+    role: Role
     valid_from: datetime
     valid_to: datetime | None
     known_from: datetime
@@ -166,7 +173,7 @@ class Queries:
             subject=subject,
             section_id=section_id,
         )
-        return CheckAnswer(access.check(world, self.calendar, request), k, unknown)
+        return CheckAnswer(check(world, self.calendar, request), k, unknown)
 
     def check_streams(self, person_id: str, org_id: str, school_id: str | None) -> list[str]:
         """The streams a check reads (and the organizations' existence checks with it)."""
@@ -195,7 +202,7 @@ class Queries:
         """Per organization: role, scopes, validity interval and sources (SPEC §7 rights)."""
         k = self.position(as_of)
         t = at or self.clock()
-        return RightsAnswer(access.rights(self.person_world(person_id, k), self.calendar, person_id, t), t, k)
+        return RightsAnswer(rights(self.person_world(person_id, k), self.calendar, person_id, t), t, k)
 
     # --- who had access -------------------------------------------------------------------------
 
@@ -227,7 +234,7 @@ class Queries:
         world = self.world(streams, k)
         entries = []
         for pid, seen, via in sorted(set(plans), key=lambda p: (p[0], p[2])):
-            for i in access.level_intervals(world, self.calendar, pid, seen, level, via, (start, end)):
+            for i in level_intervals(world, self.calendar, pid, seen, level, via, (start, end)):
                 if i.overlaps(start, end):
                     entries.append(AccessEntry(pid, i.role, i.valid_from, i.valid_to, i.sources, seen, via))
         entries.sort(key=lambda e: (e.valid_from, e.person_id, e.via_org))
@@ -296,7 +303,7 @@ class Queries:
             for org in orgs:
                 if world.org(org) is None:
                     continue
-                for i in access.role_intervals(world, self.calendar, person_id, org):
+                for i in role_intervals(world, self.calendar, person_id, org):
                     current.add((i.org_id, i.role, i.valid_from, i.valid_to, i.sources))
             for key in list(open_):
                 if key not in current:
@@ -318,11 +325,11 @@ class Queries:
         if org is None:
             raise UnknownOrganization(org_id)
         calendar = base.calendar()
-        current = rules.current_released_year(calendar, self.calendar, t)
+        current = current_released_year(calendar, self.calendar, t)
         body: dict[str, Any] = {
             "kind": "school" if isinstance(org, SchoolView) else "district",
             "current_released_year": current.exam_year if current else None,
-            "kept_years": rules.kept_years(calendar, self.calendar, t),
+            "kept_years": kept_years(calendar, self.calendar, t),
         }
         if isinstance(org, SchoolView):
             persons = self.source.persons_at_org(org_id, k)
@@ -359,10 +366,8 @@ def _school_windows(
     school = world.school(school_id)
     codes = []
     for code in school.codes:
-        life = rules.code_life(school, code, cal)
-        staff = [
-            (p, start, end) for p, start, end in rules.staff_intervals(school, code.event_id, cal) if start <= t < end
-        ]
+        life = code_life(school, code, cal)
+        staff = [(p, start, end) for p, start, end in staff_intervals(school, code.event_id, cal) if start <= t < end]
         holders = sorted({p for p, _, _ in staff})
         codes.append(
             {
@@ -374,9 +379,9 @@ def _school_windows(
                 "expires_at": _iso(cal.code_expiry(code.exam_year)),
                 "revoked": life.revoked_by is not None and life.revoked_by.effective_at <= t,
                 "revoked_reason": life.revoked_by.reason if life.revoked_by else None,
-                "valid_at": rules.code_is_valid(life, t),
+                "valid_at": code_is_valid(life, t),
                 "staff_places_used": len(holders),
-                "staff_places_free": max(0, rules.STAFF_PLACES - len(holders)) if rules.code_is_valid(life, t) else 0,
+                "staff_places_free": max(0, STAFF_PLACES - len(holders)) if code_is_valid(life, t) else 0,
                 "staff": holders,
             }
         )
@@ -387,7 +392,7 @@ def _school_windows(
         removals = school.removals_of(pid)
         by_year: dict[int, list[str]] = {}
         for a in person.authorizations:
-            if a.school_id == school_id and rules.authorization_is_held(a, person, removals, t):
+            if a.school_id == school_id and authorization_is_held(a, person, removals, t):
                 by_year.setdefault(a.school_year, []).append(a.subject)
         if not by_year:
             continue
@@ -400,11 +405,11 @@ def _school_windows(
                 "holds_current_year": holds_current,
                 "renewal_due": current_year is not None and not holds_current,
                 "next_school_year_authorized": current_year is not None and current_year + 1 in by_year,
-                "teacher_access": holds_current and rules.school_gives_teacher_access(school),
+                "teacher_access": holds_current and school_gives_teacher_access(school),
             }
         )
-    principal = rules.principal_of(school, t)
-    restriction_all = rules.active_restriction(school, None, t)
+    principal = principal_of(school, t)
+    restriction_all = active_restriction(school, None, t)
     return {
         "homeschool": school.homeschool,
         "district_id": school.district_id,
@@ -418,8 +423,8 @@ def _school_windows(
 def _district_windows(world: World, cal: LedgerCalendar, district: DistrictView, t: datetime) -> dict[str, Any]:
     users = []
     for a in district.additions:
-        start, window_end = rules.district_access_window(a, cal)
-        end, ended_by = rules.district_access_end(a, district, cal)
+        start, window_end = district_access_window(a, cal)
+        end, ended_by = district_access_end(a, district, cal)
         users.append(
             {
                 "person_id": a.person_id,
@@ -433,7 +438,7 @@ def _district_windows(world: World, cal: LedgerCalendar, district: DistrictView,
                 "source": a.event_id,
             }
         )
-    superintendent = rules.superintendent_of(district, t)
+    superintendent = superintendent_of(district, t)
     return {
         "superintendent_id": superintendent.person_id if superintendent else None,
         "current_access_year": t.astimezone(cal.zone).year - (1 if cal.local_date(t).month < 8 else 0),

@@ -12,7 +12,7 @@ from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
 
 from ledger.calendar import LedgerCalendar
-from ledger.decide import LockoutPolicy
+from ledger.rules.codes import LockoutPolicy
 from projections.cache import CachedSource
 from projections.position import ProcessPosition
 from projections.queries import Queries

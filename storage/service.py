@@ -40,7 +40,9 @@ from eventsourcing.popo import POPOFactory
 from ledger import commands as cmd
 from ledger import events as ev
 from ledger.calendar import LedgerCalendar
-from ledger.decide import Context, LockoutPolicy, Prepared, decide, effective_time, failed_redemption, lockout_until
+from ledger.decide import decide
+from ledger.decide.codes import failed_redemption
+from ledger.decide.core import Context, Prepared
 from ledger.errors import (
     BatchRefused,
     IdempotencyConflict,
@@ -50,6 +52,7 @@ from ledger.errors import (
     StalePreparation,
     WrongCode,
 )
+from ledger.rules.codes import LockoutPolicy, lockout_until
 from ledger.streams import PersonView, SchoolView, Stream, evolve, fold
 from storage.codes import CodeHasher
 from storage.integrity import GENESIS, chain_hash
@@ -480,8 +483,3 @@ class _Decided:
     position: int | None  # the last position written, if anything was
     now: datetime
     refusal: LedgerError | None = None
-
-
-def effective_instant(command: cmd.Command, calendar: LedgerCalendar, now: datetime) -> datetime:
-    """The command's valid time (re-exported for callers outside the ledger package)."""
-    return effective_time(command, calendar, now)

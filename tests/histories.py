@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from hypothesis import strategies as st
 
-from ledger.access import Level, Report
+from ledger.access.vocabulary import Level, Report
 from ledger.commands import parse_command
 from ledger.errors import LedgerError
 from projections.system import LedgerSystem, open_ledger

@@ -40,8 +40,8 @@ from api.deps import Container
 from api.params import MAX_POSITION, ascii_int
 from api.present import ACCESS_CSV_HEADER, access_csv_rows
 from ledger import events as ev
-from ledger import rules
-from ledger.access import Level, Report, Role
+from ledger.access.vocabulary import Level, Report, Role
+from ledger.rules.years import current_released_year
 from ledger.streams import SchoolView
 from projections.queries import AccessAnswer, Queries, UnknownOrganization
 from storage.integrity import verify
@@ -438,7 +438,7 @@ def person_page(
         fmt=fmt,
         window=window,
     )
-    current = rules.current_released_year(calendar_view, cal, rights_at)
+    current = current_released_year(calendar_view, cal, rights_at)
     rights_rows = _rights_rows(rights_then, rights_now)
     org_world = queries.world([s for r in rights_rows for s in queries.org_streams(r.org_id)], latest)
     explain_links: dict[str, str] = {}

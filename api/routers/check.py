@@ -14,7 +14,7 @@ from api import models
 from api.deps import AS_OF_DOC, AT_DOC, MIN_POSITION_DOC, PortalReader, get_container, resolve_read_point
 from api.errors import ApiError
 from api.present import check_result
-from ledger.access import Report
+from ledger.access.vocabulary import Report
 
 router = APIRouter(prefix="/v1", tags=["reads"])
 

@@ -10,7 +10,7 @@ from api import models
 from api.deps import ContainerDep, PortalReader, ReadPointDep, SupportReader, parse_instant_param
 from api.errors import ApiError
 from api.present import access_result
-from ledger.access import Level
+from ledger.access.vocabulary import Level
 
 router = APIRouter(prefix="/v1/orgs", tags=["reads"])
 OrgId = Annotated[str, Path(min_length=1, max_length=64)]

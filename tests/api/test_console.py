@@ -21,7 +21,7 @@ from api.bootstrap import create_app
 from api.console.state import utc_now
 from api.settings import Settings
 from ledger import events as ev
-from ledger.access import Level
+from ledger.access.vocabulary import Level
 
 SECRETS = {
     "registrar": "console-registrar-secret-0123",

@@ -32,7 +32,7 @@ import pytest
 
 from api import present
 from api.models import WindowsResult
-from ledger.access import Level, Report
+from ledger.access.vocabulary import Level, Report
 from projections.queries import Queries
 from projections.source import ReferenceSource
 from projections.system import open_ledger

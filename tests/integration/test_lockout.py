@@ -25,8 +25,8 @@ from api.bootstrap import create_app
 from api.settings import Settings
 from ledger.calendar import LedgerCalendar
 from ledger.commands import parse_command
-from ledger.decide import LockoutPolicy
 from ledger.errors import LockedOut, WrongCode
+from ledger.rules.codes import LockoutPolicy
 from projections.system import LedgerSystem, open_ledger
 from storage.audit import feed
 from storage.service import Outcome

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ledger.access import Level, Report
+from ledger.access.vocabulary import Level, Report
 from ledger.commands import parse_command
 from projections.system import LedgerSystem
 from storage.service import Outcome

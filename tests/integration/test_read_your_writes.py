@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ledger.access import Level, Report
+from ledger.access.vocabulary import Level, Report
 from ledger.commands import parse_command
 from projections.runner import ProjectionTimeout
 from projections.system import LedgerSystem, open_ledger

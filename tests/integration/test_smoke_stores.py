@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ledger.access import Report
+from ledger.access.vocabulary import Report
 from tests.conftest import CALENDAR, caught_up, run
 
 

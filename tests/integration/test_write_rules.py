@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from ledger.commands import parse_command
-from ledger.decide import LockoutPolicy
 from ledger.errors import LedgerError, LockedOut, NotFound, RuleViolation, WrongCode
 from ledger.events import AccessCodeRedeemed, AccessCodeRedemptionFailed
+from ledger.rules.codes import LockoutPolicy
 from projections.system import LedgerSystem
 from storage.service import Outcome
 from tests.conftest import Clock

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ledger.access import Decision, Report
+from ledger.access.check import Decision
+from ledger.access.vocabulary import Report
 from ledger.commands import parse_command
 from ledger.errors import RuleViolation
 from projections.system import LedgerSystem, open_ledger

@@ -14,11 +14,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ledger import events as ev
-from ledger import rules
-from ledger.access import Decision, Report
+from ledger.access.check import Decision
+from ledger.access.vocabulary import Report
 from ledger.calendar import LedgerCalendar
 from ledger.commands import parse_command
 from ledger.errors import RuleViolation
+from ledger.rules.years import current_released_year, exam_year_is_kept, kept_years
 from ledger.streams import World, fold
 from projections.system import LedgerSystem, open_ledger
 from storage.service import Outcome
@@ -109,7 +110,7 @@ def releases_world(*releases: tuple[int, date]) -> World:
 
 
 def current_year(world: World, t: datetime, cal: LedgerCalendar = CALENDAR) -> int | None:
-    found = rules.current_released_year(world.calendar(), cal, t)
+    found = current_released_year(world.calendar(), cal, t)
     return None if found is None else found.exam_year
 
 
@@ -131,7 +132,7 @@ def test_release_day_already_begun_in_utc_but_not_in_new_york_is_not_yet_release
 def test_there_is_no_current_released_year_before_the_first_release():
     world = releases_world((2025, date(2025, 7, 7)))
     assert current_year(world, ny(2025, 7, 6, 23, 59, 59, 999999)) is None
-    assert rules.kept_years(world.calendar(), CALENDAR, ny(2025, 7, 6)) == []
+    assert kept_years(world.calendar(), CALENDAR, ny(2025, 7, 6)) == []
 
 
 def test_the_current_released_year_is_the_largest_released_even_when_recorded_out_of_order():
@@ -142,28 +143,28 @@ def test_the_current_released_year_is_the_largest_released_even_when_recorded_ou
 
 def test_five_exam_years_are_kept_the_current_one_and_the_four_before():
     world = releases_world(*((y, date(y, 7, 7)) for y in range(2020, 2026)))
-    assert rules.kept_years(world.calendar(), CALENDAR, ny(2025, 8, 1)) == [2025, 2024, 2023, 2022, 2021]
-    assert not rules.exam_year_is_kept(world.calendar(), CALENDAR, 2020, ny(2025, 8, 1))
-    assert not rules.exam_year_is_kept(world.calendar(), CALENDAR, 2026, ny(2025, 8, 1))
+    assert kept_years(world.calendar(), CALENDAR, ny(2025, 8, 1)) == [2025, 2024, 2023, 2022, 2021]
+    assert not exam_year_is_kept(world.calendar(), CALENDAR, 2020, ny(2025, 8, 1))
+    assert not exam_year_is_kept(world.calendar(), CALENDAR, 2026, ny(2025, 8, 1))
 
 
 def test_the_kept_years_shift_at_the_release_instant():
     world = releases_world(*((y, date(y, 7, 7)) for y in range(2020, 2026)))
     before, at = ny(2025, 7, 6, 23, 59, 59, 999999), ny(2025, 7, 7)
-    assert rules.kept_years(world.calendar(), CALENDAR, before) == [2024, 2023, 2022, 2021, 2020]
-    assert rules.kept_years(world.calendar(), CALENDAR, at) == [2025, 2024, 2023, 2022, 2021]
+    assert kept_years(world.calendar(), CALENDAR, before) == [2024, 2023, 2022, 2021, 2020]
+    assert kept_years(world.calendar(), CALENDAR, at) == [2025, 2024, 2023, 2022, 2021]
 
 
 def test_a_year_in_the_kept_range_that_was_never_released_is_not_kept():
     world = releases_world(*((y, date(y, 7, 7)) for y in (2021, 2022, 2024, 2025)))
-    assert rules.kept_years(world.calendar(), CALENDAR, ny(2025, 8, 1)) == [2025, 2024, 2022, 2021]
-    assert not rules.exam_year_is_kept(world.calendar(), CALENDAR, 2023, ny(2025, 8, 1))
+    assert kept_years(world.calendar(), CALENDAR, ny(2025, 8, 1)) == [2025, 2024, 2022, 2021]
+    assert not exam_year_is_kept(world.calendar(), CALENDAR, 2023, ny(2025, 8, 1))
 
 
 def test_the_number_of_kept_years_is_a_setting():
     world = releases_world(*((y, date(y, 7, 7)) for y in range(2020, 2026)))
     three = LedgerCalendar(kept_years=3)
-    assert rules.kept_years(world.calendar(), three, ny(2025, 8, 1)) == [2025, 2024, 2023]
+    assert kept_years(world.calendar(), three, ny(2025, 8, 1)) == [2025, 2024, 2023]
 
 
 # --- the same boundaries through the ledger (memory store) ---------------------------------------

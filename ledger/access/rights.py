@@ -1,0 +1,126 @@
+"""Rights at an instant: per organization, the role, its scopes, its validity interval and its sources."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ledger.access.grants import grant_evidence, grants_at, highest_role, roles_of, unique
+from ledger.access.intervals import merged_span, role_intervals
+from ledger.access.vocabulary import SCHOOL_REPORTS, Level, Report, Role
+from ledger.calendar import LedgerCalendar
+from ledger.rules.accounts import person_has_accepted_terms, person_is_affiliated_with, person_is_registered
+from ledger.rules.teachers import held_authorizations, restriction_in_force, sections_assigned
+from ledger.rules.years import kept_years
+from ledger.streams import DistrictView, PersonView, SchoolView, World
+
+
+@dataclass(frozen=True)
+class OrgRights:
+    org_id: str
+    role: Role | None
+    roles: tuple[Role, ...]
+    valid_from: datetime | None
+    valid_to: datetime | None
+    scopes: tuple[dict[str, object], ...]
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Rights:
+    person_id: str
+    registered: bool
+    terms_accepted: bool
+    organizations: tuple[OrgRights, ...] = field(default_factory=tuple)
+
+
+def orgs_of_person(world: World, person_id: str) -> list[str]:
+    """Organizations the person is connected to by any fact in this world."""
+    person = world.person(person_id)
+    orgs = set(person.org_ids)
+    for sid, stream in world.streams.items():
+        if sid.startswith(("school:", "district:")) and any(e.about_person() == person_id for e in stream.events):
+            orgs.add(sid.split(":", 1)[1])
+    return sorted(o for o in orgs if world.org(o) is not None)
+
+
+def rights(world: World, cal: LedgerCalendar, person_id: str, t: datetime) -> Rights:
+    """Per organization: role, scopes, validity interval and grant sources at t (SPEC §7)."""
+    person = world.person(person_id)
+    registered = person_is_registered(person, t) is not None
+    terms = person_has_accepted_terms(person, t) is not None
+    if not registered:
+        return Rights(person_id, False, terms)
+    out: list[OrgRights] = []
+    calendar = world.calendar()
+    kept = kept_years(calendar, cal, t)
+    for org_id in orgs_of_person(world, person_id):
+        grants = grants_at(world, cal, person_id, org_id, t)
+        role = highest_role(grants)
+        affiliated = person_is_affiliated_with(person, org_id, t) is not None
+        if role is None and not affiliated:
+            continue
+        org = world.org(org_id)
+        valid_from: datetime | None = None
+        valid_to: datetime | None = None
+        scopes: list[dict[str, object]] = []
+        sources = unique(grant_evidence(g for g in grants if g.role is role))
+        if role is not None:
+            valid_from, valid_to = merged_span(role_intervals(world, cal, person_id, org_id), t, role)
+            scopes = _scopes(world, cal, person, org, role, kept, t)
+        out.append(OrgRights(org_id, role, tuple(roles_of(grants)), valid_from, valid_to, tuple(scopes), sources))
+    return Rights(person_id, True, terms, tuple(out))
+
+
+def _scopes(
+    world: World,
+    cal: LedgerCalendar,
+    person: PersonView,
+    org: SchoolView | DistrictView | None,
+    role: Role,
+    kept: list[int],
+    t: datetime,
+) -> list[dict[str, object]]:
+    if isinstance(org, DistrictView):
+        schools = world.schools_of(org.district_id)
+        return [
+            {
+                "schools": schools,
+                "reports": [r.value for r in Report],
+                "exam_years": kept,
+                "levels": [Level.STUDENT.value, Level.AGGREGATE.value],
+            }
+        ]
+    assert isinstance(org, SchoolView)
+    if role is Role.SCHOOL_ADMIN:
+        return [
+            {
+                "schools": [org.school_id],
+                "reports": [r.value for r in SCHOOL_REPORTS],
+                "exam_years": kept,
+                "levels": [Level.STUDENT.value, Level.AGGREGATE.value],
+            }
+        ]
+    restricted = restriction_in_force(org, person.person_id, t) is not None
+    out: list[dict[str, object]] = []
+    for year in kept:
+        for auth in held_authorizations(person, org, year, t):
+            sections = sorted(s.section_id for s in sections_assigned(person, org, year, auth.subject, t))
+            reports = [Report.INSTRUCTIONAL_PLANNING.value]
+            levels = [Level.AGGREGATE.value]
+            if sections and not restricted:
+                reports.append(Report.SUBJECT_SCORE_ROSTER.value)
+                levels.insert(0, Level.STUDENT.value)
+            out.append(
+                {
+                    "schools": [org.school_id],
+                    "subject": auth.subject,
+                    "exam_year": year,
+                    "school_year": year,
+                    "sections": sections,
+                    "reports": reports,
+                    "levels": levels,
+                    "restricted": restricted,
+                }
+            )
+    return out
