@@ -180,3 +180,35 @@ class HealthResult(BaseModel):
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for error statuses, all with the SPEC §9 error shape."""
     return {status: {"model": ErrorResponse} for status in statuses}
+
+
+class IntervalOut(BaseModel):
+    valid_from: str
+    valid_to: str | None
+    sources: list[str]
+
+
+class AccessChange(BaseModel):
+    person_id: str
+    org_id: str
+    role: str
+    change: str = Field(
+        description="starts, ends, starts earlier, starts later, ends earlier, ends later or moves",
+        examples=["ends earlier"],
+    )
+    before: IntervalOut | None
+    after: IntervalOut | None
+
+
+class CommandPreview(BaseModel):
+    """What a command would record and change; nothing is appended and no idempotency key is used."""
+
+    dry_run: bool = True
+    position: int = Field(description="the log's last position the command was decided against")
+    recorded_at: str
+    events: list[LedgerEventOut] = Field(description="the events it would record, at the positions they would take")
+    result: dict[str, Any]
+    replayed: bool = Field(description="its idempotency key was answered before: the first result stands")
+    access_changes: list[AccessChange]
+    persons_compared: list[str]
+    every_teacher_affected: bool = Field(description="a score release: teacher access changes everywhere")

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from api import models
+from ledger.access import Interval
+from projections.preview import AccessDifference
 from projections.queries import AccessAnswer, CheckAnswer, RightsAnswer, TimelineAnswer
 from storage.audit import event_json
-from storage.service import Outcome
+from storage.service import Outcome, Preview
 
 
 def iso(t: datetime | None) -> str | None:
@@ -117,3 +119,32 @@ def access_csv_rows(answer: AccessAnswer) -> list[list[str]]:
         ]
         for e in answer.entries
     ]
+
+
+def _interval(i: Interval | None) -> models.IntervalOut | None:
+    if i is None:
+        return None
+    return models.IntervalOut(valid_from=i.valid_from.isoformat(), valid_to=iso(i.valid_to), sources=list(i.sources))
+
+
+def command_preview(preview: Preview, difference: AccessDifference) -> models.CommandPreview:
+    return models.CommandPreview(
+        position=preview.position,
+        recorded_at=preview.recorded_at.isoformat(),
+        events=[models.LedgerEventOut(**event_json(p, e)) for p, e in preview.events],
+        result=preview.results[0] if preview.results else {},
+        replayed=any(preview.replayed),
+        access_changes=[
+            models.AccessChange(
+                person_id=c.person_id,
+                org_id=c.org_id,
+                role=c.role.value,
+                change=c.change,
+                before=_interval(c.before),
+                after=_interval(c.after),
+            )
+            for c in difference.changes
+        ],
+        persons_compared=list(difference.persons),
+        every_teacher_affected=difference.everyone,
+    )

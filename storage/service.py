@@ -205,6 +205,58 @@ class LedgerService:
             raise InvalidInput("a batch needs at least one command", field="commands")
         return self._run(list(commands), actor, batch=True)
 
+    def preview(self, commands: Sequence[cmd.Command], actor: str) -> Preview:
+        """Decide commands as `execute_batch` would, and append nothing: the events they would record.
+
+        The decision runs under the append lock against the log's head, inside a transaction
+        that is always rolled back: no event, no idempotency record and no failed redemption
+        (R10) is recorded. Refusals raise exactly as they would on the real append.
+        """
+        batch = len(commands) > 1
+        for _ in range(8):
+            prepared = [self._prepare_at(index, c, batch=batch) for index, c in enumerate(commands)]
+            try:
+                with self._lock, self.recorder.append_txn() as txn:
+                    raise _RolledBack(self._decide_only(txn, list(commands), prepared, actor, batch=batch))
+            except _RolledBack as done:
+                return done.preview
+            except StalePreparation:
+                continue
+        raise OperationalError("the ledger was too busy to preview; try again")
+
+    def _decide_only(
+        self, txn: AppendTxn, commands: list[cmd.Command], prepared: list[Prepared], actor: str, *, batch: bool
+    ) -> Preview:
+        working: dict[str, Stream] = {}
+        pending: list[ev.LedgerEvent] = []
+        last, ctx = self._context(txn, actor, working)
+        stored_keys = txn.idempotency([c.idempotency_key for c in commands if c.idempotency_key])
+        ctx.locate = lambda event_id: (
+            next((str(e.originator_id) for e in pending if e.event_id == event_id), None) or txn.locate(event_id)
+        )
+        results: list[dict[str, Any]] = []
+        replayed: list[bool] = []
+        for index, (command, prep) in enumerate(zip(commands, prepared, strict=True)):
+            if command.idempotency_key and command.idempotency_key in stored_keys:
+                self._replay(command, stored_keys[command.idempotency_key], index if batch else None)
+                results.append({})
+                replayed.append(True)  # the first result would be answered again; nothing would change
+                continue
+            try:
+                verdict = decide(command, ctx, prep)
+            except LedgerError as error:  # a wrong code included: a preview records no failure
+                if batch:
+                    raise BatchRefused(index, error) from error
+                raise
+            for new in verdict.events:
+                working[new.originator_id] = evolve(ctx.stream(new.originator_id), new)
+            pending.extend(verdict.events)
+            results.append({k: v for k, v in verdict.result.items() if k != "code"})  # no code is issued
+            replayed.append(False)
+        after = last.position if last is not None else 0
+        positioned = tuple((after + n, e) for n, e in enumerate(pending, start=1))
+        return Preview(after, ctx.now, positioned, tuple(results), tuple(replayed))
+
     def last_position_cached(self) -> int:
         """The last position this process appended or caught up to (no database round trip)."""
         return self._known or 0
@@ -472,6 +524,25 @@ class LedgerService:
         working[event.originator_id] = evolve(fresh.stream(event.originator_id), event)
         (position,) = self._write(txn, last, [event])
         return _Decided([], working, position, ctx.now, refusal)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What commands would record: their events at the positions they would take, appended after `position`."""
+
+    position: int
+    recorded_at: datetime
+    events: tuple[tuple[int, ev.LedgerEvent], ...]
+    results: tuple[dict[str, Any], ...]
+    replayed: tuple[bool, ...]
+
+
+class _RolledBack(Exception):  # a control-flow signal, not an error
+    """Leaves a preview's transaction through its rollback path, carrying what was decided."""
+
+    def __init__(self, preview: Preview) -> None:
+        super().__init__("preview")
+        self.preview = preview
 
 
 @dataclass(frozen=True)

@@ -2,29 +2,52 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Response
+from fastapi import APIRouter, Body, Depends, Query, Response
+from fastapi.responses import JSONResponse
 
 from api import models
-from api.deps import ContainerDep, Registrar
+from api.deps import Container, ContainerDep, Registrar, require
 from api.errors import ApiError
-from api.present import command_accepted
-from ledger.commands import AnyCommand
+from api.present import command_accepted, command_preview
+from api.security import Client, ClientRole
+from ledger.commands import AnyCommand, Command
+from projections.preview import access_difference
 
 router = APIRouter(prefix="/v1/commands", tags=["commands"])
 
 ERRORS = models.error_responses(401, 403, 404, 409, 413, 422, 429)
 
 
-@router.post("", status_code=201, response_model=models.CommandAccepted, responses=ERRORS)
+RegistrarOrSupport = Annotated[Client, Depends(require(ClientRole.REGISTRAR, ClientRole.SUPPORT))]
+DRY_RUN_DOC = (
+    "true: decide and answer what would be recorded and the access intervals it would change, "
+    "appending nothing (registrar, support)"
+)
+PREVIEW: dict[int | str, dict[str, Any]] = {
+    200: {"model": models.CommandPreview, "description": "dry_run=true: what the command would do"}
+}
+
+
+@router.post("", status_code=201, response_model=models.CommandAccepted, responses={**ERRORS, **PREVIEW})
 def post_command(
     command: Annotated[AnyCommand, Body(discriminator="type")],
-    client: Registrar,
+    client: RegistrarOrSupport,
     container: ContainerDep,
     response: Response,
-) -> models.CommandAccepted:
-    """Append one command (SPEC §4) as its event(s). `issue_access_code` returns the code once, in `result.code`."""
+    dry_run: Annotated[bool, Query(description=DRY_RUN_DOC)] = False,
+) -> models.CommandAccepted | JSONResponse:
+    """Append one command as its event(s). `issue_access_code` returns the code once, in `result.code`.
+
+    With `dry_run=true` the command is decided as it would be now and nothing is appended: the
+    answer (200) lists the events it would record and whose access intervals would start, end
+    or move; a refusal is the same error as the real command's. Support may only preview.
+    """
+    if dry_run:
+        return JSONResponse(preview(container, command, client).model_dump(), status_code=200)
+    if client.role is not ClientRole.REGISTRAR:
+        raise ApiError(403, "forbidden", f"role {client.role.value} may only preview commands (dry_run=true)")
     outcome = container.system.service.execute(command, client.client_id)
     if outcome.replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -42,3 +65,12 @@ def post_batch(batch: models.BatchRequest, client: Registrar, container: Contain
     results = [command_accepted(o) for o in outcomes]
     last = max(outcomes, key=lambda o: o.position)
     return models.BatchAccepted(position=last.position, recorded_at=last.recorded_at.isoformat(), results=results)
+
+
+def preview(container: Container, command: Command, client: Client) -> models.CommandPreview:
+    """Decide without appending, then compare access before and after at the position decided against."""
+    system = container.system
+    decided = system.service.preview([command], client.client_id)
+    system.runner.wait(decided.position, container.settings.read_wait_seconds)
+    difference = access_difference(system.queries, [e for _, e in decided.events], decided.position)
+    return command_preview(decided, difference)

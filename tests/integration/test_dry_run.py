@@ -1,0 +1,126 @@
+"""Previewing a correction on every store: the decision and the access it would change, with nothing recorded.
+
+The scenario of `test_queries` without its late removal: staff member AS holds S1's 2025 code
+from Jul 9, 2025 until the code expires (Aug 1, 2026); T1 teaches at S1.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger.access import Role
+from ledger.commands import parse_command
+from ledger.errors import LedgerError
+from projections.preview import ADDED, ENDS_EARLIER, REMOVED, access_difference
+from projections.system import LedgerSystem
+from tests.conftest import Clock, caught_up
+from tests.integration.test_queries import AUG_1_2026, OCT_1_2025, ny, run, scenario
+
+
+def preview(led: LedgerSystem, **command: object):  # type: ignore[no-untyped-def]
+    decided = led.service.preview([parse_command(command)], "support-desk")
+    caught_up(led)
+    return decided, access_difference(led.queries, [e for _, e in decided.events], decided.position)
+
+
+def test_a_late_removal_previews_as_the_staff_interval_ending_earlier_and_records_nothing(
+    ledger: LedgerSystem, clock: Clock
+):
+    year = scenario(ledger, clock, late_removal=False)
+    clock.set("2025-10-15T12:00:00")
+    last = ledger.service.recorder.last_position()
+    removal = {
+        "type": "remove_access",
+        "person_id": "AS",
+        "org_id": "S1",
+        "removed_by": "PR",
+        "effective_at": "2025-10-01",
+        "idempotency_key": "late-removal-1",
+    }
+    decided, difference = preview(ledger, **removal)
+
+    assert [e.type for _, e in decided.events] == ["AccessRemoved"]
+    assert [p for p, _ in decided.events] == [last + 1]
+    assert decided.position == last
+    (change,) = difference.changes
+    assert (change.person_id, change.org_id, change.role, change.change) == (
+        "AS",
+        "S1",
+        Role.SCHOOL_ADMIN,
+        ENDS_EARLIER,
+    )
+    assert change.before is not None
+    assert change.after is not None
+    assert (change.before.valid_from, change.before.valid_to) == (year.redeemed_at, AUG_1_2026)
+    assert (change.after.valid_from, change.after.valid_to) == (year.redeemed_at, OCT_1_2025)
+    assert "AS" in difference.persons
+
+    # Nothing was recorded, and the idempotency key is still free: the real command appends.
+    assert ledger.service.recorder.last_position() == last
+    assert ledger.service.recorder.find_idempotency("late-removal-1") is None
+    outcome = run(ledger, **removal)
+    assert outcome.position == last + 1
+    assert not outcome.replayed
+    intervals = caught_up(ledger).queries.timeline("AS").intervals
+    assert any(i.valid_to == OCT_1_2025 and i.known_to is None for i in intervals)
+
+
+def test_voiding_a_redemption_previews_as_the_interval_ending_altogether(ledger: LedgerSystem, clock: Clock):
+    year = scenario(ledger, clock, late_removal=False)
+    last = ledger.service.recorder.last_position()
+    _, difference = preview(ledger, type="void_event", event_id=year.redemption, reason="redeemed by mistake")
+    (change,) = difference.changes
+    assert (change.person_id, change.change, change.after) == ("AS", REMOVED, None)
+    assert change.before is not None
+    assert year.redemption in change.before.sources
+    assert ledger.service.recorder.last_position() == last
+
+
+def test_a_backdated_grant_previews_as_a_new_interval(ledger: LedgerSystem, clock: Clock):
+    scenario(ledger, clock, late_removal=False)
+    _, difference = preview(
+        ledger,
+        type="grant_system_access",
+        person_id="T1",
+        org_id="S1",
+        system="course_audit",
+        effective_at="2025-09-01",
+    )
+    started = [c for c in difference.changes if c.change == ADDED]
+    assert [(c.person_id, c.role) for c in started] == [("T1", Role.SCHOOL_ADMIN)]
+    assert started[0].after is not None
+    assert started[0].after.valid_from == ny(2025, 9, 1)
+
+
+def test_a_refused_preview_raises_the_rule_and_records_nothing(ledger: LedgerSystem, clock: Clock):
+    scenario(ledger, clock, late_removal=False)
+    last = ledger.service.recorder.last_position()
+    with pytest.raises(LedgerError) as refused:
+        ledger.service.preview(
+            [parse_command({"type": "remove_access", "person_id": "AS", "org_id": "S1", "removed_by": "T1"})],
+            "support-desk",
+        )
+    assert refused.value.rule == "R14"
+    assert ledger.service.recorder.last_position() == last
+
+
+def test_a_wrong_code_in_a_preview_records_no_failed_attempt(ledger: LedgerSystem, clock: Clock):
+    scenario(ledger, clock, late_removal=False)
+    last = ledger.service.recorder.last_position()
+    with pytest.raises(LedgerError) as refused:
+        ledger.service.preview(
+            [
+                parse_command(
+                    {
+                        "type": "redeem_access_code",
+                        "school_id": "S1",
+                        "exam_year": 2025,
+                        "person_id": "T1",
+                        "code": "not-the-code-0000",
+                    }
+                )
+            ],
+            "support-desk",
+        )
+    assert refused.value.rule == "R10"
+    assert ledger.service.recorder.last_position() == last
