@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from api import models
-from ledger.access import Interval
+from ledger.access.intervals import Interval
 from projections.preview import AccessDifference
 from projections.queries import AccessAnswer, CheckAnswer, RightsAnswer, TimelineAnswer
 from storage.audit import event_json

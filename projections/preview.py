@@ -12,8 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ledger import access
 from ledger import events as ev
+from ledger.access.intervals import Interval, role_intervals
+from ledger.access.rights import orgs_of_person
+from ledger.access.vocabulary import Role
 from ledger.streams import Stream, World, evolve
 from projections.queries import Queries
 
@@ -30,10 +32,10 @@ class IntervalChange:
 
     person_id: str
     org_id: str
-    role: access.Role
+    role: Role
     change: str
-    before: access.Interval | None
-    after: access.Interval | None
+    before: Interval | None
+    after: Interval | None
 
 
 @dataclass(frozen=True)
@@ -85,12 +87,10 @@ def _with_events(streams: dict[str, Stream], events: Iterable[ev.LedgerEvent]) -
 
 
 def _orgs(world: World, person_id: str) -> set[str]:
-    return set(access.orgs_of_person(world, person_id))
+    return set(orgs_of_person(world, person_id))
 
 
-def compare(
-    person_id: str, org_id: str, before: list[access.Interval], after: list[access.Interval]
-) -> list[IntervalChange]:
+def compare(person_id: str, org_id: str, before: list[Interval], after: list[Interval]) -> list[IntervalChange]:
     """Pair intervals of one role that differ (by shared grant, else by overlap) and name how each changed."""
     out: list[IntervalChange] = []
     roles = {i.role for i in before} | {i.role for i in after}
@@ -119,7 +119,7 @@ def compare(
     return out
 
 
-def change_of(before: access.Interval, after: access.Interval) -> str:
+def change_of(before: Interval, after: Interval) -> str:
     """How one interval moved: only its end, only its start, or both (an open end counts as the latest)."""
     same_start = before.valid_from == after.valid_from
     same_end = before.valid_to == after.valid_to
@@ -145,8 +145,8 @@ def access_difference(queries: Queries, events: Sequence[ev.LedgerEvent], k: int
         before = World(streams, district_schools=schools)
         after = World(_with_events(streams, events), district_schools=schools)
         for org_id in sorted(_orgs(before, person_id) | _orgs(after, person_id)):
-            old = access.role_intervals(before, queries.calendar, person_id, org_id) if before.org(org_id) else []
-            new = access.role_intervals(after, queries.calendar, person_id, org_id) if after.org(org_id) else []
+            old = role_intervals(before, queries.calendar, person_id, org_id) if before.org(org_id) else []
+            new = role_intervals(after, queries.calendar, person_id, org_id) if after.org(org_id) else []
             if old != new:
                 changes.extend(compare(person_id, org_id, old, new))
     return AccessDifference(k, tuple(changes), tuple(sorted(persons)), everyone)

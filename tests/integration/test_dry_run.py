@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.access import Role
+from ledger.access.vocabulary import Role
 from ledger.commands import parse_command
 from ledger.errors import LedgerError
 from projections.preview import ADDED, ENDS_EARLIER, REMOVED, access_difference
