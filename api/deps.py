@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
@@ -79,7 +82,55 @@ class RoleGate:
         client = authenticate(request, credentials)
         if client.role not in self.roles:
             raise ApiError(403, "forbidden", f"role {client.role.value} may not call this; allowed: {self.allowed}")
+        # Checked here, where every /v1 operation already passes, rather than in one more dependency level.
+        refuse_unknown_parameters(request)
         return client
+
+
+# Reads of the log itself (feed, verify, checkpoints) are always at its head: `min_position` holds there.
+ANY_READ_PARAMETERS = frozenset({"min_position"})
+
+
+def _query_names(dependant: Dependant) -> Iterator[str]:
+    for param in dependant.query_params:
+        yield param.alias
+    for sub in dependant.dependencies:
+        yield from _query_names(sub)
+
+
+_declared: dict[str, frozenset[str]] = {}  # by operation id: the same routers serve every app
+
+
+def declared_query_parameters(route: APIRoute) -> frozenset[str]:
+    """The query parameters an operation reads: its dependencies' and those it documents itself."""
+    found = _declared.get(route.unique_id)
+    if found is None:
+        found = _declared[route.unique_id] = _read_parameters(route)
+    return found
+
+
+def _read_parameters(route: APIRoute) -> frozenset[str]:
+    documented = (route.openapi_extra or {}).get("parameters", [])
+    names = set(_query_names(route.dependant)) | {p["name"] for p in documented if p.get("in") == "query"}
+    if "GET" in (route.methods or ()):
+        names |= ANY_READ_PARAMETERS
+    return frozenset(names)
+
+
+def refuse_unknown_parameters(request: Request) -> None:
+    """No parameter is silently ignored: one the operation does not read is a 422 naming it."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not request.query_params:
+        return
+    unknown = sorted(set(request.query_params) - declared_query_parameters(route))
+    if unknown:
+        accepted = ", ".join(sorted(declared_query_parameters(route))) or "none"
+        raise ApiError(
+            422,
+            "invalid_input",
+            f"{unknown[0]}: not a parameter of this operation (it takes: {accepted})",
+            field=unknown[0],
+        )
 
 
 def require(*roles: ClientRole) -> RoleGate:
@@ -126,8 +177,11 @@ def parse_as_of_param(calendar: LedgerCalendar, value: str) -> int | datetime:
     return position
 
 
-AT_DOC = "valid time: ISO-8601 instant or date (ledger zone); default now"
-AS_OF_DOC = "transaction time: a ledger position (integer) or an ISO-8601 instant"
+AT_DOC = "valid time: an ISO-8601 instant, or a date (the start of that day in the ledger's zone); default now"
+AS_OF_DOC = (
+    "transaction time, the ledger as known then: a ledger position (integer), an ISO-8601 instant, "
+    "or a date (the start of that day in the ledger's zone); default: as fresh as the projections"
+)
 MIN_POSITION_DOC = "answer only once projections have processed this position"
 
 
@@ -171,4 +225,14 @@ def _wait_for(container: Container, wait_for: int, min_position: int | None) -> 
     container.system.wait(min(wait_for, last), container.settings.read_wait_seconds)
 
 
+async def as_of_point(
+    container: ContainerDep,
+    as_of: Annotated[str | None, Query(description=AS_OF_DOC)] = None,
+    min_position: Annotated[int | None, Query(ge=0, description=MIN_POSITION_DOC)] = None,
+) -> ReadPoint:
+    """For reads that take no `at` (their valid time is a range, or every time): `at` is refused, not ignored."""
+    return await resolve_read_point(container, None, as_of, min_position)
+
+
 ReadPointDep = Annotated[ReadPoint, Depends(read_point)]
+AsOfDep = Annotated[ReadPoint, Depends(as_of_point)]

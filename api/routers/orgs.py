@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from api import models
-from api.deps import ContainerDep, PortalReader, ReadPointDep, SupportReader, parse_instant_param
+from api.deps import AsOfDep, ContainerDep, PortalReader, ReadPointDep, SupportReader, parse_instant_param
 from api.errors import ApiError
 from api.present import access_result
 from ledger.access.vocabulary import Level
@@ -22,7 +22,7 @@ def who_had_access(
     org_id: OrgId,
     client: SupportReader,
     container: ContainerDep,
-    point: ReadPointDep,
+    point: AsOfDep,
     from_: Annotated[str, Query(alias="from", description="start (inclusive): ISO-8601 instant or date")],
     to: Annotated[str, Query(description="end (exclusive): ISO-8601 instant or date")],
     level: Annotated[Level, Query(description="student-level or aggregate data")] = Level.STUDENT,

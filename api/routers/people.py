@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from api import models
-from api.deps import ContainerDep, PortalReader, ReadPointDep, SupportReader
+from api.deps import AsOfDep, ContainerDep, PortalReader, ReadPointDep, SupportReader
 from api.errors import ApiError
 from api.present import rights_result, timeline_result
 
@@ -32,7 +32,7 @@ def rights(
 
 @router.get("/{person_id}/timeline", response_model=models.TimelineResult, responses=NOT_FOUND)
 def timeline(
-    person_id: PersonId, client: SupportReader, container: ContainerDep, point: ReadPointDep
+    person_id: PersonId, client: SupportReader, container: ContainerDep, point: AsOfDep
 ) -> models.TimelineResult:
     """Every event about the person with both times, and the derived access intervals with both time axes."""
     _known_person(container, person_id)
