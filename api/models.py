@@ -64,6 +64,12 @@ class OrganizationRights(BaseModel):
     valid_to: str | None
     scopes: list[dict[str, Any]]
     sources: list[str]
+    code: str | None = Field(
+        default=None, description="where no role is held: why, as a check would say (e.g. access_removed)"
+    )
+    reason: str | None = Field(default=None, description="where no role is held: why, in words")
+    rules: list[str] = Field(default_factory=list, description="where no role is held: the rules that decide it")
+    evidence: list[str] = Field(default_factory=list, description="where no role is held: the events it rests on")
 
 
 class RightsResult(BaseModel):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from api import models
+from ledger.access.check import Decision
 from ledger.access.intervals import Interval
 from projections.preview import AccessDifference
 from projections.queries import AccessAnswer, CheckAnswer, RightsAnswer, TimelineAnswer
@@ -33,6 +35,18 @@ def check_result(answer: CheckAnswer) -> models.CheckResult:
     )
 
 
+def _why_not(decision: Decision | None) -> dict[str, Any]:
+    """An organization's explanation of no role, in the check's words (empty where a role is held)."""
+    if decision is None:
+        return {}
+    return {
+        "code": decision.code,
+        "reason": decision.reason,
+        "rules": list(decision.rules),
+        "evidence": list(decision.evidence),
+    }
+
+
 def rights_result(answer: RightsAnswer) -> models.RightsResult:
     r = answer.rights
     return models.RightsResult(
@@ -50,6 +64,7 @@ def rights_result(answer: RightsAnswer) -> models.RightsResult:
                 valid_to=iso(o.valid_to),
                 scopes=[dict(s) for s in o.scopes],
                 sources=list(o.sources),
+                **_why_not(o.why_not),
             )
             for o in r.organizations
         ],

@@ -66,7 +66,7 @@ def check(world: World, cal: LedgerCalendar, req: CheckRequest) -> Decision:
     role = highest_role(grants)
     affiliation = person_is_affiliated_with(person, req.org_id, t)
     if role is None:
-        return _explain_no_role(world, cal, person, org, t, affiliation)
+        return why_no_role(world, cal, person, org, t, affiliation)
 
     # R13: the report must belong to the organization acted for.
     target: SchoolView | None = None
@@ -227,7 +227,7 @@ def _teacher_decision(
     )
 
 
-def _explain_no_role(
+def why_no_role(
     world: World,
     cal: LedgerCalendar,
     person: PersonView,
@@ -235,7 +235,8 @@ def _explain_no_role(
     t: datetime,
     affiliation: ev.AffiliationAdded | None,
 ) -> Decision:
-    """Name the rule that explains why the person holds no role at the organization."""
+    """Name the rule that explains why the person holds no role at the organization (the check's
+    refusal, and the rights' explanation of an organization where no role is held)."""
     pid = person.person_id
     if isinstance(org, SchoolView):
         sid = org.school_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ledger.access.check import Decision, why_no_role
 from ledger.access.grants import grant_evidence, grants_at, highest_role, roles_of, unique
 from ledger.access.intervals import merged_span, role_intervals
 from ledger.access.vocabulary import SCHOOL_REPORTS, Level, Report, Role
@@ -24,6 +25,8 @@ class OrgRights:
     valid_to: datetime | None
     scopes: tuple[dict[str, object], ...]
     sources: tuple[str, ...]
+    # Where no role is held, why: the same explanation a check gives (code, rules, reason, evidence).
+    why_not: Decision | None = None
 
 
 @dataclass(frozen=True)
@@ -57,18 +60,23 @@ def rights(world: World, cal: LedgerCalendar, person_id: str, t: datetime) -> Ri
     for org_id in orgs_of_person(world, person_id):
         grants = grants_at(world, cal, person_id, org_id, t)
         role = highest_role(grants)
-        affiliated = person_is_affiliated_with(person, org_id, t) is not None
-        if role is None and not affiliated:
+        affiliation = person_is_affiliated_with(person, org_id, t)
+        if role is None and affiliation is None:
             continue
         org = world.org(org_id)
         valid_from: datetime | None = None
         valid_to: datetime | None = None
         scopes: list[dict[str, object]] = []
         sources = unique(grant_evidence(g for g in grants if g.role is role))
+        why_not: Decision | None = None
         if role is not None:
             valid_from, valid_to = merged_span(role_intervals(world, cal, person_id, org_id), t, role)
             scopes = _scopes(world, cal, person, org, role, kept, t)
-        out.append(OrgRights(org_id, role, tuple(roles_of(grants)), valid_from, valid_to, tuple(scopes), sources))
+        else:
+            assert org is not None  # orgs_of_person lists known organizations only
+            why_not = why_no_role(world, cal, person, org, t, affiliation)
+        roles = tuple(roles_of(grants))
+        out.append(OrgRights(org_id, role, roles, valid_from, valid_to, tuple(scopes), sources, why_not))
     return Rights(person_id, True, terms, tuple(out))
 
 
