@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -27,6 +28,7 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # Cheap argon2 parameters: tests hash many codes; production uses the settings' defaults.
 FAST_HASHER = CodeHasher(time_cost=1, memory_cost_kib=64)
 CALENDAR = LedgerCalendar()
+NEW_YORK = ZoneInfo("America/New_York")
 
 _pg_ok: bool | None = None
 
@@ -110,8 +112,26 @@ def ledger(store_url: str, clock: Clock) -> Iterator[LedgerSystem]:
 
 
 def run(system: LedgerSystem, /, actor: str = "tester", **command: Any) -> Outcome:
-    """Execute one command given as keyword fields (raises LedgerError on refusal)."""
+    """Execute one command given as keyword fields (raises LedgerError on refusal).
+
+    The ledger is positional-only because commands have a field named `system`.
+    """
     return system.service.execute(parse_command(command), actor)
+
+
+def run_batch(system: LedgerSystem, commands: list[dict[str, Any]], actor: str = "tester") -> list[Outcome]:
+    """Execute commands given as dicts as one all-or-nothing batch."""
+    return system.service.execute_batch([parse_command(c) for c in commands], actor)
+
+
+def last_position(system: LedgerSystem) -> int:
+    """The position of the last event recorded (0 for an empty ledger)."""
+    return system.service.recorder.last_position()
+
+
+def ny(y: int, m: int, d: int, hh: int = 0, mm: int = 0, ss: int = 0, us: int = 0) -> datetime:
+    """A wall-clock time in New York (the ledger's default zone), as the UTC instant the ledger stores."""
+    return datetime(y, m, d, hh, mm, ss, us, tzinfo=NEW_YORK).astimezone(UTC)
 
 
 def caught_up(system: LedgerSystem) -> LedgerSystem:

@@ -276,7 +276,7 @@ FOLLOWS = {
 
 @cache
 def body_commands() -> st.SearchStrategy[dict[str, Any] | FollowUp]:
-    """One random command of SPEC §4 over the universe, or a follow-up on an earlier one."""
+    """One random command over the universe, or a follow-up on an earlier one."""
     teaching = {"person_id": persons_or_late, "school_id": schools, "subject": subjects, "school_year": years}
     grants = [  # authorize_course first: weighted below
         _cmd("authorize_course", **teaching),

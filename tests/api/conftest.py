@@ -59,7 +59,7 @@ AUTO: Any = object()
 class Api:
     """A TestClient with helpers: commands as the registrar, reads as any role.
 
-    Reads are eventually consistent (SPEC §7): like a careful client, `get` passes
+    Reads are eventually consistent: like a careful client, `get` passes
     `min_position` = the last position this client wrote, unless told otherwise.
     """
 

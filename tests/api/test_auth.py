@@ -1,4 +1,4 @@
-"""API keys and roles (SPEC §9): 401 without or with a bad key, 403 for a role that may not call an endpoint."""
+"""API keys and roles: 401 without or with a bad key, 403 for a role that may not call an endpoint."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""POST /v1/commands and /v1/commands/batch against SPEC §9: 201 bodies, refusals and their statuses."""
+"""POST /v1/commands and /v1/commands/batch: 201 bodies, refusals and their statuses."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from tests.api.conftest import PRINCIPAL, STAFF, Api, World, auth, redeem, world
 
 
 def instant(text: str) -> datetime:
-    """An ISO-8601 instant that must carry an offset (SPEC §9)."""
+    """An ISO-8601 instant that must carry an offset."""
     parsed = datetime.fromisoformat(text)
     assert parsed.tzinfo is not None, f"{text} has no offset"
     return parsed

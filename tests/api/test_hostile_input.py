@@ -3,7 +3,7 @@
 - bodies over LEDGER_MAX_BODY_BYTES → 413, whether or not they declare their length;
 - a page `limit` over LEDGER_MAX_PAGE, or a position beyond 64 bits → 422 naming the field;
 - a batch over LEDGER_MAX_BATCH → 422 and nothing recorded;
-- JSON nested deeper than the parser goes, or not JSON at all → 422 in the SPEC's error shape;
+- JSON nested deeper than the parser goes, or not JSON at all → 422 in the API's error shape;
 - instants at the edges of the calendar (whose UTC conversion leaves years 1–9999) → 422;
 - names, ids and free text holding control or bidirectional-formatting characters → 422 naming the field;
 - names, titles and reasons that look like SQL, HTML or template code are stored verbatim

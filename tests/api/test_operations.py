@@ -1,4 +1,4 @@
-"""Operations (SPEC §9 and issue 4): /openapi.json, /metrics in Prometheus text, logs without secrets."""
+"""Operations: /openapi.json, /metrics in Prometheus text, logs without secrets."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from api.bootstrap import create_app
 from ledger.commands import parse_command
 from tests.api.conftest import SECRETS, STAFF, Api, World, redeem, settings_for, world_commands
 
-# SPEC §4, column "appended by command".
-SPEC_COMMANDS = {
+# Every command of the contract (docs/rules.md, "Commands and events").
+CONTRACT_COMMANDS = {
     "register_district",
     "register_school",
     "register_person",
@@ -61,7 +61,7 @@ def test_openapi_documents_every_command_of_spec_section_4_with_an_example(opena
     body = openapi["paths"]["/v1/commands"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     mapping = body["discriminator"]["mapping"]
     assert body["discriminator"]["propertyName"] == "type"
-    assert set(mapping) == SPEC_COMMANDS
+    assert set(mapping) == CONTRACT_COMMANDS
     for name, ref in mapping.items():
         schema = resolve(openapi, ref)
         examples = schema.get("examples")

@@ -1,4 +1,4 @@
-"""Read-your-writes (SPEC §7): a read with `min_position` is answered at that position or later, never earlier.
+"""Read-your-writes: a read with `min_position` is answered at that position or later, never earlier.
 
 The projection runner may see the fact index hold a position while another
 thread is still telling its listeners — among them the queries' in-memory

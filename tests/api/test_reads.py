@@ -1,4 +1,4 @@
-"""The reads of SPEC §9: check, rights, timeline, access, windows, events, verify, healthz — bodies and statuses."""
+"""The reads of the HTTP API: check, rights, timeline, access, windows, events, verify, healthz — bodies and statuses."""
 
 from __future__ import annotations
 

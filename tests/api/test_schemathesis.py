@@ -104,7 +104,7 @@ def schema(tmp_path: Path) -> Iterator[Any]:
 
 
 def no_server_error(ctx: Any, response: Any, case: Any) -> bool | None:
-    """No 5xx — except SPEC §7's "clear timeout error" for a `min_position` the projections have not
+    """No 5xx — except the clear timeout error for a `min_position` the projections have not
     reached (generated ones mostly lie far beyond the log's end): 503 `projection_timeout`."""
     if response.status_code == 503 and response.json().get("error", {}).get("code") == "projection_timeout":
         return None

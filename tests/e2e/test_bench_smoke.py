@@ -1,4 +1,4 @@
-"""The benchmark harness (issue 6) completes at the 10k tier and writes well-formed JSON. No timing asserts.
+"""The benchmark harness completes at the 10k tier and writes well-formed JSON. No timing asserts.
 
 SQLite always; PostgreSQL when a server answers, and always under CI=true. The run
 writes into a temporary directory (never over bench/results/latest.json) and drops the

@@ -1,4 +1,4 @@
-"""The `ledger` command line (issue 4), run as subprocesses with LEDGER_DATABASE_URL in the environment."""
+"""The `ledger` command line, run as subprocesses with LEDGER_DATABASE_URL in the environment."""
 
 from __future__ import annotations
 

@@ -183,7 +183,7 @@ def test_sixteen_processes_can_open_one_ledger_at_once(pool, url, ledger_here):
 
     Fails today: every open runs the library's DDL again, including `CREATE OR REPLACE FUNCTION
     es_insert_events_text`, and PostgreSQL refuses concurrent replacements of one function with
-    "tuple concurrently updated" (see the report of issue 7).
+    "tuple concurrently updated".
     """
     executor, manager = pool
     barrier = manager.Barrier(PROCESSES)
@@ -269,7 +269,7 @@ def test_concurrent_appends_from_sixteen_processes_lose_and_duplicate_nothing(po
     held = {e["idempotency_key"]: (e["position"], e["event_id"]) for e in events}
     for answered in answers:
         assert answered == {k: held[k] for k in answered}
-    # recorded_at never decreases along the position, even across processes (SPEC §3).
+    # recorded_at never decreases along the position, even across processes.
     recorded = [datetime.fromisoformat(e["recorded_at"]) for e in events]
     assert recorded == sorted(recorded)
     assert ledger_here.service.recorder.last_position() >= positions[-1]

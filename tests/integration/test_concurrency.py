@@ -18,14 +18,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 
-from ledger.commands import parse_command
 from ledger.errors import LedgerError, RuleViolation
 from ledger.events import AccessCodeRedeemed, school_stream
 from projections.system import LedgerSystem, open_ledger
 from storage.audit import feed
 from storage.integrity import verify_chain
 from storage.service import utc_now
-from tests.conftest import CALENDAR, FAST_HASHER
+from tests.conftest import CALENDAR, FAST_HASHER, run, run_batch
 
 LONG_AGO = "2020-01-01"
 RACERS = 16
@@ -55,10 +54,6 @@ def instances(url: str, clocks: list[Callable[[], datetime]]) -> Iterator[list[L
             stack.callback(system.close)
             out.append(system)
         yield out
-
-
-def run(system: LedgerSystem, /, **command: Any) -> Any:
-    return system.service.execute(parse_command(command), "tester")
 
 
 def all_events(system: LedgerSystem) -> list[dict[str, Any]]:
@@ -119,7 +114,7 @@ def prepare_race(system: LedgerSystem, round_no: int) -> tuple[str, list[str], s
             }
         )
         commands.append({"type": "add_affiliation", "person_id": pid, "org_id": school, "effective_at": LONG_AGO})
-    system.service.execute_batch([parse_command(c) for c in commands], "setup")
+    run_batch(system, commands, "setup")
     code = run(system, type="issue_access_code", school_id=school, exam_year=2025, effective_at="2025-07-01").result[
         "code"
     ]

@@ -1,4 +1,4 @@
-"""Crash and resume of the projection, with a real process killed by SIGKILL (issue 3).
+"""Crash and resume of the projection, with a real process killed by SIGKILL.
 
 A ledger of a few thousand events (teachers, sections, voids, late removals) is written
 without projecting it. A child process catches the fact index up in small batches and is

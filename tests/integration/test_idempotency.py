@@ -1,4 +1,4 @@
-"""Idempotency keys and batches (SPEC §8, §9) on memory, SQLite and PostgreSQL.
+"""Idempotency keys and batches on memory, SQLite and PostgreSQL.
 
 - the same key and body return the first result and append nothing;
 - the same key with another body is refused (`idempotency_key_reused`) and appends nothing;
@@ -13,25 +13,11 @@ from typing import Any
 
 import pytest
 
-from ledger.commands import parse_command
 from ledger.errors import BatchRefused, IdempotencyConflict, InvalidInput, NotFound, RuleViolation
 from projections.system import LedgerSystem
-from storage.service import Outcome
-from tests.conftest import Clock
+from tests.conftest import Clock, last_position, run, run_batch
 
 LONG_AGO = "2020-01-01"
-
-
-def run(ledger: LedgerSystem, /, **command: Any) -> Outcome:
-    return ledger.service.execute(parse_command(command), "tester")
-
-
-def batch(ledger: LedgerSystem, commands: list[dict[str, Any]]) -> list[Outcome]:
-    return ledger.service.execute_batch([parse_command(c) for c in commands], "tester")
-
-
-def position(ledger: LedgerSystem) -> int:
-    return ledger.service.recorder.last_position()
 
 
 def person(pid: str, **extra: Any) -> dict[str, Any]:
@@ -41,7 +27,7 @@ def person(pid: str, **extra: Any) -> dict[str, Any]:
 def school_with_principal(ledger: LedgerSystem, clock: Clock) -> None:
     """School S1 whose principal P1 is designated for 2025; staff T1 affiliated."""
     clock.set("2025-07-01T12:00:00Z")
-    batch(
+    run_batch(
         ledger,
         [
             {"type": "register_school", "school_id": "S1", "name": "School One", "effective_at": LONG_AGO},
@@ -63,9 +49,9 @@ def test_the_same_key_and_body_return_the_first_result_and_append_nothing(ledger
     first = run(ledger, **person("P1"), idempotency_key="k-1")
     clock.advance(minutes=5)
     run(ledger, **person("P2"))  # the ledger moves on meanwhile
-    before = position(ledger)
+    before = last_position(ledger)
     again = run(ledger, **person("P1"), idempotency_key="k-1")
-    assert position(ledger) == before
+    assert last_position(ledger) == before
     assert again.position == first.position
     assert again.recorded_at == first.recorded_at
     assert [(e.event_id, e.type, e.position) for e in again.events] == [
@@ -83,7 +69,7 @@ def test_the_first_event_records_its_idempotency_key(ledger, clock):
 
 def test_the_same_key_with_another_body_is_refused_and_appends_nothing(ledger, clock):
     run(ledger, **person("P1"), idempotency_key="k-1")
-    before = position(ledger)
+    before = last_position(ledger)
     with pytest.raises(IdempotencyConflict) as caught:
         run(
             ledger,
@@ -94,15 +80,15 @@ def test_the_same_key_with_another_body_is_refused_and_appends_nothing(ledger, c
             idempotency_key="k-1",
         )
     assert caught.value.code == "idempotency_key_reused"
-    assert position(ledger) == before
+    assert last_position(ledger) == before
 
 
 def test_the_same_key_with_another_command_type_is_refused(ledger, clock):
     run(ledger, type="register_district", district_id="D1", name="D", idempotency_key="k-1")
-    before = position(ledger)
+    before = last_position(ledger)
     with pytest.raises(IdempotencyConflict):
         run(ledger, type="register_school", school_id="S1", name="S", idempotency_key="k-1")
-    assert position(ledger) == before
+    assert last_position(ledger) == before
 
 
 def test_a_refused_command_does_not_consume_its_key(ledger, clock):
@@ -110,18 +96,18 @@ def test_a_refused_command_does_not_consume_its_key(ledger, clock):
         run(ledger, type="add_affiliation", person_id="P1", org_id="S1", idempotency_key="k-aff")
     run(ledger, type="register_school", school_id="S1", name="S")
     run(ledger, **person("P1"))
-    before = position(ledger)
+    before = last_position(ledger)
     retried = run(ledger, type="add_affiliation", person_id="P1", org_id="S1", idempotency_key="k-aff")
     assert not retried.replayed
     assert [e.type for e in retried.events] == ["AffiliationAdded"]
-    assert position(ledger) == before + 1
+    assert last_position(ledger) == before + 1
 
 
 def test_a_batch_whose_third_command_is_refused_records_nothing_and_names_index_2(ledger, clock):
     run(ledger, type="register_school", school_id="S1", name="S")
-    before = position(ledger)
+    before = last_position(ledger)
     with pytest.raises(BatchRefused) as caught:
-        batch(
+        run_batch(
             ledger,
             [
                 person("P1", idempotency_key="b-1"),
@@ -134,7 +120,7 @@ def test_a_batch_whose_third_command_is_refused_records_nothing_and_names_index_
     assert error.index == 2
     assert isinstance(error.error, RuleViolation)
     assert error.code == error.error.code == "already_affiliated"
-    assert position(ledger) == before
+    assert last_position(ledger) == before
     # Nothing of the batch was kept: not its events, not its keys.
     for key in ("b-1", "b-2", "b-3", "b-4"):
         assert ledger.service.recorder.find_idempotency(key) is None
@@ -143,15 +129,15 @@ def test_a_batch_whose_third_command_is_refused_records_nothing_and_names_index_
 
 def test_a_batch_refused_for_an_unknown_person_names_the_index_and_keeps_the_error_type(ledger, clock):
     with pytest.raises(BatchRefused) as caught:
-        batch(ledger, [person("P1"), {"type": "accept_terms", "person_id": "P-NOBODY", "terms_version": "v1"}])
+        run_batch(ledger, [person("P1"), {"type": "accept_terms", "person_id": "P-NOBODY", "terms_version": "v1"}])
     assert caught.value.index == 1
     assert isinstance(caught.value.error, NotFound)
     assert (caught.value.code, caught.value.rule) == ("unknown_person", "R1")
-    assert position(ledger) == 0
+    assert last_position(ledger) == 0
 
 
 def test_later_commands_of_a_batch_see_the_earlier_ones(ledger, clock):
-    outcomes = batch(
+    outcomes = run_batch(
         ledger,
         [
             {"type": "register_school", "school_id": "S1", "name": "S"},
@@ -169,11 +155,11 @@ def test_later_commands_of_a_batch_see_the_earlier_ones(ledger, clock):
     positions = [o.position for o in outcomes]
     assert positions == sorted(positions)
     assert len(set(positions)) == 4
-    assert position(ledger) == positions[-1]
+    assert last_position(ledger) == positions[-1]
 
 
 def test_a_batch_is_accepted_atomically_with_one_recorded_at(ledger, clock):
-    outcomes = batch(ledger, [person("P1"), person("P2"), person("P3")])
+    outcomes = run_batch(ledger, [person("P1"), person("P2"), person("P3")])
     assert len({o.recorded_at for o in outcomes}) == 1
 
 
@@ -185,27 +171,27 @@ def test_an_empty_batch_is_invalid_input(ledger, clock):
 
 def test_a_key_used_twice_within_one_batch_is_invalid_input(ledger, clock):
     with pytest.raises(InvalidInput) as caught:
-        batch(ledger, [person("P1", idempotency_key="k"), person("P2", idempotency_key="k")])
+        run_batch(ledger, [person("P1", idempotency_key="k"), person("P2", idempotency_key="k")])
     assert caught.value.field == "idempotency_key"
-    assert position(ledger) == 0
+    assert last_position(ledger) == 0
 
 
 def test_a_batch_replays_an_answered_key_and_appends_only_the_new_commands(ledger, clock):
     first = run(ledger, **person("P1"), idempotency_key="k-1")
-    before = position(ledger)
-    outcomes = batch(ledger, [person("P1", idempotency_key="k-1"), person("P2", idempotency_key="k-2")])
+    before = last_position(ledger)
+    outcomes = run_batch(ledger, [person("P1", idempotency_key="k-1"), person("P2", idempotency_key="k-2")])
     assert outcomes[0].replayed
     assert outcomes[0].events == first.events
     assert not outcomes[1].replayed
-    assert position(ledger) == before + 1
+    assert last_position(ledger) == before + 1
 
 
 def test_a_whole_batch_replayed_appends_nothing(ledger, clock):
     commands = [person("P1", idempotency_key="k-1"), person("P2", idempotency_key="k-2")]
-    first = batch(ledger, commands)
-    before = position(ledger)
-    again = batch(ledger, commands)
-    assert position(ledger) == before
+    first = run_batch(ledger, commands)
+    before = last_position(ledger)
+    again = run_batch(ledger, commands)
+    assert last_position(ledger) == before
     assert [o.events for o in again] == [o.events for o in first]
 
 
@@ -215,9 +201,9 @@ def test_a_replayed_issue_of_an_access_code_never_returns_the_code_again(ledger,
     code = first.result["code"]
     assert isinstance(code, str)
     assert code
-    before = position(ledger)
+    before = last_position(ledger)
     again = run(ledger, type="issue_access_code", school_id="S1", exam_year=2025, idempotency_key="issue-1")
-    assert position(ledger) == before
+    assert last_position(ledger) == before
     assert again.result["code"] is None
     assert again.events == first.events
     record = ledger.service.recorder.find_idempotency("issue-1")
@@ -242,9 +228,9 @@ def test_a_redemptions_idempotency_record_does_not_contain_the_code(ledger, cloc
         "idempotency_key": "redeem-1",
     }
     first = run(ledger, **redemption)
-    before = position(ledger)
+    before = last_position(ledger)
     again = run(ledger, **redemption)
-    assert position(ledger) == before
+    assert last_position(ledger) == before
     assert again.events == first.events
     record = ledger.service.recorder.find_idempotency("redeem-1")
     assert record is not None
@@ -255,7 +241,7 @@ def test_a_redemptions_idempotency_record_does_not_contain_the_code(ledger, cloc
 
 def test_a_refused_batch_does_not_consume_the_keys_of_its_valid_commands(ledger, clock):
     with pytest.raises(BatchRefused):
-        batch(ledger, [person("P1", idempotency_key="k-1"), person("P1", idempotency_key="k-2")])
+        run_batch(ledger, [person("P1", idempotency_key="k-1"), person("P1", idempotency_key="k-2")])
     outcome = run(ledger, **person("P1"), idempotency_key="k-1")
     assert not outcome.replayed
     # P1 exists now: the retry of the refused command is judged afresh, not replayed.
@@ -269,9 +255,9 @@ def test_a_batch_with_a_wrong_code_records_only_the_failure_and_none_of_its_comm
     school_with_principal(ledger, clock)
     right = run(ledger, type="issue_access_code", school_id="S1", exam_year=2025).result["code"]
     wrong = "ABCD-EFGH-JKMN" if right != "ABCD-EFGH-JKMN" else "ABCD-EFGH-JKMP"
-    before = position(ledger)
+    before = last_position(ledger)
     with pytest.raises(BatchRefused) as caught:
-        batch(
+        run_batch(
             ledger,
             [
                 person("P2", idempotency_key="w-1"),

@@ -1,4 +1,4 @@
-"""The questions of SPEC §7 on every store: who had access, timeline, rights and windows.
+"""The questions the ledger answers, on every store: who had access, timeline, rights and windows.
 
 One school year in district D1 (schools S1, S2): scores of 2024 and 2025 released on
 Jul 8, 2024 and Jul 7, 2025; at S1 teachers T1 and T2 (AP-BIO, section B1, school year
@@ -12,32 +12,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from ledger.access.vocabulary import Level, Report
-from ledger.commands import parse_command
 from projections.system import LedgerSystem
 from storage.service import Outcome
-from tests.conftest import Clock
+from tests.conftest import Clock, ny, run
 
-NY = ZoneInfo("America/New_York")
 EARLY = "2020-01-01"
 RELEASE_2025 = datetime(2025, 7, 7, 4, tzinfo=UTC)  # start of Jul 7 in New York
 AUG_1_2025 = datetime(2025, 8, 1, 4, tzinfo=UTC)
 AUG_1_2026 = datetime(2026, 8, 1, 4, tzinfo=UTC)
 SEP_1_2025 = datetime(2025, 9, 1, 4, tzinfo=UTC)
 OCT_1_2025 = datetime(2025, 10, 1, 4, tzinfo=UTC)
-
-
-def ny(y: int, m: int, d: int, hh: int = 0) -> datetime:
-    return datetime(y, m, d, hh, tzinfo=NY).astimezone(UTC)
-
-
-def run(led: LedgerSystem, /, **command: Any) -> Outcome:
-    """Execute one command (positional-only ledger: commands have a field named `system`)."""
-    return led.service.execute(parse_command(command), "tester")
 
 
 def eid(outcome: Outcome, type_: str | None = None) -> str:

@@ -1,4 +1,4 @@
-"""Read-your-writes and rebuild on every store (SPEC §7 `min_position`; issue 3).
+"""Read-your-writes and rebuild on every store (`min_position`).
 
 With the follower running in the background, `runner.wait(position, timeout)` returns once
 the position is projected; with nothing projecting it fails with `ProjectionTimeout` naming
@@ -9,30 +9,16 @@ every question as before.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from ledger.access.vocabulary import Level, Report
-from ledger.commands import parse_command
 from projections.runner import ProjectionTimeout
 from projections.system import LedgerSystem, open_ledger
-from storage.service import Outcome
-from tests.conftest import CALENDAR, FAST_HASHER
+from tests.conftest import CALENDAR, FAST_HASHER, ny, run
 
-NY = ZoneInfo("America/New_York")
 EARLY = "2020-01-01"
-
-
-def ny(y: int, m: int, d: int, hh: int = 0) -> datetime:
-    return datetime(y, m, d, hh, tzinfo=NY).astimezone(UTC)
-
-
-def run(led: LedgerSystem, /, **command: Any) -> Outcome:
-    """Execute one command (positional-only ledger: commands have a field named `system`)."""
-    return led.service.execute(parse_command(command), "tester")
 
 
 def school(led: LedgerSystem) -> None:

@@ -1,4 +1,4 @@
-"""Every write-time rule (SPEC §3, §4, §5, §8) accepts what it should and refuses what it should.
+"""Every write-time rule accepts what it should and refuses what it should.
 
 Each refusal is checked for its type, its `code`, its `rule` and for having recorded
 nothing (the ledger position does not move). Every test runs on memory, SQLite
@@ -18,13 +18,12 @@ from typing import Any
 
 import pytest
 
-from ledger.commands import parse_command
 from ledger.errors import LedgerError, LockedOut, NotFound, RuleViolation, WrongCode
 from ledger.events import AccessCodeRedeemed, AccessCodeRedemptionFailed
 from ledger.rules.codes import LockoutPolicy
 from projections.system import LedgerSystem
 from storage.service import Outcome
-from tests.conftest import Clock
+from tests.conftest import Clock, last_position, run, run_batch
 
 LONG_AGO = "2020-01-01"
 STAFF = tuple(f"T{i}" for i in range(1, 9))
@@ -34,35 +33,26 @@ UNKNOWN_EVENT = "00000000-0000-4000-8000-000000000000"
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def run(ledger: LedgerSystem, /, **command: Any) -> Outcome:
-    """Execute one command given as keyword fields (conftest's `run` cannot take a field named `system`)."""
-    return ledger.service.execute(parse_command(command), "tester")
-
-
-def position(ledger: LedgerSystem) -> int:
-    return ledger.service.recorder.last_position()
-
-
 def refused(
     ledger: LedgerSystem, error_type: type[LedgerError], code: str, rule: str | None, /, **command: Any
 ) -> LedgerError:
     """Run a command that must be refused with exactly this error, and check that nothing was recorded."""
-    before = position(ledger)
+    before = last_position(ledger)
     with pytest.raises(LedgerError) as caught:
         run(ledger, **command)
     error = caught.value
     assert type(error) is error_type, f"{type(error).__name__}: {error.message}"
     assert (error.code, error.rule) == (code, rule), error.message
-    assert position(ledger) == before, "a refused command recorded something"
+    assert last_position(ledger) == before, "a refused command recorded something"
     return error
 
 
 def accepted(ledger: LedgerSystem, /, **command: Any) -> Outcome:
     """Run a command that must be accepted, and check that it recorded its events."""
-    before = position(ledger)
+    before = last_position(ledger)
     outcome = run(ledger, **command)
     assert outcome.events, "an accepted command records at least one event"
-    assert position(ledger) == before + len(outcome.events) == outcome.position
+    assert last_position(ledger) == before + len(outcome.events) == outcome.position
     return outcome
 
 
@@ -97,7 +87,7 @@ def standard_world(ledger: LedgerSystem, clock: Clock) -> None:
         {"type": "designate_superintendent", "district_id": "D2", "person_id": "SUP2", "effective_at": LONG_AGO},
         {"type": "release_scores", "exam_year": 2025, "released_on": "2025-07-07"},
     ]
-    ledger.service.execute_batch([parse_command(c) for c in commands], "setup")
+    run_batch(ledger, commands, "setup")
 
 
 @pytest.fixture
@@ -605,7 +595,7 @@ def test_a_wrong_code_is_refused_and_only_its_failure_is_recorded_without_the_co
     clock.set("2025-07-25")
     right = issue_code(world)
     wrong = "ABCD-EFGH-JKMN" if right != "ABCD-EFGH-JKMN" else "ABCD-EFGH-JKMP"
-    before = position(world)
+    before = last_position(world)
     with pytest.raises(WrongCode) as caught:
         redeem(world, "T1", wrong.lower(), "2025-07-10")
     assert (caught.value.code, caught.value.rule) == ("wrong_code", "R10")

@@ -1,4 +1,4 @@
-"""The rules of access R1–R16 at their edges, decided through `check` on the memory store (SPEC §5, §6).
+"""The rules of access R1–R16 at their edges, decided through `check` on every store.
 
 Every scenario starts from one small world (`base`): district D1 with schools S1 and
 S2, district D2 with school S3, homeschool organization H1; principal PR of S1,
@@ -8,35 +8,22 @@ AT (mid-September 2025, current released year 2025) unless a test says otherwise
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from ledger.access.check import Decision
 from ledger.access.vocabulary import Report
-from ledger.commands import parse_command
 from ledger.errors import RuleViolation
-from projections.system import LedgerSystem, open_ledger
+from projections.system import LedgerSystem
 from storage.service import Outcome
-from tests.conftest import CALENDAR, FAST_HASHER, Clock
+from tests.conftest import Clock, ny, run, run_batch
 
-NY = ZoneInfo("America/New_York")
 EARLY = "2020-01-01"
 
 
-def ny(y: int, m: int, d: int, hh: int = 0, mm: int = 0, ss: int = 0, us: int = 0) -> datetime:
-    return datetime(y, m, d, hh, mm, ss, us, tzinfo=NY).astimezone(UTC)
-
-
 AT = ny(2025, 9, 15, 12)
-
-
-def run(led: LedgerSystem, /, **command: Any) -> Outcome:
-    """Execute one command (the ledger is positional-only: commands have a field named `system`)."""
-    return led.service.execute(parse_command(command), "tester")
 
 
 def event_id(outcome: Outcome) -> str:
@@ -49,37 +36,48 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def led(clock: Clock) -> Iterator[LedgerSystem]:
-    system = open_ledger("memory://", calendar=CALENDAR, clock=clock, hasher=FAST_HASHER, follow=False)
-    try:
-        base(system)
-        yield system
-    finally:
-        system.close()
+def led(ledger: LedgerSystem) -> LedgerSystem:
+    """The base world on each store."""
+    base(ledger)
+    return ledger
+
+
+def person_commands(pid: str, *orgs: str, terms: str | None = EARLY, registered: str = EARLY) -> list[dict[str, Any]]:
+    """Registration, terms acceptance and affiliations of one person, as commands."""
+    email = f"{pid}@example.org"
+    commands: list[dict[str, Any]] = [
+        {"type": "register_person", "person_id": pid, "name": pid, "email": email, "effective_at": registered}
+    ]
+    if terms is not None:
+        commands.append({"type": "accept_terms", "person_id": pid, "terms_version": "v1", "effective_at": terms})
+    commands += [
+        {"type": "add_affiliation", "person_id": pid, "org_id": org, "effective_at": registered} for org in orgs
+    ]
+    return commands
 
 
 def person(led: LedgerSystem, pid: str, *orgs: str, terms: str | None = EARLY, registered: str = EARLY) -> None:
-    run(led, type="register_person", person_id=pid, name=pid, email=f"{pid}@example.org", effective_at=registered)
-    if terms is not None:
-        run(led, type="accept_terms", person_id=pid, terms_version="v1", effective_at=terms)
-    for org in orgs:
-        run(led, type="add_affiliation", person_id=pid, org_id=org, effective_at=registered)
+    run_batch(led, person_commands(pid, *orgs, terms=terms, registered=registered))
 
 
 def base(led: LedgerSystem) -> None:
-    for d in ("D1", "D2"):
-        run(led, type="register_district", district_id=d, name=d, effective_at=EARLY)
-    run(led, type="register_school", school_id="S1", name="S1", district_id="D1", effective_at=EARLY)
-    run(led, type="register_school", school_id="S2", name="S2", district_id="D1", effective_at=EARLY)
-    run(led, type="register_school", school_id="S3", name="S3", district_id="D2", effective_at=EARLY)
-    run(led, type="register_school", school_id="H1", name="Home", homeschool=True, effective_at=EARLY)
-    person(led, "PR", "S1")
-    person(led, "SU", "D1")
-    for year in range(2021, 2027):
-        run(led, type="designate_principal", school_id="S1", person_id="PR", exam_year=year, effective_at=EARLY)
-    run(led, type="designate_superintendent", district_id="D1", person_id="SU", effective_at=EARLY)
-    for year in range(2021, 2026):
-        run(led, type="release_scores", exam_year=year, released_on=f"{year}-07-07")
+    """The world of the module docstring, recorded as one batch (one transaction on every store)."""
+    commands: list[dict[str, Any]] = [
+        *({"type": "register_district", "district_id": d, "name": d} for d in ("D1", "D2")),
+        {"type": "register_school", "school_id": "S1", "name": "S1", "district_id": "D1"},
+        {"type": "register_school", "school_id": "S2", "name": "S2", "district_id": "D1"},
+        {"type": "register_school", "school_id": "S3", "name": "S3", "district_id": "D2"},
+        {"type": "register_school", "school_id": "H1", "name": "Home", "homeschool": True},
+    ]
+    commands = [c | {"effective_at": EARLY} for c in commands]
+    commands += person_commands("PR", "S1") + person_commands("SU", "D1")
+    commands += [
+        {"type": "designate_principal", "school_id": "S1", "person_id": "PR", "exam_year": y, "effective_at": EARLY}
+        for y in range(2021, 2027)
+    ]
+    commands.append({"type": "designate_superintendent", "district_id": "D1", "person_id": "SU", "effective_at": EARLY})
+    commands += [{"type": "release_scores", "exam_year": y, "released_on": f"{y}-07-07"} for y in range(2021, 2026)]
+    run_batch(led, commands)
 
 
 def check(
