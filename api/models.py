@@ -218,3 +218,15 @@ class CommandPreview(BaseModel):
     access_changes: list[AccessChange]
     persons_compared: list[str]
     every_teacher_affected: bool = Field(description="a score release: teacher access changes everywhere")
+
+
+class PersonFound(BaseModel):
+    person_id: str
+    name: str | None
+    email: str | None
+
+
+class PeopleResult(BaseModel):
+    query: str
+    position: int
+    people: list[PersonFound]

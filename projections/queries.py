@@ -25,6 +25,7 @@ from ledger.rules.designations import principal_of, superintendent_of
 from ledger.rules.teachers import active_restriction, authorization_is_held, school_gives_teacher_access
 from ledger.rules.years import current_released_year, kept_years
 from ledger.streams import DistrictView, SchoolView, World
+from projections.people import PeopleDirectory, PersonEntry, search
 from projections.source import FactRecord, FactSource, streams_as_of
 
 AsOf = int | datetime | None
@@ -97,6 +98,13 @@ class WindowsAnswer:
     body: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class PeopleAnswer:
+    query: str
+    position: int
+    people: tuple[PersonEntry, ...]
+
+
 class UnknownOrganization(LookupError):
     """The organization is not known to the ledger."""
 
@@ -108,6 +116,7 @@ class Queries:
         self.source = source
         self.calendar = calendar
         self.clock = clock
+        self.people = PeopleDirectory(source)
 
     # --- positions and worlds ---------------------------------------------------------------
 
@@ -344,6 +353,18 @@ class Queries:
     def record(self, event_id: str) -> FactRecord | None:
         """One event by id, with its known interval."""
         return self.source.record(event_id)
+
+    # --- find people ----------------------------------------------------------------------------
+
+    def find_people(self, query: str, limit: int = 20) -> PeopleAnswer:
+        """People whose id, email, name or a word of it starts with `query` (case-insensitive), as known now."""
+        k = self.position(None)
+        return PeopleAnswer(query, k, tuple(search(self.people.entries(k), query, limit)))
+
+    def person_entry(self, person_id: str) -> PersonEntry | None:
+        """A person's latest name and email as known now (None if not registered)."""
+        k = self.position(None)
+        return next((e for e in self.people.entries(k) if e.person_id == person_id), None)
 
 
 def _known(key: tuple[Any, ...], since: int, until: int | None, epoch: datetime) -> KnownInterval:

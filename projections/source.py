@@ -91,6 +91,10 @@ class FactSource(Protocol):
         """One fact by event id."""
         ...
 
+    def directory_records(self, after: int, upto: int) -> list[FactRecord]:
+        """Registrations, profile updates and voids of person streams in (after, upto]."""
+        ...
+
 
 class ViewSource:
     """Facts from the projection's fact index (`projections.views`)."""
@@ -136,6 +140,9 @@ class ViewSource:
     def record(self, event_id: str) -> FactRecord | None:
         f = self.view.fact_by_event_id(event_id)
         return None if f is None else self._record(f)
+
+    def directory_records(self, after: int, upto: int) -> list[FactRecord]:
+        return [self._record(f) for f in self.view.directory_facts(after, upto)]
 
 
 class ReferenceSource:
@@ -238,3 +245,11 @@ class ReferenceSource:
             if e.event_id == event_id:
                 return self._fact(p, e)
         return None
+
+    def directory_records(self, after: int, upto: int) -> list[FactRecord]:
+        kinds = (ev.PersonRegistered, ev.ProfileUpdated, ev.EventVoided)
+        return [
+            self._fact(p, e)
+            for p, e in self.events
+            if after < p <= upto and isinstance(e, kinds) and e.originator_id.startswith("person:")
+        ]

@@ -163,6 +163,10 @@ class FactsView:
         """One fact by event id."""
 
     @abstractmethod
+    def directory_facts(self, after: int, upto: int) -> list[Fact]:
+        """Registrations, profile updates and voids of person streams in (after, upto], in position order."""
+
+    @abstractmethod
     def drop(self) -> None:
         """Remove every row and the tracking position (before a rebuild)."""
 
@@ -272,6 +276,12 @@ class POPOFactsView(POPOTrackingRecorder, FactsView):
         with self._database_lock:
             pos = self._by_event.get(event_id)
             return None if pos is None else self._facts[pos]
+
+    def directory_facts(self, after: int, upto: int) -> list[Fact]:
+        with self._database_lock:
+            lo = bisect.bisect_right(self._positions, after)
+            hi = bisect.bisect_right(self._positions, upto)
+            return [f for p in self._positions[lo:hi] if _in_directory(f := self._facts[p])]
 
     def drop(self) -> None:
         with self._database_lock:
@@ -388,6 +398,22 @@ class _SQLFacts(FactsView):
         rows = self._read(self.q(f"SELECT {COLUMNS} FROM lp_facts WHERE event_id = ?"), (event_id,))
         return _fact(rows[0]) if rows else None
 
+    def directory_facts(self, after: int, upto: int) -> list[Fact]:
+        sql = (
+            f"SELECT {COLUMNS} FROM lp_facts WHERE type IN {DIRECTORY_TYPES_SQL} "
+            "AND position > ? AND position <= ? ORDER BY position"
+        )
+        return [f for f in map(_fact, self._read(self.q(sql), (after, upto))) if _in_directory(f)]
+
+
+# Facts that name people (the directory behind "find a person"); a small partial index finds them.
+DIRECTORY_TYPES = ("PersonRegistered", "ProfileUpdated", "EventVoided")
+DIRECTORY_TYPES_SQL = "('PersonRegistered', 'ProfileUpdated', 'EventVoided')"
+
+
+def _in_directory(f: Fact) -> bool:
+    return f.type in DIRECTORY_TYPES and f.stream.startswith("person:")
+
 
 INDEXES = (
     "CREATE INDEX IF NOT EXISTS lp_facts_stream ON lp_facts (stream, position)",
@@ -395,6 +421,7 @@ INDEXES = (
     "CREATE INDEX IF NOT EXISTS lp_facts_org ON lp_facts (org_id, position)",
     "CREATE INDEX IF NOT EXISTS lp_facts_district ON lp_facts (district_id, position)",
     "CREATE INDEX IF NOT EXISTS lp_facts_recorded ON lp_facts (recorded_at, position)",
+    f"CREATE INDEX IF NOT EXISTS lp_facts_directory ON lp_facts (position) WHERE type IN {DIRECTORY_TYPES_SQL}",
     # Separate from the table so a rebuild can load without it (random UUID keys halve insert speed).
     "CREATE UNIQUE INDEX IF NOT EXISTS lp_facts_event ON lp_facts (event_id)",
 )

@@ -52,6 +52,7 @@ COOKIE_PATH = "/console"
 TEMPLATES = FsPath(__file__).resolve().parent.parent / "templates"
 STATIC = FsPath(__file__).resolve().parent.parent / "static"
 MAX_ID = 64
+SEARCH_ROWS = 50  # people listed for one search
 PAGE_ROWS = 200  # rows of who-had-access per page (a district can have thousands)
 
 SECURITY_HEADERS = {
@@ -342,6 +343,18 @@ def find_person(request: Request, person_id: Annotated[str, Query(max_length=200
     if not pid:
         return RedirectResponse(f"{COOKIE_PATH}/", status_code=303)
     return RedirectResponse(f"{COOKIE_PATH}/people/{quote(pid, safe='')}", status_code=303)
+
+
+@router.get("/search")
+def search_people(request: Request, q: Annotated[str, Query(max_length=100)] = "") -> Response:
+    """The search box on every page: one match opens the person, several are listed."""
+    session = signed_in(request)
+    query = q.strip()
+    answer = container_of(request).system.queries.find_people(query, SEARCH_ROWS) if query else None
+    if answer is not None and len(answer.people) == 1:
+        return RedirectResponse(f"{COOKIE_PATH}/people/{quote(answer.people[0].person_id, safe='')}", status_code=303)
+    context = {"search_query": query, "answer": answer, "limit": SEARCH_ROWS}
+    return render(request, "search.html", context, session=session)
 
 
 @router.get("/orgs")

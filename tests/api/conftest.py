@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from api import cli
 from api.bootstrap import create_app
 from api.settings import Settings
 
@@ -213,3 +214,31 @@ def world(api: Api) -> World:
 def redeem(api: Api, person_id: str, code: str, **extra: Any) -> Response:
     fields: dict[str, Any] = {"effective_at": "2025-07-02"} | extra
     return api.command(type="redeem_access_code", school_id=S, exam_year=2025, person_id=person_id, code=code, **fields)
+
+
+# --- the demo history (`ledger demo`), one app per module ------------------------------------------
+
+DEMO_SECRETS = {role: f"demo-{role}-secret-0123456789" for role in ("registrar", "portal", "support", "auditor")}
+
+
+def demo_bearer(role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {DEMO_SECRETS[role]}"}
+
+
+@pytest.fixture(scope="module")
+def demo_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('demo')}/ledger.db"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LEDGER_DATABASE_URL", url)
+        mp.setenv("LEDGER_CODE_HASH_TIME_COST", "1")
+        mp.setenv("LEDGER_CODE_HASH_MEMORY_KIB", "64")
+        cli.demo(if_empty=False)
+    settings = Settings(
+        database_url=url,
+        api_keys=",".join(f"{role}:{role}:{secret}" for role, secret in DEMO_SECRETS.items()),  # type: ignore[arg-type]
+        code_hash_time_cost=1,
+        code_hash_memory_kib=64,
+    )
+    application = create_app(settings, announce=lambda _: None)
+    with TestClient(application):
+        yield application

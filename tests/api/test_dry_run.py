@@ -7,46 +7,18 @@ until the code expires.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api import cli
-from api.bootstrap import create_app
-from api.settings import Settings
-
-SECRETS = {role: f"dry-run-{role}-secret-0123456789" for role in ("registrar", "portal", "support", "auditor")}
-
-
-def bearer(role: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {SECRETS[role]}"}
-
-
-@pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('dry-run')}/ledger.db"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LEDGER_DATABASE_URL", url)
-        mp.setenv("LEDGER_CODE_HASH_TIME_COST", "1")
-        mp.setenv("LEDGER_CODE_HASH_MEMORY_KIB", "64")
-        cli.demo(if_empty=False)
-    settings = Settings(
-        database_url=url,
-        api_keys=",".join(f"{role}:{role}:{secret}" for role, secret in SECRETS.items()),  # type: ignore[arg-type]
-        code_hash_time_cost=1,
-        code_hash_memory_kib=64,
-    )
-    application = create_app(settings, announce=lambda _: None)
-    with TestClient(application):
-        yield application
+from tests.api.conftest import demo_bearer as bearer
 
 
 @pytest.fixture
-def http(app: FastAPI) -> TestClient:
-    return TestClient(app)
+def http(demo_app: FastAPI) -> TestClient:
+    return TestClient(demo_app)
 
 
 def head(http: TestClient) -> int:
