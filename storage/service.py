@@ -41,18 +41,17 @@ from ledger import commands as cmd
 from ledger import events as ev
 from ledger.calendar import LedgerCalendar
 from ledger.decide import decide
-from ledger.decide.codes import failed_redemption
+from ledger.decide.codes import failed_redemption, must_not_be_locked_out
 from ledger.decide.core import Context, Prepared
 from ledger.errors import (
     BatchRefused,
     IdempotencyConflict,
     InvalidInput,
     LedgerError,
-    LockedOut,
     StalePreparation,
     WrongCode,
 )
-from ledger.rules.codes import LockoutPolicy, lockout_until
+from ledger.rules.codes import LockoutPolicy
 from ledger.streams import PersonView, SchoolView, Stream, evolve, fold
 from storage.codes import CodeHasher
 from storage.integrity import GENESIS, chain_hash
@@ -329,13 +328,7 @@ class LedgerService:
             return Prepared(code=code, code_digest=digest)
         if isinstance(command, cmd.RedeemAccessCode):
             person = PersonView(self.stream(ev.person_stream(command.person_id)), command.person_id)
-            until = lockout_until(person, self.lockout)
-            now = self.clock()
-            if until is not None and now < until:
-                raise LockedOut(
-                    f"too many wrong access codes: {command.person_id} may try again at {until.isoformat()}",
-                    retry_after_seconds=max(1, int((until - now).total_seconds()) + 1),
-                )
+            must_not_be_locked_out(person, self.lockout, self.clock())
             school = SchoolView(self.stream(ev.school_stream(command.school_id)), command.school_id)
             candidates = [c for c in school.codes if c.exam_year == command.exam_year]
             matched = next((c.event_id for c in candidates if self.hasher.matches(command.code, c.code_digest)), None)
@@ -439,7 +432,7 @@ class LedgerService:
 
     def _decide_and_write(
         self, txn: AppendTxn, commands: list[cmd.Command], prepared: list[Prepared], actor: str, *, batch: bool
-    ) -> _Decided:
+    ) -> _AppendResult:
         """Decide every command under the append lock and insert the events (the caller commits)."""
         working: dict[str, Stream] = {}
         pending: list[ev.LedgerEvent] = []
@@ -486,7 +479,7 @@ class LedgerService:
             decided.append((index, command, verdict.events, verdict.result))
 
         if not pending:
-            return _Decided([d for d in decided if isinstance(d, Outcome)], working, None, ctx.now)
+            return _AppendResult([d for d in decided if isinstance(d, Outcome)], working, None, ctx.now)
         positions = self._write(txn, last, pending)
         position_of = {e.event_id: p for e, p in zip(pending, positions, strict=True)}
 
@@ -507,11 +500,11 @@ class LedgerService:
                 body = {**outcome.to_json(), "result": stored_result}
                 records.append(IdempotencyRecord(command.idempotency_key, request_hash(command), orjson.dumps(body)))
         txn.put_idempotency(records)
-        return _Decided(outcomes, working, positions[-1], ctx.now)
+        return _AppendResult(outcomes, working, positions[-1], ctx.now)
 
     def _write_wrong_code(
         self, txn: AppendTxn, last: Row | None, ctx: Context, command: cmd.Command, refusal: LedgerError
-    ) -> _Decided:
+    ) -> _AppendResult:
         """R10: record the failed attempt (never the code) instead of the batch, in the same transaction.
 
         Recording it under the same lock means the next guess, however close behind, already
@@ -523,7 +516,7 @@ class LedgerService:
         event = failed_redemption(command, fresh, "wrong code")
         working[event.originator_id] = evolve(fresh.stream(event.originator_id), event)
         (position,) = self._write(txn, last, [event])
-        return _Decided([], working, position, ctx.now, refusal)
+        return _AppendResult([], working, position, ctx.now, refusal)
 
 
 @dataclass(frozen=True)
@@ -546,7 +539,7 @@ class _RolledBack(Exception):  # a control-flow signal, not an error
 
 
 @dataclass(frozen=True)
-class _Decided:
+class _AppendResult:
     """What one append transaction decided: the outcomes, or the refusal to raise after the commit."""
 
     outcomes: list[Outcome]

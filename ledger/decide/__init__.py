@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ledger import commands as cmd
 from ledger.decide import accounts, admins, codes, organizations, removals, teachers
-from ledger.decide.core import Builder, Context, Decided, Handler, Prepared, effective_time
+from ledger.decide.core import Builder, Context, Handler, Prepared, Verdict, effective_time
 from ledger.errors import InvalidInput
 
 _HANDLERS: dict[type[cmd.Command], Handler] = {
@@ -25,12 +25,12 @@ _HANDLERS: dict[type[cmd.Command], Handler] = {
 }
 
 
-def decide(command: cmd.Command, ctx: Context, prepared: Prepared | None = None) -> Decided:
+def decide(command: cmd.Command, ctx: Context, prepared: Prepared | None = None) -> Verdict:
     """Decide one command against the streams in `ctx`: the events to append, or a refusal."""
-    t = effective_time(command, ctx.calendar, ctx.now)
-    b = Builder(ctx, command, t)
+    at = effective_time(command, ctx.calendar, ctx.now)
+    builder = Builder(ctx, command, at)
     handler = _HANDLERS.get(type(command))
     if handler is None:  # pragma: no cover - every command model has a handler
         raise InvalidInput(f"unknown command {type(command).__name__}", field="type")
-    result = handler(command, ctx, b, t, prepared or Prepared())
-    return Decided(b.events, result or {})
+    result = handler(command, ctx, builder, at, prepared or Prepared())
+    return Verdict(builder.events, result or {})

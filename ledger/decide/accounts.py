@@ -16,46 +16,73 @@ handles = registrar(HANDLERS)
 
 
 @handles(cmd.RegisterPerson)
-def _register_person(c: cmd.RegisterPerson, ctx: Context, b: Builder, t: datetime, p: Prepared) -> None:
-    world = ctx.world(ev.person_stream(c.person_id))
-    if world.person(c.person_id).registrations:
-        raise RuleViolation(f"person {c.person_id} is already registered", code="already_registered", rule="R1")
-    b.add(ev.PersonRegistered, ev.person_stream(c.person_id), person_id=c.person_id, name=c.name, email=c.email)
+def _register_person(
+    command: cmd.RegisterPerson, ctx: Context, builder: Builder, at: datetime, prepared: Prepared
+) -> None:
+    world = ctx.world(ev.person_stream(command.person_id))
+    if world.person(command.person_id).registrations:
+        raise RuleViolation(f"person {command.person_id} is already registered", code="already_registered", rule="R1")
+    builder.add(
+        ev.PersonRegistered,
+        ev.person_stream(command.person_id),
+        person_id=command.person_id,
+        name=command.name,
+        email=command.email,
+    )
 
 
 @handles(cmd.UpdateProfile)
-def _update_profile(c: cmd.UpdateProfile, ctx: Context, b: Builder, t: datetime, p: Prepared) -> None:
-    registered_person(ctx.world(), c.person_id, t)
-    b.add(
+def _update_profile(
+    command: cmd.UpdateProfile, ctx: Context, builder: Builder, at: datetime, prepared: Prepared
+) -> None:
+    registered_person(ctx.world(), command.person_id, at)
+    builder.add(
         ev.ProfileUpdated,
-        ev.person_stream(c.person_id),
-        person_id=c.person_id,
-        name=c.name,
-        email=c.email,
-        title=c.title,
+        ev.person_stream(command.person_id),
+        person_id=command.person_id,
+        name=command.name,
+        email=command.email,
+        title=command.title,
     )
 
 
 @handles(cmd.AddAffiliation)
-def _add_affiliation(c: cmd.AddAffiliation, ctx: Context, b: Builder, t: datetime, p: Prepared) -> None:
+def _add_affiliation(
+    command: cmd.AddAffiliation, ctx: Context, builder: Builder, at: datetime, prepared: Prepared
+) -> None:
     world = ctx.world()
-    person = registered_person(world, c.person_id, t)
-    registered_org(world, c.org_id, t)
-    if person_is_affiliated_with(person, c.org_id, t) is not None:
-        raise RuleViolation(f"{c.person_id} is already affiliated with {c.org_id}", code="already_affiliated")
-    b.add(ev.AffiliationAdded, ev.person_stream(c.person_id), person_id=c.person_id, org_id=c.org_id)
+    person = registered_person(world, command.person_id, at)
+    registered_org(world, command.org_id, at)
+    if person_is_affiliated_with(person, command.org_id, at) is not None:
+        raise RuleViolation(
+            f"{command.person_id} is already affiliated with {command.org_id}", code="already_affiliated"
+        )
+    builder.add(
+        ev.AffiliationAdded, ev.person_stream(command.person_id), person_id=command.person_id, org_id=command.org_id
+    )
 
 
 @handles(cmd.EndAffiliation)
-def _end_affiliation(c: cmd.EndAffiliation, ctx: Context, b: Builder, t: datetime, p: Prepared) -> None:
+def _end_affiliation(
+    command: cmd.EndAffiliation, ctx: Context, builder: Builder, at: datetime, prepared: Prepared
+) -> None:
     world = ctx.world()
-    person = registered_person(world, c.person_id, t)
-    if person_is_affiliated_with(person, c.org_id, t) is None:
-        raise RuleViolation(f"{c.person_id} is not affiliated with {c.org_id} at {iso(t)}", code="not_affiliated")
-    b.add(ev.AffiliationEnded, ev.person_stream(c.person_id), person_id=c.person_id, org_id=c.org_id)
+    person = registered_person(world, command.person_id, at)
+    if person_is_affiliated_with(person, command.org_id, at) is None:
+        raise RuleViolation(
+            f"{command.person_id} is not affiliated with {command.org_id} at {iso(at)}", code="not_affiliated"
+        )
+    builder.add(
+        ev.AffiliationEnded, ev.person_stream(command.person_id), person_id=command.person_id, org_id=command.org_id
+    )
 
 
 @handles(cmd.AcceptTerms)
-def _accept_terms(c: cmd.AcceptTerms, ctx: Context, b: Builder, t: datetime, p: Prepared) -> None:
-    registered_person(ctx.world(), c.person_id, t)
-    b.add(ev.TermsAccepted, ev.person_stream(c.person_id), person_id=c.person_id, terms_version=c.terms_version)
+def _accept_terms(command: cmd.AcceptTerms, ctx: Context, builder: Builder, at: datetime, prepared: Prepared) -> None:
+    registered_person(ctx.world(), command.person_id, at)
+    builder.add(
+        ev.TermsAccepted,
+        ev.person_stream(command.person_id),
+        person_id=command.person_id,
+        terms_version=command.terms_version,
+    )

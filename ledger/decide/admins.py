@@ -16,76 +16,94 @@ handles = registrar(HANDLERS)
 
 
 @handles(cmd.GrantSystemAccess)
-def _grant_system_access(c: cmd.GrantSystemAccess, ctx: Context, b: Builder, t: datetime, p: Prepared) -> None:
+def _grant_system_access(
+    command: cmd.GrantSystemAccess, ctx: Context, builder: Builder, at: datetime, prepared: Prepared
+) -> None:
     world = ctx.world()
-    person = registered_person(world, c.person_id, t)
-    org = registered_org(world, c.org_id, t)
-    if held_system_grants(person, c.org_id, org.removals_of(c.person_id), t, c.system):
+    person = registered_person(world, command.person_id, at)
+    org = registered_org(world, command.org_id, at)
+    if held_system_grants(person, command.org_id, org.removals_of(command.person_id), at, command.system):
         raise RuleViolation(
-            f"{c.person_id} already has {c.system} access at {c.org_id}", code="already_granted", rule="R7"
+            f"{command.person_id} already has {command.system} access at {command.org_id}",
+            code="already_granted",
+            rule="R7",
         )
-    b.add(
-        ev.SystemAccessGranted, ev.person_stream(c.person_id), person_id=c.person_id, org_id=c.org_id, system=c.system
+    builder.add(
+        ev.SystemAccessGranted,
+        ev.person_stream(command.person_id),
+        person_id=command.person_id,
+        org_id=command.org_id,
+        system=command.system,
     )
 
 
 @handles(cmd.RemoveSystemAccess)
-def _remove_system_access(c: cmd.RemoveSystemAccess, ctx: Context, b: Builder, t: datetime, p: Prepared) -> None:
+def _remove_system_access(
+    command: cmd.RemoveSystemAccess, ctx: Context, builder: Builder, at: datetime, prepared: Prepared
+) -> None:
     world = ctx.world()
-    person = registered_person(world, c.person_id, t)
-    org = registered_org(world, c.org_id, t)
-    if not held_system_grants(person, c.org_id, org.removals_of(c.person_id), t, c.system):
+    person = registered_person(world, command.person_id, at)
+    org = registered_org(world, command.org_id, at)
+    if not held_system_grants(person, command.org_id, org.removals_of(command.person_id), at, command.system):
         raise RuleViolation(
-            f"{c.person_id} has no {c.system} access at {c.org_id} at {iso(t)}",
+            f"{command.person_id} has no {command.system} access at {command.org_id} at {iso(at)}",
             code="system_access_not_found",
             rule="R7",
         )
-    b.add(
-        ev.SystemAccessRemoved, ev.person_stream(c.person_id), person_id=c.person_id, org_id=c.org_id, system=c.system
+    builder.add(
+        ev.SystemAccessRemoved,
+        ev.person_stream(command.person_id),
+        person_id=command.person_id,
+        org_id=command.org_id,
+        system=command.system,
     )
 
 
 @handles(cmd.AddDistrictUser)
-def _add_district_user(c: cmd.AddDistrictUser, ctx: Context, b: Builder, t: datetime, p: Prepared) -> None:
+def _add_district_user(
+    command: cmd.AddDistrictUser, ctx: Context, builder: Builder, at: datetime, prepared: Prepared
+) -> None:
     world = ctx.world()
-    district = registered_district(world, c.district_id, t)
-    registered_person(world, c.requested_by, t, "requested_by")
-    must_be_superintendent(district, c.requested_by, t, "R11", "add district users")
-    registered_person(world, c.person_id, t)
-    for a in pending_district_additions(district, c.person_id, ctx.calendar, t):
-        if a.access_year == c.access_year:
+    district = registered_district(world, command.district_id, at)
+    registered_person(world, command.requested_by, at, "requested_by")
+    must_be_superintendent(district, command.requested_by, at, "R11", "add district users")
+    registered_person(world, command.person_id, at)
+    for a in pending_district_additions(district, command.person_id, ctx.calendar, at):
+        if a.access_year == command.access_year:
             raise RuleViolation(
-                f"{c.person_id} is already a district user of {c.district_id} for access year {c.access_year}",
+                f"{command.person_id} is already a district user of {command.district_id} for access year {command.access_year}",
                 code="already_added",
                 rule="R11",
             )
-    b.add(
+    builder.add(
         ev.DistrictAccessAdded,
-        ev.district_stream(c.district_id),
-        person_id=c.person_id,
-        district_id=c.district_id,
-        access_year=c.access_year,
-        requested_by=c.requested_by,
+        ev.district_stream(command.district_id),
+        person_id=command.person_id,
+        district_id=command.district_id,
+        access_year=command.access_year,
+        requested_by=command.requested_by,
     )
 
 
 @handles(cmd.RemoveDistrictUser)
-def _remove_district_user(c: cmd.RemoveDistrictUser, ctx: Context, b: Builder, t: datetime, p: Prepared) -> None:
+def _remove_district_user(
+    command: cmd.RemoveDistrictUser, ctx: Context, builder: Builder, at: datetime, prepared: Prepared
+) -> None:
     world = ctx.world()
-    district = registered_district(world, c.district_id, t)
-    registered_person(world, c.requested_by, t, "requested_by")
-    must_be_superintendent(district, c.requested_by, t, "R11", "remove district users")
-    registered_person(world, c.person_id, t)
-    if not pending_district_additions(district, c.person_id, ctx.calendar, t):
+    district = registered_district(world, command.district_id, at)
+    registered_person(world, command.requested_by, at, "requested_by")
+    must_be_superintendent(district, command.requested_by, at, "R11", "remove district users")
+    registered_person(world, command.person_id, at)
+    if not pending_district_additions(district, command.person_id, ctx.calendar, at):
         raise RuleViolation(
-            f"{c.person_id} has no district access at {c.district_id} at {iso(t)}",
+            f"{command.person_id} has no district access at {command.district_id} at {iso(at)}",
             code="district_access_not_found",
             rule="R11",
         )
-    b.add(
+    builder.add(
         ev.DistrictAccessRemoved,
-        ev.district_stream(c.district_id),
-        person_id=c.person_id,
-        district_id=c.district_id,
-        requested_by=c.requested_by,
+        ev.district_stream(command.district_id),
+        person_id=command.person_id,
+        district_id=command.district_id,
+        requested_by=command.requested_by,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from ledger.decide.core import Builder, Context, Handler, Prepared, registrar
 from ledger.errors import InvalidInput, LockedOut, RuleViolation, StalePreparation, WrongCode
 from ledger.rules.accounts import person_is_affiliated_with
 from ledger.rules.codes import (
+    LockoutPolicy,
     code_has_a_free_staff_place,
     code_life,
     codes_valid_at,
@@ -21,72 +23,76 @@ from ledger.rules.codes import (
     redemption_is_held,
 )
 from ledger.rules.designations import principal_designated_for_year, principal_of
-from ledger.streams import SchoolView, evolve
+from ledger.streams import PersonView, SchoolView, evolve
 
 HANDLERS: dict[type[cmd.Command], Handler] = {}
 handles = registrar(HANDLERS)
 
 
 @handles(cmd.IssueAccessCode)
-def _issue_access_code(c: cmd.IssueAccessCode, ctx: Context, b: Builder, t: datetime, p: Prepared) -> dict[str, Any]:
+def _issue_access_code(
+    command: cmd.IssueAccessCode, ctx: Context, builder: Builder, at: datetime, prepared: Prepared
+) -> dict[str, Any]:
     world = ctx.world()
-    school = registered_school(world, c.school_id, t)
-    principal = principal_designated_for_year(school, c.exam_year, t)
+    school = registered_school(world, command.school_id, at)
+    principal = principal_designated_for_year(school, command.exam_year, at)
     if principal is None:
         raise RuleViolation(
-            f"no principal is designated for {c.school_id} and exam year {c.exam_year}: the code is issued to them",
+            f"no principal is designated for {command.school_id} and exam year {command.exam_year}: the code is issued to them",
             code="no_principal_designated",
             rule="R8",
         )
-    if p.code is None or p.code_digest is None:  # pragma: no cover - the service always prepares it
+    if prepared.code is None or prepared.code_digest is None:  # pragma: no cover - the service always prepares it
         raise InvalidInput("the code must be prepared before the append", field="code")
-    stream = ev.school_stream(c.school_id)
-    for life in codes_valid_at(school, c.exam_year, ctx.calendar, t):
-        b.add(
+    stream = ev.school_stream(command.school_id)
+    for life in codes_valid_at(school, command.exam_year, ctx.calendar, at):
+        builder.add(
             ev.AccessCodeRevoked,
             stream,
-            school_id=c.school_id,
-            exam_year=c.exam_year,
+            school_id=command.school_id,
+            exam_year=command.exam_year,
             reason="reissued",
             code_event_id=life.issued.event_id,
         )
-    issued = b.add(
+    issued = builder.add(
         ev.AccessCodeIssued,
         stream,
-        school_id=c.school_id,
-        exam_year=c.exam_year,
+        school_id=command.school_id,
+        exam_year=command.exam_year,
         principal_id=principal.person_id,
-        code_digest=p.code_digest,
+        code_digest=prepared.code_digest,
     )
     return {
-        "code": p.code,
-        "school_id": c.school_id,
-        "exam_year": c.exam_year,
+        "code": prepared.code,
+        "school_id": command.school_id,
+        "exam_year": command.exam_year,
         "principal_id": principal.person_id,
         "code_event_id": issued.event_id,
-        "valid_from": iso(t),
-        "valid_to": iso(ctx.calendar.code_expiry(c.exam_year)),
+        "valid_from": iso(at),
+        "valid_to": iso(ctx.calendar.code_expiry(command.exam_year)),
     }
 
 
 @handles(cmd.RevokeAccessCode)
-def _revoke_access_code(c: cmd.RevokeAccessCode, ctx: Context, b: Builder, t: datetime, p: Prepared) -> None:
+def _revoke_access_code(
+    command: cmd.RevokeAccessCode, ctx: Context, builder: Builder, at: datetime, prepared: Prepared
+) -> None:
     world = ctx.world()
-    school = registered_school(world, c.school_id, t)
-    valid = codes_valid_at(school, c.exam_year, ctx.calendar, t)
+    school = registered_school(world, command.school_id, at)
+    valid = codes_valid_at(school, command.exam_year, ctx.calendar, at)
     if not valid:
         raise RuleViolation(
-            f"{c.school_id} has no valid code for exam year {c.exam_year} at {iso(t)}",
+            f"{command.school_id} has no valid code for exam year {command.exam_year} at {iso(at)}",
             code="code_not_found",
             rule="R8",
         )
     for life in valid:
-        b.add(
+        builder.add(
             ev.AccessCodeRevoked,
-            ev.school_stream(c.school_id),
-            school_id=c.school_id,
-            exam_year=c.exam_year,
-            reason=c.reason,
+            ev.school_stream(command.school_id),
+            school_id=command.school_id,
+            exam_year=command.exam_year,
+            reason=command.reason,
             code_event_id=life.issued.event_id,
         )
 
@@ -116,64 +122,85 @@ def redemption_refusal(school: SchoolView, exam_year: int, cal: LedgerCalendar, 
     )
 
 
-@handles(cmd.RedeemAccessCode)
-def _redeem_access_code(c: cmd.RedeemAccessCode, ctx: Context, b: Builder, t: datetime, p: Prepared) -> dict[str, Any]:
-    world = ctx.world()
-    person = registered_person(world, c.person_id, t)
-    school = registered_school(world, c.school_id, t)
-    until = lockout_until(person, ctx.lockout)
-    if until is not None and ctx.now < until:
+def must_not_be_locked_out(person: PersonView, policy: LockoutPolicy, now: datetime) -> None:
+    """R10: a person locked out by wrong codes may not redeem until the lockout ends (by the clock, not valid time)."""
+    until = lockout_until(person, policy)
+    if until is not None and now < until:
         raise LockedOut(
-            f"too many wrong access codes: {c.person_id} may try again at {iso(until)}",
-            retry_after_seconds=max(1, int((until - ctx.now).total_seconds()) + 1),
+            f"too many wrong access codes: {person.person_id} may try again at {iso(until)}",
+            retry_after_seconds=max(1, int((until - now).total_seconds()) + 1),
         )
-    if person_is_affiliated_with(person, c.school_id, t) is None:
+
+
+def must_leave_staff_places(
+    school: SchoolView, codes: Iterable[ev.AccessCodeIssued], cal: LedgerCalendar, change: str
+) -> None:
+    """R9: after `change` (already folded into `school`), at most five staff hold each code at every valid time."""
+    for code in codes:
+        ok, when = code_has_a_free_staff_place(school, code.event_id, cal)
+        if not ok:
+            moment = f" at {iso(when)}" if when else ""
+            raise RuleViolation(
+                f"{change} would let six staff hold the code of {school.school_id} for {code.exam_year}{moment}; "
+                "five staff places per code (a principal's removal frees one)",
+                code="five_staff_limit",
+                rule="R9",
+            )
+
+
+@handles(cmd.RedeemAccessCode)
+def _redeem_access_code(
+    command: cmd.RedeemAccessCode, ctx: Context, builder: Builder, at: datetime, prepared: Prepared
+) -> dict[str, Any]:
+    world = ctx.world()
+    person = registered_person(world, command.person_id, at)
+    school = registered_school(world, command.school_id, at)
+    must_not_be_locked_out(person, ctx.lockout, ctx.now)
+    if person_is_affiliated_with(person, command.school_id, at) is None:
         raise RuleViolation(
-            f"{c.person_id} is not affiliated with {c.school_id} at {iso(t)}", code="not_affiliated", rule="R10"
+            f"{command.person_id} is not affiliated with {command.school_id} at {iso(at)}",
+            code="not_affiliated",
+            rule="R10",
         )
-    refusal = redemption_refusal(school, c.exam_year, ctx.calendar, t)
+    refusal = redemption_refusal(school, command.exam_year, ctx.calendar, at)
     if refusal is not None:
         raise refusal
-    valid = {life.issued.event_id: life for life in codes_valid_at(school, c.exam_year, ctx.calendar, t)}
-    if p.matched_code_event_id is None:
-        if not set(valid) <= p.checked_code_event_ids:
+    valid = {life.issued.event_id: life for life in codes_valid_at(school, command.exam_year, ctx.calendar, at)}
+    if prepared.matched_code_event_id is None:
+        if not set(valid) <= prepared.checked_code_event_ids:
             raise StalePreparation("a code was issued while the one presented was being checked")
-        raise WrongCode(f"wrong access code for {c.school_id} and exam year {c.exam_year}", rule="R10")
-    life = valid.get(p.matched_code_event_id)
+        raise WrongCode(f"wrong access code for {command.school_id} and exam year {command.exam_year}", rule="R10")
+    life = valid.get(prepared.matched_code_event_id)
     if life is None:  # matched a code that was revoked or reissued meanwhile
         raise RuleViolation(
-            f"the access code presented for {c.school_id} was revoked or reissued", code="code_revoked", rule="R10"
+            f"the access code presented for {command.school_id} was revoked or reissued",
+            code="code_revoked",
+            rule="R10",
         )
     code = life.issued
     if any(
-        r.person_id == c.person_id
+        r.person_id == command.person_id
         and r.code_event_id == code.event_id
-        and redemption_is_held(r, school, ctx.calendar, t)
+        and redemption_is_held(r, school, ctx.calendar, at)
         for r in school.redemptions
     ):
-        raise RuleViolation(f"{c.person_id} already holds access through this code", code="already_redeemed", rule="R8")
-    principal = principal_of(school, t)
-    staff = c.person_id != code.principal_id and (principal is None or principal.person_id != c.person_id)
-    redeemed = b.add(
+        raise RuleViolation(
+            f"{command.person_id} already holds access through this code", code="already_redeemed", rule="R8"
+        )
+    principal = principal_of(school, at)
+    staff = command.person_id != code.principal_id and (principal is None or principal.person_id != command.person_id)
+    redeemed = builder.add(
         ev.AccessCodeRedeemed,
-        ev.school_stream(c.school_id),
-        school_id=c.school_id,
-        exam_year=c.exam_year,
-        person_id=c.person_id,
+        ev.school_stream(command.school_id),
+        school_id=command.school_id,
+        exam_year=command.exam_year,
+        person_id=command.person_id,
         staff=staff,
         code_event_id=code.event_id,
     )
     if staff:
         after = SchoolView(evolve(school.stream, redeemed), school.school_id)
-        ok, when = code_has_a_free_staff_place(after, code.event_id, ctx.calendar)
-        if not ok:
-            moment = f" at {iso(when)}" if when else ""
-            raise RuleViolation(
-                f"five staff already hold access through the code of {c.school_id} for {c.exam_year}{moment}; "
-                "a principal's removal frees a place",
-                code="five_staff_limit",
-                rule="R9",
-            )
+        must_leave_staff_places(after, [code], ctx.calendar, "this redemption")
     return {"staff": staff, "code_event_id": code.event_id, "valid_to": iso(life.end)}
 
 

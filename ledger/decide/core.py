@@ -78,8 +78,8 @@ class _LazyStreams(dict[str, Stream]):
 
 
 @dataclass
-class Decided:
-    """The events a command appends and what it returns to its caller."""
+class Verdict:
+    """What a command decides: the events it appends and what it returns to its caller."""
 
     events: list[ev.LedgerEvent]
     result: dict[str, Any] = field(default_factory=dict)

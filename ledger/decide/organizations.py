@@ -16,62 +16,78 @@ handles = registrar(HANDLERS)
 
 
 @handles(cmd.RegisterDistrict)
-def _register_district(c: cmd.RegisterDistrict, ctx: Context, b: Builder, t: datetime, p: Prepared) -> None:
-    world = ctx.world(ev.district_stream(c.district_id), ev.school_stream(c.district_id))
-    org_id_is_free(world, c.district_id)
-    b.add(ev.DistrictRegistered, ev.district_stream(c.district_id), district_id=c.district_id, name=c.name)
+def _register_district(
+    command: cmd.RegisterDistrict, ctx: Context, builder: Builder, at: datetime, prepared: Prepared
+) -> None:
+    world = ctx.world(ev.district_stream(command.district_id), ev.school_stream(command.district_id))
+    org_id_is_free(world, command.district_id)
+    builder.add(
+        ev.DistrictRegistered,
+        ev.district_stream(command.district_id),
+        district_id=command.district_id,
+        name=command.name,
+    )
 
 
 @handles(cmd.RegisterSchool)
-def _register_school(c: cmd.RegisterSchool, ctx: Context, b: Builder, t: datetime, p: Prepared) -> None:
-    world = ctx.world(ev.school_stream(c.school_id), ev.district_stream(c.school_id))
-    org_id_is_free(world, c.school_id)
-    if c.district_id is not None:
-        registered_district(world, c.district_id, t)
-    b.add(
+def _register_school(
+    command: cmd.RegisterSchool, ctx: Context, builder: Builder, at: datetime, prepared: Prepared
+) -> None:
+    world = ctx.world(ev.school_stream(command.school_id), ev.district_stream(command.school_id))
+    org_id_is_free(world, command.school_id)
+    if command.district_id is not None:
+        registered_district(world, command.district_id, at)
+    builder.add(
         ev.SchoolRegistered,
-        ev.school_stream(c.school_id),
-        school_id=c.school_id,
-        name=c.name,
-        district_id=c.district_id,
-        homeschool=c.homeschool,
+        ev.school_stream(command.school_id),
+        school_id=command.school_id,
+        name=command.name,
+        district_id=command.district_id,
+        homeschool=command.homeschool,
     )
 
 
 @handles(cmd.DesignatePrincipal)
-def _designate_principal(c: cmd.DesignatePrincipal, ctx: Context, b: Builder, t: datetime, p: Prepared) -> None:
+def _designate_principal(
+    command: cmd.DesignatePrincipal, ctx: Context, builder: Builder, at: datetime, prepared: Prepared
+) -> None:
     world = ctx.world()
-    registered_school(world, c.school_id, t)
-    registered_person(world, c.person_id, t)
-    b.add(
+    registered_school(world, command.school_id, at)
+    registered_person(world, command.person_id, at)
+    builder.add(
         ev.PrincipalDesignated,
-        ev.school_stream(c.school_id),
-        school_id=c.school_id,
-        person_id=c.person_id,
-        exam_year=c.exam_year,
+        ev.school_stream(command.school_id),
+        school_id=command.school_id,
+        person_id=command.person_id,
+        exam_year=command.exam_year,
     )
 
 
 @handles(cmd.DesignateSuperintendent)
 def _designate_superintendent(
-    c: cmd.DesignateSuperintendent, ctx: Context, b: Builder, t: datetime, p: Prepared
+    command: cmd.DesignateSuperintendent, ctx: Context, builder: Builder, at: datetime, prepared: Prepared
 ) -> None:
     world = ctx.world()
-    registered_district(world, c.district_id, t)
-    registered_person(world, c.person_id, t)
-    b.add(
-        ev.SuperintendentDesignated, ev.district_stream(c.district_id), district_id=c.district_id, person_id=c.person_id
+    registered_district(world, command.district_id, at)
+    registered_person(world, command.person_id, at)
+    builder.add(
+        ev.SuperintendentDesignated,
+        ev.district_stream(command.district_id),
+        district_id=command.district_id,
+        person_id=command.person_id,
     )
 
 
 @handles(cmd.ReleaseScores)
-def _release_scores(c: cmd.ReleaseScores, ctx: Context, b: Builder, t: datetime, p: Prepared) -> None:
+def _release_scores(
+    command: cmd.ReleaseScores, ctx: Context, builder: Builder, at: datetime, prepared: Prepared
+) -> None:
     world = ctx.world(ev.CALENDAR_STREAM)
-    existing = release_of_year(world.calendar(), c.exam_year)
+    existing = release_of_year(world.calendar(), command.exam_year)
     if existing is not None:
         raise RuleViolation(
-            f"scores of {c.exam_year} were already released on {existing.released_on} (void that event to correct it)",
+            f"scores of {command.exam_year} were already released on {existing.released_on} (void that event to correct it)",
             code="already_released",
             rule="R3",
         )
-    b.add(ev.ScoresReleased, ev.CALENDAR_STREAM, exam_year=c.exam_year, released_on=c.released_on)
+    builder.add(ev.ScoresReleased, ev.CALENDAR_STREAM, exam_year=command.exam_year, released_on=command.released_on)

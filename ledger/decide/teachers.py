@@ -16,109 +16,121 @@ handles = registrar(HANDLERS)
 
 
 @handles(cmd.AuthorizeCourse)
-def _authorize_course(c: cmd.AuthorizeCourse, ctx: Context, b: Builder, t: datetime, p: Prepared) -> None:
+def _authorize_course(
+    command: cmd.AuthorizeCourse, ctx: Context, builder: Builder, at: datetime, prepared: Prepared
+) -> None:
     world = ctx.world()
-    person = registered_person(world, c.person_id, t)
-    school = registered_school(world, c.school_id, t)
-    if held_authorizations(person, school, c.school_year, t, c.subject):
+    person = registered_person(world, command.person_id, at)
+    school = registered_school(world, command.school_id, at)
+    if held_authorizations(person, school, command.school_year, at, command.subject):
         raise RuleViolation(
-            f"{c.person_id} already holds {c.subject} at {c.school_id} for school year {c.school_year}",
+            f"{command.person_id} already holds {command.subject} at {command.school_id} for school year {command.school_year}",
             code="already_authorized",
             rule="R3",
         )
-    b.add(
+    builder.add(
         ev.CourseAuthorized,
-        ev.person_stream(c.person_id),
-        person_id=c.person_id,
-        school_id=c.school_id,
-        subject=c.subject,
-        school_year=c.school_year,
+        ev.person_stream(command.person_id),
+        person_id=command.person_id,
+        school_id=command.school_id,
+        subject=command.subject,
+        school_year=command.school_year,
     )
 
 
 @handles(cmd.WithdrawCourseAuthorization)
-def _withdraw_course(c: cmd.WithdrawCourseAuthorization, ctx: Context, b: Builder, t: datetime, p: Prepared) -> None:
+def _withdraw_course(
+    command: cmd.WithdrawCourseAuthorization, ctx: Context, builder: Builder, at: datetime, prepared: Prepared
+) -> None:
     world = ctx.world()
-    person = registered_person(world, c.person_id, t)
-    school = registered_school(world, c.school_id, t)
-    if not held_authorizations(person, school, c.school_year, t, c.subject):
+    person = registered_person(world, command.person_id, at)
+    school = registered_school(world, command.school_id, at)
+    if not held_authorizations(person, school, command.school_year, at, command.subject):
         raise RuleViolation(
-            f"{c.person_id} holds no {c.subject} authorization at {c.school_id} for school year {c.school_year} at {iso(t)}",
+            f"{command.person_id} holds no {command.subject} authorization at {command.school_id} for school year {command.school_year} at {iso(at)}",
             code="authorization_not_found",
             rule="R3",
         )
-    b.add(
+    builder.add(
         ev.CourseAuthorizationWithdrawn,
-        ev.person_stream(c.person_id),
-        person_id=c.person_id,
-        school_id=c.school_id,
-        subject=c.subject,
-        school_year=c.school_year,
+        ev.person_stream(command.person_id),
+        person_id=command.person_id,
+        school_id=command.school_id,
+        subject=command.subject,
+        school_year=command.school_year,
     )
 
 
 @handles(cmd.AssignSection)
-def _assign_section(c: cmd.AssignSection, ctx: Context, b: Builder, t: datetime, p: Prepared) -> None:
+def _assign_section(
+    command: cmd.AssignSection, ctx: Context, builder: Builder, at: datetime, prepared: Prepared
+) -> None:
     world = ctx.world()
-    person = registered_person(world, c.person_id, t)
-    school = registered_school(world, c.school_id, t)
-    assigned = sections_assigned(person, school, c.school_year, c.subject, t)
-    if any(s.section_id == c.section_id for s in assigned):
+    person = registered_person(world, command.person_id, at)
+    school = registered_school(world, command.school_id, at)
+    assigned = sections_assigned(person, school, command.school_year, command.subject, at)
+    if any(s.section_id == command.section_id for s in assigned):
         raise RuleViolation(
-            f"section {c.section_id} ({c.subject}, {c.school_year}) is already assigned to {c.person_id}",
+            f"section {command.section_id} ({command.subject}, {command.school_year}) is already assigned to {command.person_id}",
             code="already_assigned",
             rule="R4",
         )
-    b.add(
+    builder.add(
         ev.SectionAssigned,
-        ev.person_stream(c.person_id),
-        person_id=c.person_id,
-        school_id=c.school_id,
-        subject=c.subject,
-        section_id=c.section_id,
-        school_year=c.school_year,
+        ev.person_stream(command.person_id),
+        person_id=command.person_id,
+        school_id=command.school_id,
+        subject=command.subject,
+        section_id=command.section_id,
+        school_year=command.school_year,
     )
 
 
 @handles(cmd.RestrictStudentData)
-def _restrict(c: cmd.RestrictStudentData, ctx: Context, b: Builder, t: datetime, p: Prepared) -> None:
+def _restrict(
+    command: cmd.RestrictStudentData, ctx: Context, builder: Builder, at: datetime, prepared: Prepared
+) -> None:
     world = ctx.world()
-    school = registered_school(world, c.school_id, t)
-    registered_person(world, c.requested_by, t, "requested_by")
-    must_be_principal(school, c.requested_by, t, "R6", "restrict student data")
-    if c.teacher_id is not None:
-        registered_person(world, c.teacher_id, t, "teacher_id")
-    if active_restriction(school, c.teacher_id, t) is not None:
-        scope = c.teacher_id or "all teachers"
+    school = registered_school(world, command.school_id, at)
+    registered_person(world, command.requested_by, at, "requested_by")
+    must_be_principal(school, command.requested_by, at, "R6", "restrict student data")
+    if command.teacher_id is not None:
+        registered_person(world, command.teacher_id, at, "teacher_id")
+    if active_restriction(school, command.teacher_id, at) is not None:
+        scope = command.teacher_id or "all teachers"
         raise RuleViolation(
-            f"student data at {c.school_id} is already restricted for {scope}", code="already_restricted", rule="R6"
+            f"student data at {command.school_id} is already restricted for {scope}",
+            code="already_restricted",
+            rule="R6",
         )
-    b.add(
+    builder.add(
         ev.StudentDataRestricted,
-        ev.school_stream(c.school_id),
-        school_id=c.school_id,
-        teacher_id=c.teacher_id,
-        requested_by=c.requested_by,
+        ev.school_stream(command.school_id),
+        school_id=command.school_id,
+        teacher_id=command.teacher_id,
+        requested_by=command.requested_by,
     )
 
 
 @handles(cmd.LiftStudentDataRestriction)
-def _lift(c: cmd.LiftStudentDataRestriction, ctx: Context, b: Builder, t: datetime, p: Prepared) -> None:
+def _lift(
+    command: cmd.LiftStudentDataRestriction, ctx: Context, builder: Builder, at: datetime, prepared: Prepared
+) -> None:
     world = ctx.world()
-    school = registered_school(world, c.school_id, t)
-    registered_person(world, c.requested_by, t, "requested_by")
-    must_be_principal(school, c.requested_by, t, "R6", "lift a restriction of student data")
-    if active_restriction(school, c.teacher_id, t) is None:
-        scope = c.teacher_id or "all teachers"
+    school = registered_school(world, command.school_id, at)
+    registered_person(world, command.requested_by, at, "requested_by")
+    must_be_principal(school, command.requested_by, at, "R6", "lift a restriction of student data")
+    if active_restriction(school, command.teacher_id, at) is None:
+        scope = command.teacher_id or "all teachers"
         raise RuleViolation(
-            f"student data at {c.school_id} is not restricted for {scope} at {iso(t)}",
+            f"student data at {command.school_id} is not restricted for {scope} at {iso(at)}",
             code="restriction_not_found",
             rule="R6",
         )
-    b.add(
+    builder.add(
         ev.StudentDataRestrictionLifted,
-        ev.school_stream(c.school_id),
-        school_id=c.school_id,
-        teacher_id=c.teacher_id,
-        requested_by=c.requested_by,
+        ev.school_stream(command.school_id),
+        school_id=command.school_id,
+        teacher_id=command.teacher_id,
+        requested_by=command.requested_by,
     )
