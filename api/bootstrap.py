@@ -18,16 +18,27 @@ from api.errors import error_response, install_error_handlers
 from api.observability import Metrics, RequestLog, configure_logging
 from api.openapi import install_openapi
 from api.routers import audit, check, commands, health, orgs, people
+from api.routers import log as log_routes
 from api.security import KeyRing
 from api.settings import Settings
 from ledger.calendar import LedgerCalendar
 from ledger.rules.codes import LockoutPolicy
 from projections.system import LedgerSystem, open_ledger
 from storage.codes import CodeHasher
+from storage.evidence import LogEvidence
+from storage.signing import signing_key
 
 log = logging.getLogger("ledger.api")
 
-API_ROUTERS = (commands.router, check.router, people.router, orgs.router, audit.router, health.router)
+API_ROUTERS = (
+    commands.router,
+    check.router,
+    people.router,
+    orgs.router,
+    audit.router,
+    log_routes.router,
+    health.router,
+)
 
 SystemFactory = Callable[[Settings, LedgerCalendar], LedgerSystem]
 
@@ -90,8 +101,9 @@ def create_app(
         configure_logging(settings.log_level)
         calendar = LedgerCalendar(settings.timezone, settings.kept_years)
         keys = load_keys(settings, announce)
+        key = signing_key(settings.database_url, settings.signing_key_file)  # refused before the store opens
         system = system_factory(settings, calendar)
-        app.state.container = Container(settings, system, keys, calendar)
+        app.state.container = Container(settings, system, keys, calendar, LogEvidence(system.service.recorder, key))
         app.state.metrics = metrics
         # What exists now (modules, schemas, the wiring) lives as long as the process: keep it out
         # of the cyclic collector's full passes, which otherwise pause requests for tens of ms.

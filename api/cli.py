@@ -6,6 +6,7 @@ other LEDGER_* settings.
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import sys
@@ -27,11 +28,13 @@ from ledger.calendar import LedgerCalendar
 from ledger.commands import Command, parse_command
 from ledger.errors import LedgerError
 from ledger.rules.codes import LockoutPolicy
+from ledger.verify import log_id, public_key_bytes
 from projections.system import LedgerSystem, open_ledger
 from storage.codes import CodeHasher
 from storage.integrity import checkpoint_json, parse_checkpoints
 from storage.integrity import verify as verify_log
 from storage.recorders import Checkpoint
+from storage.signing import write_new_key
 
 app = typer.Typer(
     help="AP score-reports access ledger: who could see what, when, as known when, and why.",
@@ -303,6 +306,22 @@ def checkpoints(
     if latest:
         found = found[-1:]
     print(orjson.dumps({"checkpoints": [checkpoint_json(c) for c in found]}, option=orjson.OPT_INDENT_2).decode())
+
+
+@app.command()
+def keygen(
+    file: Annotated[Path, typer.Argument(dir_okay=False, help="where to write the key (PEM, mode 0600)")],
+) -> None:
+    """Make the log's Ed25519 signing key (for LEDGER_SIGNING_KEY_FILE); never overwrites a file."""
+    try:
+        key = write_new_key(file)
+    except FileExistsError:
+        err.print(f"{file} already exists: not overwritten")
+        raise typer.Exit(1) from None
+    public = public_key_bytes(key.public_key())
+    out.print(f"Wrote the signing key to {file} (mode 0600). Keep it out of the database and its backups.")
+    out.print(f"public key (base64): {base64.b64encode(public).decode()}", soft_wrap=True)
+    out.print(f"log id: {log_id(public)}", soft_wrap=True)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from api.security import Client, ClientRole, KeyRing
 from api.settings import Settings
 from ledger.calendar import LedgerCalendar
 from projections.system import LedgerSystem
+from storage.evidence import LogEvidence
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Container:
     system: LedgerSystem
     keys: KeyRing
     calendar: LedgerCalendar
+    log: LogEvidence
 
 
 def get_container(request: Request) -> Container:

@@ -28,11 +28,62 @@ class EventReceiptOut(BaseModel):
     effective_at: str
 
 
+HEX = "^[0-9a-f]{64}$"
+
+
+class SignedHead(BaseModel):
+    """A signed tree head: Ed25519 over the sorted, spaceless JSON of log_id, root_hash, timestamp, tree_size."""
+
+    log_id: str = Field(pattern=HEX, description="hex SHA-256 of the raw public key")
+    tree_size: int
+    root_hash: str = Field(pattern=HEX)
+    timestamp: int = Field(description="milliseconds since the Unix epoch, when it was signed")
+    signature: str = Field(description="Ed25519 signature, base64")
+
+
+class ReceiptLeaf(BaseModel):
+    position: int
+    leaf_hash: str = Field(pattern=HEX)
+
+
+class Receipt(BaseModel):
+    """Keep it: `head` lets you check later that the log still holds these leaves (see SECURITY.md)."""
+
+    head: SignedHead
+    leaves: list[ReceiptLeaf]
+
+
+class LogKey(BaseModel):
+    algorithm: str = Field(examples=["ed25519"])
+    public_key: str = Field(description="the raw 32-byte public key, base64")
+    log_id: str = Field(pattern=HEX)
+
+
+class InclusionProof(BaseModel):
+    event_id: str
+    position: int
+    leaf_index: int
+    tree_size: int
+    entry: str = Field(description="the entry bytes the leaf hashes, base64")
+    leaf_hash: str = Field(pattern=HEX)
+    audit_path: list[str]
+    head: SignedHead
+
+
+class ConsistencyProof(BaseModel):
+    first: int
+    second: int
+    proof: list[str]
+    first_head: SignedHead
+    second_head: SignedHead
+
+
 class CommandAccepted(BaseModel):
     position: int
     recorded_at: str
     events: list[EventReceiptOut]
     result: dict[str, Any]
+    receipt: Receipt
 
 
 class BatchRequest(BaseModel):
@@ -44,6 +95,7 @@ class BatchAccepted(BaseModel):
     position: int
     recorded_at: str
     results: list[CommandAccepted]
+    receipt: Receipt
 
 
 class CheckResult(BaseModel):

@@ -18,8 +18,8 @@ def iso(t: datetime | None) -> str | None:
     return None if t is None else t.isoformat()
 
 
-def command_accepted(outcome: Outcome) -> models.CommandAccepted:
-    return models.CommandAccepted.model_validate(outcome.to_json())
+def command_accepted(outcome: Outcome, receipt: dict[str, Any]) -> models.CommandAccepted:
+    return models.CommandAccepted.model_validate({**outcome.to_json(), "receipt": receipt})
 
 
 def check_result(answer: CheckAnswer) -> models.CheckResult:

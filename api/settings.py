@@ -31,5 +31,10 @@ class Settings(BaseSettings):
         None,
         description="signs console session cookies (the same in every process); default: derived from the API keys",
     )
+    signing_key_file: str | None = Field(
+        None,
+        description="the log's Ed25519 key (PEM, mode 0600, never in the database); default: ledger-signing.key "
+        "next to a SQLite database or in the working directory",
+    )
     log_level: str = Field("INFO")
     project: bool = Field(True, description="follow the log into the projections in this process")

@@ -173,6 +173,10 @@ class LedgerRecorder(ABC):
     def tree_size(self) -> int:
         """How many leaves the stored tree holds."""
 
+    @abstractmethod
+    def position_of(self, event_id: str) -> int | None:
+        """The position of an event id."""
+
     latest_head: tree.Head | None = None  # the newest (size, root) this process committed
 
     def _committed_head(self, txn: AppendTxn) -> None:
@@ -224,6 +228,12 @@ class POPOLedgerRecorder(POPOApplicationRecorder, LedgerRecorder):
     def tree_size(self) -> int:
         with self._database_lock:
             return self._tree_size
+
+    def position_of(self, event_id: str) -> int | None:
+        with self._database_lock:
+            if event_id not in self._event_ids:
+                return None
+            return self._event_id_list.index(event_id) + 1  # memory stores are small
 
     def _row(self, index: int) -> Row:
         s = self._stored_events[index]
@@ -444,6 +454,12 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
         with self.datastore.transaction(commit=False) as c:
             c.execute(SQLITE_TREE_SIZE)
             return _size(c.fetchone())
+
+    def position_of(self, event_id: str) -> int | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT rowid FROM {SQLITE_EVENTS} WHERE event_id = ?", (event_id,))
+            r = c.fetchone()
+            return None if r is None else int(r[0])
 
 
 def _sqlite_row(r: Any) -> Row:
@@ -689,6 +705,12 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
     def tree_size(self) -> int:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             return self._tree_size(curs)
+
+    def position_of(self, event_id: str) -> int | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(SQL("SELECT notification_id FROM {t} WHERE event_id = %s").format(t=self.t), (event_id,))
+            r = curs.fetchone()
+            return None if r is None else int(r["notification_id"])
 
 
 @contextmanager

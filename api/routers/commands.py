@@ -51,7 +51,7 @@ def post_command(
     outcome = container.system.service.execute(command, client.client_id)
     if outcome.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    return command_accepted(outcome)
+    return command_accepted(outcome, container.log.receipt([e.position for e in outcome.events]))
 
 
 @router.post("/batch", status_code=201, response_model=models.BatchAccepted, responses=ERRORS)
@@ -62,9 +62,20 @@ def post_batch(batch: models.BatchRequest, client: Registrar, container: Contain
             422, "batch_too_large", f"at most {container.settings.max_batch} commands per batch", field="commands"
         )
     outcomes = container.system.service.execute_batch(batch.commands, client.client_id)
-    results = [command_accepted(o) for o in outcomes]
     last = max(outcomes, key=lambda o: o.position)
-    return models.BatchAccepted(position=last.position, recorded_at=last.recorded_at.isoformat(), results=results)
+    # One signed head for the whole batch: each command's receipt holds its own leaves.
+    receipt = container.log.receipt([e.position for o in outcomes for e in o.events])
+    leaves = {leaf["position"]: leaf for leaf in receipt["leaves"]}
+    results = [
+        command_accepted(o, {"head": receipt["head"], "leaves": [leaves[e.position] for e in o.events]})
+        for o in outcomes
+    ]
+    return models.BatchAccepted(
+        position=last.position,
+        recorded_at=last.recorded_at.isoformat(),
+        results=results,
+        receipt=models.Receipt.model_validate(receipt),
+    )
 
 
 def preview(container: Container, command: Command, client: Client) -> models.CommandPreview:
