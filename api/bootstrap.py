@@ -66,7 +66,7 @@ def load_keys(settings: Settings, announce: Callable[[str], None] = print) -> Ke
 
 
 class DeclaredBodyLimit:
-    """413 in the SPEC §9 error shape for a body whose declared length is over the limit.
+    """413 in the API's error shape for a body whose declared length is over the limit.
 
     Streamed bodies without a declared length are cut off by the framework's own
     `max_body_size`, set per router: it answers through our HTTP error handler, but a
@@ -125,7 +125,9 @@ def create_app(
         description=(
             "Who may see AP score reports, at any valid time, as known at any moment, and why. "
             "Send `Authorization: Bearer <key>`. Each operation lists the roles that may call it "
-            "(`x-roles`, and in its description)."
+            "(`x-roles`, and in its description). Answers and refusals name the rules (R1–R16) that "
+            "decided them; `docs/rules.md` in the ledger's repository states each rule and what every fact "
+            "means in valid time."
         ),
         lifespan=lifespan,
     )

@@ -1,4 +1,4 @@
-"""Every error, domain or HTTP, mapped in one place to SPEC §9's shape: {"error": {code, message, rule}}.
+"""Every error, domain or HTTP, mapped in one place to the API's error shape: {"error": {code, message, rule}}.
 
 Validation messages name the field and what is wrong, never the value sent (it
 could be an access code).
@@ -101,7 +101,7 @@ def _field(loc: tuple[Any, ...]) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the handlers that give every error SPEC §9's shape."""
+    """Register the handlers that give every error the API's error shape."""
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""Request and response models of the HTTP contract (SPEC §9), named by role."""
+"""Request and response models of the HTTP API, named by role."""
 
 from __future__ import annotations
 
@@ -236,7 +236,7 @@ class HealthResult(BaseModel):
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for error statuses, all with the SPEC §9 error shape."""
+    """OpenAPI `responses` for error statuses, all with the API's error shape."""
     return {status: {"model": ErrorResponse} for status in statuses}
 
 

@@ -1,4 +1,4 @@
-"""Domain answers → response models (SPEC §9 shapes)."""
+"""Domain answers → response models (the HTTP API's shapes)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""API clients and their keys (SPEC §9): `client_id:role:secret`, kept in the key ring only as SHA-256 digests.
+"""API clients and their keys: `client_id:role:secret`, kept in the key ring only as SHA-256 digests.
 
 A presented secret is hashed and compared in constant time with every known
 digest, so neither timing nor the process memory reveals a key.

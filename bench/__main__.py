@@ -1,4 +1,4 @@
-"""`python -m bench`: load (or re-use) a tier's history on each store and measure every figure of issue 6."""
+"""`python -m bench`: load (or re-use) a tier's history on each store and measure every figure of BENCHMARKS.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The figures of issue 6, each set against a baseline measured in the same run.
+"""The figures of BENCHMARKS.md, each set against a baseline measured in the same run.
 
 Throughput figures interleave: a slice of the measured work, then the baseline on the
 rows that slice wrote, four times over (rebuild: baseline, rebuild, baseline); the

@@ -27,7 +27,7 @@ FIGURES = (
     "rss_mb",
 )
 
-# Issue 6's targets (stated at the 1M tier; checked at every tier, where they are easier).
+# Performance targets (stated at the 1M tier; checked at every tier, where they are easier).
 TARGETS: dict[str, tuple[str, float]] = {
     "append_ratio": (">=", 0.5),
     "import_ratio": (">=", 0.3),
@@ -148,7 +148,7 @@ def results_table(out: Path) -> str:
             )
     lines.append("")
     lines.append(
-        "✗ = misses the issue's target (targets are stated for the 1M tier). Ratios are against baselines "
+        "✗ = misses its target (`TARGETS` in `bench/report.py`; targets are stated for the 1M tier). Ratios are against baselines "
         "measured in the same run; see `bench/results/latest-<tier>.json` for baselines and details."
     )
     return "\n".join(lines) + "\n"

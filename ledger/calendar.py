@@ -1,4 +1,4 @@
-"""Calendar boundaries of the ledger, computed in the ledger's zone (SPEC §2, §3).
+"""Calendar boundaries of the ledger, computed in the ledger's zone (docs/rules.md#time).
 
 Instants are timezone-aware UTC datetimes everywhere in the ledger; calendar
 boundaries (Aug 1, Jul 31, release days) are dates in the ledger's zone, turned
@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 DEFAULT_ZONE = "America/New_York"
 DEFAULT_KEPT_YEARS = 5
-# Years outside this range are treated as malformed input (SPEC §8).
+# Years outside this range are treated as malformed input.
 MIN_YEAR = 1955
 MAX_YEAR = 2200
 
@@ -61,7 +61,7 @@ class LedgerCalendar:
         return found
 
     def access_window(self, access_year: int) -> tuple[datetime, datetime]:
-        """Access year A is [Aug 1 of A, Aug 1 of A+1), i.e. through Jul 31 of A+1 (SPEC §2)."""
+        """Access year A is [Aug 1 of A, Aug 1 of A+1), i.e. through Jul 31 of A+1 (docs/rules.md#words)."""
         return self.august_first(access_year), self.august_first(access_year + 1)
 
     def code_expiry(self, exam_year: int) -> datetime:
@@ -69,7 +69,7 @@ class LedgerCalendar:
         return self.august_first(exam_year + 1)
 
     def release_start(self, released_on: date) -> datetime:
-        """Scores count as released from the start of `released_on` (SPEC §2)."""
+        """Scores count as released from the start of `released_on` (docs/rules.md#words)."""
         return self.start_of_day(released_on)
 
     def parse_instant(self, text: str) -> datetime:
@@ -97,5 +97,5 @@ class LedgerCalendar:
 
 
 def year_is_plausible(year: int) -> bool:
-    """Whether `year` is a year the ledger accepts (SPEC §8: malformed year)."""
+    """Whether `year` is a year the ledger accepts (a malformed year is refused naming the field)."""
     return MIN_YEAR <= year <= MAX_YEAR

@@ -1,4 +1,4 @@
-"""Every command of SPEC §4 as a validated pydantic model (a discriminated union on `type`).
+"""Every command (docs/rules.md#commands-and-events) as a validated pydantic model (a discriminated union on `type`).
 
 Validation here is about shape (malformed ids, dates, years → HTTP 422 naming the
 field); everything that depends on what the ledger already knows is judged in

@@ -1,10 +1,10 @@
-"""Typed domain errors: every refusal names its rule (or field) and records nothing (SPEC §8)."""
+"""Typed domain errors: every refusal names its rule (or field) and records nothing."""
 
 from __future__ import annotations
 
 
 class LedgerError(Exception):
-    """Base of every refusal. `code` is machine-readable, `rule` the SPEC rule id if one decided."""
+    """Base of every refusal. `code` is machine-readable, `rule` the rule id (R1–R16) if one decided."""
 
     code: str = "refused"
 

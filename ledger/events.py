@@ -1,4 +1,4 @@
-"""Every fact the ledger records, one frozen dataclass per event of SPEC §4.
+"""Every fact the ledger records, one frozen dataclass per event (docs/rules.md#commands-and-events).
 
 Events are stored through the eventsourcing library: `originator_id` is the
 stream (aggregate) the event belongs to, `originator_version` its place in that
@@ -54,7 +54,7 @@ def district_stream(district_id: str) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class LedgerEvent:
-    """Fields every event carries (SPEC §4); `timestamp` is `recorded_at`."""
+    """Fields every event carries; `timestamp` is `recorded_at`."""
 
     originator_id: str
     originator_version: int
@@ -79,7 +79,7 @@ class LedgerEvent:
 
     @property
     def type(self) -> str:
-        """Event name of SPEC §4."""
+        """The event's name (`AccessCodeRedeemed`), as answers and the feed show it."""
         return type(self).__name__
 
     @property
@@ -88,7 +88,7 @@ class LedgerEvent:
         return self.timestamp
 
     def data(self) -> dict[str, Any]:
-        """The event's own fields as SPEC §4 names them, JSON-ready."""
+        """The event's own fields as answers and the feed name them, JSON-ready."""
         out: dict[str, Any] = {}
         for f in fields(self):
             if f.name in self.META:
@@ -303,7 +303,7 @@ class AccessRemoved(LedgerEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class EventVoided(LedgerEvent):
-    """Voids `voided_event_id` (SPEC field name: `event_id`); stored in the voided event's stream."""
+    """Voids `voided_event_id` (named `event_id` in commands and the feed); stored in the voided event's stream."""
 
     voided_event_id: str
     reason: str

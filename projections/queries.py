@@ -1,4 +1,5 @@
-"""The questions of SPEC §7, answered from a FactSource with the rules of `ledger.access`.
+"""The questions the ledger answers (check, rights, who had access, timeline, windows), from a FactSource
+with the rules of `ledger.access`.
 
 `as_of` (transaction time) picks a ledger position: a position, or the last
 position recorded at or before an instant; by default the last one projected.
@@ -164,7 +165,7 @@ class Queries:
         at: datetime | None = None,
         as_of: AsOf = None,
     ) -> CheckAnswer:
-        """May the person, acting for the organization, see the report (SPEC §7 check)."""
+        """May the person, acting for the organization, see the report (the check)."""
         k = self.position(as_of)
         world = self.world(self.check_streams(person_id, org_id, school_id), k)
         unknown: frozenset[str] = frozenset()
@@ -208,7 +209,7 @@ class Queries:
         return self.world(streams, k)
 
     def rights(self, person_id: str, at: datetime | None = None, as_of: AsOf = None) -> RightsAnswer:
-        """Per organization: role, scopes, validity interval and sources (SPEC §7 rights)."""
+        """Per organization: role, scopes, validity interval and sources (rights)."""
         k = self.position(as_of)
         t = at or self.clock()
         return RightsAnswer(rights(self.person_world(person_id, k), self.calendar, person_id, t), t, k)
@@ -326,7 +327,7 @@ class Queries:
     # --- annual windows -----------------------------------------------------------------------------
 
     def windows(self, org_id: str, at: datetime | None = None, as_of: AsOf = None) -> WindowsAnswer:
-        """The annual-window state of a school or district at `at` (SPEC §7 windows)."""
+        """The annual-window state of a school or district at `at` (windows)."""
         k = self.position(as_of)
         t = at or self.clock()
         base = self.world([*self.org_streams(org_id), ev.CALENDAR_STREAM], k)

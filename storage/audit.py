@@ -1,4 +1,4 @@
-"""The feed: events in ledger order, as SPEC §9 shapes them."""
+"""The feed: events in ledger order, shaped as the API answers them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from storage.recorders import LedgerRecorder
 
 
 def event_json(position: int, event: LedgerEvent) -> dict[str, Any]:
-    """One event as the API shows it: both times, actor, idempotency key and the SPEC fields."""
+    """One event as the API shows it: both times, actor, idempotency key and the event's own fields."""
     return {
         "event_id": event.event_id,
         "type": event.type,

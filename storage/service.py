@@ -99,7 +99,7 @@ class EventReceipt:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a command answers (SPEC §9): its events, last position, recorded_at and result."""
+    """What a command answers: its events, last position, recorded_at and result."""
 
     position: int
     recorded_at: datetime

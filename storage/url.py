@@ -1,4 +1,4 @@
-"""LEDGER_DATABASE_URL → the eventsourcing library's environment (SPEC §9)."""
+"""LEDGER_DATABASE_URL → the eventsourcing library's environment."""
 
 from __future__ import annotations
 

@@ -151,7 +151,9 @@ def signed_in(request: Request) -> Session:
 def require_auditor(session: Session, what: str) -> None:
     if not session.is_auditor:
         raise ConsoleError(
-            403, "Auditors only", f"{what} is for auditors (SPEC §9); you are signed in as {session.client.role.value}."
+            403,
+            "Auditors only",
+            f"{what} is for auditors (docs/rules.md#decisions-security); you are signed in as {session.client.role.value}.",
         )
 
 

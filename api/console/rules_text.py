@@ -1,4 +1,4 @@
-"""R1–R16 of SPEC §5 in plain words, for people settling disputes (ids are stable; the wording is ours)."""
+"""R1–R16 (docs/rules.md) in plain words, for people settling disputes (ids are stable; the wording is ours)."""
 
 from __future__ import annotations
 

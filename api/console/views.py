@@ -58,7 +58,7 @@ def short_id(event_id: str) -> str:
 
 
 def event_fields(event: ev.LedgerEvent) -> list[tuple[str, str]]:
-    """The event's own fields (SPEC §4 names), as text, secrets' digests left out."""
+    """The event's own fields (as the feed names them), as text, secrets' digests left out."""
     out = []
     for name, value in event.data().items():
         if name in HIDDEN_FIELDS:

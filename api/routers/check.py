@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1", tags=["reads"])
 
 
 class CheckQuery(BaseModel):
-    """The check's query parameters (SPEC §9), validated as one model: the portal's hot path."""
+    """The check's query parameters, validated as one model: the portal's hot path."""
 
     model_config = ConfigDict(extra="ignore")
 

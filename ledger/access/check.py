@@ -43,7 +43,7 @@ def _deny(code: str, rule: str, reason: str, evidence: Iterable[str] = (), role:
 
 
 def check(world: World, cal: LedgerCalendar, req: CheckRequest) -> Decision:
-    """Decide a check (SPEC §7): allowed, role, deciding rules, evidence."""
+    """Decide a check: allowed, role, deciding rules, evidence."""
     t = req.at
     person = world.person(req.person_id)
     registration = person_is_registered(person, t)

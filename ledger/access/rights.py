@@ -48,7 +48,7 @@ def orgs_of_person(world: World, person_id: str) -> list[str]:
 
 
 def rights(world: World, cal: LedgerCalendar, person_id: str, t: datetime) -> Rights:
-    """Per organization: role, scopes, validity interval and grant sources at t (SPEC §7)."""
+    """Per organization: role, scopes, validity interval and grant sources at t."""
     person = world.person(person_id)
     registered = person_is_registered(person, t) is not None
     terms = person_has_accepted_terms(person, t) is not None
