@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.commands import COMMAND_TYPES
+from api.validation import validation_message
 from ledger.errors import (
     BatchRefused,
     IdempotencyConflict,
@@ -88,18 +88,6 @@ def ledger_error_response(error: LedgerError) -> JSONResponse:
     return error_response(status_of(error), code, error.message, rule=error.rule, field=field, headers=headers)
 
 
-_UNION_TAG_ERRORS = ("union_tag_invalid", "union_tag_not_found")
-
-
-def _field(loc: tuple[Any, ...]) -> str:
-    # Drop the request part and the discriminator tag of the command union.
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header") and str(p) not in COMMAND_TYPES]
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
-    return out or "body"
-
-
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that give every error the API's error shape."""
 
@@ -113,17 +101,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-        loc, msg = tuple(first.get("loc", ())), first.get("msg", "invalid")
-        if first.get("type") in _UNION_TAG_ERRORS:
-            # The command union's tag is the field at fault; list the names instead of echoing the input.
-            loc, msg = (*loc, "type"), f"unknown or missing command type; one of {', '.join(sorted(COMMAND_TYPES))}"
-        elif first.get("type") == "json_invalid":
-            loc, msg = ("body",), "not valid JSON"  # its loc is a character offset, not a field
-        field = _field(loc)
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        message = f"{field}: {msg}{more}"
+        field, message = validation_message(list(exc.errors()))
         return error_response(422, "invalid_input", message, field=field)
 
     @app.exception_handler(StarletteHTTPException)

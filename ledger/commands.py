@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from ledger.calendar import MAX_YEAR, MIN_YEAR
+from ledger.errors import FieldError
 
 # Characters a screen does not show as themselves: C0/C1 controls (NUL, escape, newline…),
 # line and paragraph separators, lone surrogates, and the bidirectional marks, embeddings,
@@ -157,7 +158,7 @@ class UpdateProfile(Command):
     @model_validator(mode="after")
     def _something_changes(self) -> UpdateProfile:
         if self.name is None and self.email is None and self.title is None:
-            raise ValueError("give at least one of name, email, title")
+            raise FieldError("name", "give at least one of name, email, title")
         return self
 
 
@@ -206,7 +207,7 @@ class ReleaseScores(Command):
     @model_validator(mode="after")
     def _released_in_exam_year(self) -> ReleaseScores:
         if self.released_on.year != self.exam_year:
-            raise ValueError("released_on must fall in the exam year (scores for Y are released in Y)")
+            raise FieldError("released_on", "must fall in the exam year (scores for Y are released in Y)")
         return self
 
 

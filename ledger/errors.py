@@ -8,12 +8,15 @@ class LedgerError(Exception):
 
     code: str = "refused"
 
-    def __init__(self, message: str, *, code: str | None = None, rule: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, rule: str | None = None, field: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
         self.rule = rule
+        self.field = field  # the command's or query's field at fault, when one is
 
 
 class NotFound(LedgerError):
@@ -34,7 +37,14 @@ class InvalidInput(LedgerError):
     code = "invalid_input"
 
     def __init__(self, message: str, *, field: str, code: str | None = None) -> None:
-        super().__init__(message, code=code or "invalid_input")
+        super().__init__(message, code=code or "invalid_input", field=field)
+
+
+class FieldError(ValueError):
+    """A malformed value found by a check over several fields: names the one at fault (HTTP 422)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
         self.field = field
 
 

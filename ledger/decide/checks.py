@@ -23,13 +23,14 @@ def registered_person(world: World, person_id: str, t: datetime, field_name: str
     """R1: the person must be registered, and registered at the command's valid time."""
     person = world.person(person_id)
     if not person.registrations:
-        raise NotFound(f"unknown person {person_id} ({field_name})", code="unknown_person", rule="R1")
+        raise NotFound(f"unknown person {person_id} ({field_name})", code="unknown_person", rule="R1", field=field_name)
     if person_is_registered(person, t) is None:
         first = person.registrations[0].effective_at
         raise RuleViolation(
             f"person {person_id} ({field_name}) is registered only from {iso(first)}, after {iso(t)}",
             code="not_registered_yet",
             rule="R1",
+            field=field_name,
         )
     return person
 
@@ -38,11 +39,12 @@ def registered_school(world: World, school_id: str, t: datetime, field_name: str
     """The school must be registered at the command's valid time."""
     school = world.school(school_id)
     if school.registration is None:
-        raise NotFound(f"unknown school {school_id} ({field_name})", code="unknown_school")
+        raise NotFound(f"unknown school {school_id} ({field_name})", code="unknown_school", field=field_name)
     if school.registration.effective_at > t:
         raise RuleViolation(
             f"school {school_id} is registered only from {iso(school.registration.effective_at)}",
             code="not_registered_yet",
+            field=field_name,
         )
     return school
 
@@ -51,11 +53,12 @@ def registered_district(world: World, district_id: str, t: datetime, field_name:
     """The district must be registered at the command's valid time."""
     district = world.district(district_id)
     if district.registration is None:
-        raise NotFound(f"unknown district {district_id} ({field_name})", code="unknown_district")
+        raise NotFound(f"unknown district {district_id} ({field_name})", code="unknown_district", field=field_name)
     if district.registration.effective_at > t:
         raise RuleViolation(
             f"district {district_id} is registered only from {iso(district.registration.effective_at)}",
             code="not_registered_yet",
+            field=field_name,
         )
     return district
 
@@ -64,7 +67,7 @@ def registered_org(world: World, org_id: str, t: datetime, field_name: str = "or
     """A school or a district registered at the command's valid time."""
     org = world.org(org_id)
     if org is None:
-        raise NotFound(f"unknown organization {org_id} ({field_name})", code="unknown_organization")
+        raise NotFound(f"unknown organization {org_id} ({field_name})", code="unknown_organization", field=field_name)
     if isinstance(org, SchoolView):
         return registered_school(world, org_id, t, field_name)
     return registered_district(world, org_id, t, field_name)

@@ -83,7 +83,7 @@ def _void_event(
 ) -> dict[str, Any]:
     stream_id = ctx.locate(command.event_id)
     if stream_id is None:
-        raise NotFound(f"unknown event {command.event_id}", code="unknown_event", rule="R15")
+        raise NotFound(f"unknown event {command.event_id}", code="unknown_event", rule="R15", field="event_id")
     stream = ctx.stream(stream_id)
     target = stream.find(command.event_id)
     if target is None:

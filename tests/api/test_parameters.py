@@ -13,6 +13,11 @@ from tests.api.test_auth import ROLES, call, endpoints
 from tests.api.test_commands import assert_error
 
 
+@pytest.fixture
+def store_url() -> str:
+    return "memory://"  # how input is read does not depend on the store (the stores have their own tests)
+
+
 def allowed_role(allowed: set[str]) -> str:
     return next(role for role in ROLES if role in allowed)
 

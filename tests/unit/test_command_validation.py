@@ -9,6 +9,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from ledger.commands import COMMAND_TYPES, AnyCommand, RedeemAccessCode, parse_command
+from ledger.errors import FieldError
 
 COMMAND_MODELS: list[type[BaseModel]] = list(typing.get_args(typing.get_args(AnyCommand)[0]))
 
@@ -36,9 +37,14 @@ def refusal(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def assert_refused_naming(data: dict[str, Any], field: str) -> None:
-    """Refused, and the error names `field`: in its location, or in its message for whole-command checks."""
+    """Refused, and the error names `field`: in its location, or (checks over several fields) as its FieldError's."""
     errors = refusal(data)
-    assert any(field in err["loc"] or field in err["msg"] for err in errors), errors
+    assert any(field in err["loc"] or _field_error_names(err) == field for err in errors), errors
+
+
+def _field_error_names(err: Any) -> str | None:
+    cause = (err.get("ctx") or {}).get("error")
+    return cause.field if isinstance(cause, FieldError) else None
 
 
 # --- accepted -------------------------------------------------------------------------------------
