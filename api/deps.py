@@ -185,6 +185,10 @@ AS_OF_DOC = (
     "or a date (the start of that day in the ledger's zone); default: as fresh as the projections"
 )
 MIN_POSITION_DOC = "answer only once projections have processed this position"
+CONSISTENCY_DOC = (
+    "absent: as fresh as the projections are; `full`: wait until the projections hold the log's head "
+    "as of the request (503 with Retry-After if they do not in time)"
+)
 
 
 async def read_point(
@@ -192,14 +196,44 @@ async def read_point(
     at: Annotated[str | None, Query(description=AT_DOC)] = None,
     as_of: Annotated[str | None, Query(description=AS_OF_DOC)] = None,
     min_position: Annotated[int | None, Query(ge=0, description=MIN_POSITION_DOC)] = None,
+    consistency: Annotated[str | None, Query(description=CONSISTENCY_DOC)] = None,
 ) -> ReadPoint:
-    return await resolve_read_point(container, at, as_of, min_position)
+    return await resolve_read_point(container, at, as_of, min_position, consistency)
+
+
+def wants_full_consistency(consistency: str | None) -> bool:
+    """`consistency` is absent or `full`; any other value is refused, naming the parameter."""
+    if consistency is None:
+        return False
+    if consistency != "full":
+        raise ApiError(
+            422, "invalid_input", "consistency: absent or 'full' (wait for the log's head)", field="consistency"
+        )
+    return True
+
+
+async def consistency_param(
+    consistency: Annotated[str | None, Query(description=CONSISTENCY_DOC)] = None,
+) -> bool:
+    """For reads of the log itself (feed, verify): always at its head, so only the value is checked."""
+    return wants_full_consistency(consistency)
+
+
+ConsistencyDep = Annotated[bool, Depends(consistency_param)]
 
 
 async def resolve_read_point(
-    container: Container, at: str | None, as_of: str | None, min_position: int | None
+    container: Container,
+    at: str | None,
+    as_of: str | None,
+    min_position: int | None,
+    consistency: str | None = None,
 ) -> ReadPoint:
-    """Parse `at` and `as_of`, and wait (read-your-writes) until the position asked for is projected."""
+    """Parse `at` and `as_of`, and wait (read-your-writes) until the position asked for is projected.
+
+    With `consistency=full` that position is the log's head as of the request.
+    """
+    full = wants_full_consistency(consistency)
     calendar = container.calendar
     at_value = parse_instant_param(calendar, at, "at") if at else None
     as_of_value: int | datetime | None = None
@@ -208,9 +242,18 @@ async def resolve_read_point(
         as_of_value = parse_as_of_param(calendar, as_of)
         if isinstance(as_of_value, int):
             wait_for = max(wait_for, as_of_value)  # a position is read only once projected
-    if wait_for > container.system.queries.source.tracked():  # else already readable: no round trip
+    if full:
+        await run_in_threadpool(_wait_for_head, container)
+    if wait_for > container.system.read_position():  # else already readable: no round trip
         await run_in_threadpool(_wait_for, container, wait_for, min_position)
     return ReadPoint(at_value, as_of_value)
+
+
+def _wait_for_head(container: Container) -> None:
+    """consistency=full: block until the projections hold the log's last position as of now."""
+    head = container.system.service.recorder.last_position()
+    if head > container.system.read_position():
+        container.system.wait(head, container.settings.read_wait_seconds)
 
 
 def _wait_for(container: Container, wait_for: int, min_position: int | None) -> None:

@@ -235,6 +235,15 @@ class HealthResult(BaseModel):
     projected_position: int | None = None
 
 
+class ReadyResult(BaseModel):
+    ready: bool
+    position: int = Field(description="the position reads answer at")
+    log_position: int | None = Field(description="the log's last position; null when the store did not answer")
+    lag: int | None = Field(description="positions between the two")
+    max_lag: int
+    problems: list[str]
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for error statuses, all with the API's error shape."""
     return {status: {"model": ErrorResponse} for status in statuses}

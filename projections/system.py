@@ -23,6 +23,17 @@ from storage.service import LedgerService, open_application, utc_now
 from storage.url import StoreConfig, parse_database_url
 
 
+@dataclass(frozen=True)
+class Readiness:
+    """Whether the process should be sent reads: its store answers and its projections are close to the log."""
+
+    ready: bool
+    log_position: int | None  # the log's last position, None when the store did not answer
+    position: int  # the position reads answer at
+    lag: int | None  # positions between the two
+    problems: tuple[str, ...]
+
+
 @dataclass
 class LedgerSystem:
     """Everything a process needs to write and read one ledger."""
@@ -59,6 +70,23 @@ class LedgerSystem:
             if held < position:
                 time.sleep(min(0.01, max(0.0, deadline - time.monotonic())))
         return held
+
+    def readiness(self, max_lag: int) -> Readiness:
+        """Ready when the store answers, the follower is not failing and reads lag at most `max_lag` positions."""
+        problems: list[str] = []
+        head: int | None = None
+        try:
+            head = self.service.recorder.last_position()
+            self.head.saw(head)
+        except Exception as e:  # any failure to answer is "unreachable" to a load balancer
+            problems.append(f"store unreachable ({type(e).__name__})")
+        if self.runner.error is not None:
+            problems.append(f"projections failing ({type(self.runner.error).__name__})")
+        held = self.read_position()
+        lag = None if head is None else max(0, head - held)
+        if lag is not None and lag > max_lag:
+            problems.append(f"projections {lag} positions behind the log (more than {max_lag})")
+        return Readiness(not problems, head, held, lag, tuple(problems))
 
     def close(self) -> None:
         """Stop the follower and release connections."""

@@ -507,6 +507,13 @@ class PostgresFactsView(PostgresTrackingRecorder, _SQLFacts):
             curs.execute(sql, params, prepare=True)
             return list(curs.fetchall())
 
+    def tracked(self) -> int:
+        # One attempt, not the library's ten (see `PostgresLedgerRecorder.last_position`).
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(self.max_tracking_id_statement, (TRACKING_NAME,), prepare=True)
+            row = curs.fetchone()
+            return int(row[0] or 0) if row else 0
+
     def process(self, facts: Sequence[Fact], voids: Sequence[tuple[int, int]], last_position: int) -> None:
         table = self.table
         with self.datastore.transaction(commit=True) as curs:

@@ -660,7 +660,12 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
             return curs.fetchall()
 
     def last_position(self) -> int:
-        return int(self.max_notification_id() or 0)
+        # One attempt, not the library's ten: an unreachable server is reported (503) within the
+        # connect timeout, and callers (readiness, requests, the follower) have their own retries.
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.max_notification_id_statement)
+            row = curs.fetchone()
+            return int((row or {}).get("max") or 0)
 
     def save_checkpoint(self, checkpoint: Checkpoint) -> None:
         with self.datastore.transaction(commit=True) as curs:

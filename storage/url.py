@@ -47,6 +47,8 @@ def parse_database_url(url: str) -> StoreConfig:
             "POSTGRES_USER": unquote(parsed.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parsed.password or ""),
             "POSTGRES_LOCK_TIMEOUT": "10",
+            # Seconds to wait for a connection: an unreachable server answers 503 within seconds, not after 30.
+            "POSTGRES_CONNECT_TIMEOUT": query.get("connect_timeout", ["3"])[0],
             "POSTGRES_POOL_SIZE": query.get("pool_size", ["8"])[0],
             "POSTGRES_MAX_OVERFLOW": query.get("max_overflow", ["16"])[0],
             "ORIGINATOR_ID_TYPE": "text",

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import Field, StringConstraints
 
 from api import models
-from api.deps import Auditor, ContainerDep
+from api.deps import Auditor, ConsistencyDep, ContainerDep
 from api.errors import ApiError
 from api.params import MAX_POSITION
 from storage.audit import feed
@@ -25,6 +25,7 @@ HEX64 = "^[0-9a-fA-F]{64}$"
 def events(
     client: Auditor,
     container: ContainerDep,
+    consistency: ConsistencyDep,
     after: Annotated[int, Query(ge=0, le=MAX_POSITION, description="position to continue after")] = 0,
     limit: Annotated[int, Query(ge=1, description="events per page")] = 100,
 ) -> models.EventsPage:
@@ -44,6 +45,7 @@ def _checkpoint_out(checkpoint: Checkpoint) -> models.CheckpointOut:
 def verify_log(
     client: Auditor,
     container: ContainerDep,
+    consistency: ConsistencyDep,
     full: Annotated[
         bool, Query(description="re-hash from genesis (default: from the last verified checkpoint)")
     ] = False,

@@ -11,7 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api import models
-from api.deps import AS_OF_DOC, AT_DOC, MIN_POSITION_DOC, PortalReader, get_container, resolve_read_point
+from api.deps import (
+    AS_OF_DOC,
+    AT_DOC,
+    CONSISTENCY_DOC,
+    MIN_POSITION_DOC,
+    PortalReader,
+    get_container,
+    resolve_read_point,
+)
 from api.errors import ApiError
 from api.present import check_result
 from ledger.access.vocabulary import Report
@@ -34,6 +42,7 @@ class CheckQuery(BaseModel):
     at: str | None = Field(default=None, description=AT_DOC)
     as_of: str | None = Field(default=None, description=AS_OF_DOC)
     min_position: int | None = Field(default=None, ge=0, description=MIN_POSITION_DOC)
+    consistency: str | None = Field(default=None, description=CONSISTENCY_DOC)
 
 
 def _documented_parameters() -> list[dict[str, Any]]:
@@ -74,7 +83,7 @@ async def check(request: Request, client: PortalReader) -> Response:
     container = get_container(request)
     if q.school_id is None and q.report is not Report.DISTRICT_SCORE_SUMMARY:
         raise ApiError(422, "invalid_input", "school_id is required for this report", field="school_id")
-    point = await resolve_read_point(container, q.at, q.as_of, q.min_position)
+    point = await resolve_read_point(container, q.at, q.as_of, q.min_position, q.consistency)
     queries = container.system.queries
 
     def answer() -> Response:

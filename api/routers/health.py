@@ -1,9 +1,9 @@
-"""GET /healthz (liveness, latest position) and GET /metrics (Prometheus text). No key needed."""
+"""GET /healthz (liveness, latest position), GET /readyz (readiness) and GET /metrics (Prometheus text). No key."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -25,6 +25,22 @@ async def healthz(container: ContainerDep) -> models.HealthResult:
         position=system.position(),
         projected_position=system.read_position(),
     )
+
+
+@router.get("/readyz", response_model=models.ReadyResult, responses={503: {"model": models.ReadyResult}})
+def readyz(container: ContainerDep) -> JSONResponse:
+    """Readiness: 503 while the store is unreachable or reads lag the log by more than LEDGER_READY_MAX_LAG."""
+    max_lag = container.settings.ready_max_lag
+    r = container.system.readiness(max_lag)
+    body = models.ReadyResult(
+        ready=r.ready,
+        position=r.position,
+        log_position=r.log_position,
+        lag=r.lag,
+        max_lag=max_lag,
+        problems=list(r.problems),
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if r.ready else 503)
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

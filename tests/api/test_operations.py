@@ -88,14 +88,16 @@ def test_openapi_documents_the_paths_and_query_parameters_of_section_9(openapi: 
             "at",
             "as_of",
             "min_position",
+            "consistency",
         },
-        ("get", "/v1/people/{person_id}/rights"): {"person_id", "at", "as_of"},
+        ("get", "/v1/people/{person_id}/rights"): {"person_id", "at", "as_of", "consistency"},
         ("get", "/v1/people/{person_id}/timeline"): {"person_id"},
         ("get", "/v1/orgs/{org_id}/access"): {"org_id", "from", "to", "level", "as_of"},
         ("get", "/v1/orgs/{org_id}/windows"): {"org_id", "at", "as_of"},
         ("get", "/v1/events"): {"after", "limit"},
         ("get", "/v1/verify"): set(),
         ("get", "/healthz"): set(),
+        ("get", "/readyz"): set(),
     }
     for (method, path), params in expected.items():
         assert method in paths.get(path, {}), f"{method.upper()} {path} is not documented"
