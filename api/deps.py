@@ -213,10 +213,14 @@ def wants_full_consistency(consistency: str | None) -> bool:
 
 
 async def consistency_param(
+    container: ContainerDep,
     consistency: Annotated[str | None, Query(description=CONSISTENCY_DOC)] = None,
 ) -> bool:
-    """For reads of the log itself (feed, verify): always at its head, so only the value is checked."""
-    return wants_full_consistency(consistency)
+    """For reads without a read point (search, feed, verify): with `full`, wait for the log's head."""
+    full = wants_full_consistency(consistency)
+    if full:
+        await run_in_threadpool(_wait_for_head, container)
+    return full
 
 
 ConsistencyDep = Annotated[bool, Depends(consistency_param)]
@@ -274,9 +278,10 @@ async def as_of_point(
     container: ContainerDep,
     as_of: Annotated[str | None, Query(description=AS_OF_DOC)] = None,
     min_position: Annotated[int | None, Query(ge=0, description=MIN_POSITION_DOC)] = None,
+    consistency: Annotated[str | None, Query(description=CONSISTENCY_DOC)] = None,
 ) -> ReadPoint:
     """For reads that take no `at` (their valid time is a range, or every time): `at` is refused, not ignored."""
-    return await resolve_read_point(container, None, as_of, min_position)
+    return await resolve_read_point(container, None, as_of, min_position, consistency)
 
 
 ReadPointDep = Annotated[ReadPoint, Depends(read_point)]

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from api import models
-from api.deps import AsOfDep, ContainerDep, PortalReader, ReadPointDep, SupportReader
+from api.deps import AsOfDep, ConsistencyDep, ContainerDep, PortalReader, ReadPointDep, SupportReader
 from api.errors import ApiError
 from api.present import rights_result, timeline_result
 
@@ -25,6 +25,7 @@ def _known_person(container: ContainerDep, person_id: str) -> None:
 def find_people(
     client: SupportReader,
     container: ContainerDep,
+    consistency: ConsistencyDep,
     query: Annotated[str, Query(min_length=1, max_length=100, description="start of an id, email, name or word of it")],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> models.PeopleResult:

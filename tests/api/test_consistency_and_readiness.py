@@ -27,6 +27,7 @@ READS: list[tuple[str, str, dict[str, Any]]] = [
     (f"/v1/people/{PRINCIPAL}/timeline", "support", {}),
     ("/v1/orgs/S-1/access", "support", {"from": "2024-08-01", "to": "2025-08-01"}),
     ("/v1/orgs/S-1/windows", "portal", {}),
+    ("/v1/people", "support", {"query": "p-prin"}),
     ("/v1/events", "auditor", {}),
     ("/v1/verify", "auditor", {}),
 ]
