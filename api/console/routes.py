@@ -13,7 +13,7 @@ import csv
 import io
 import re
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path as FsPath
@@ -26,6 +26,7 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from api.console import views
+from api.console.refs import PageRefs
 from api.console.rules_text import RULES, rule_text
 from api.console.state import (
     CONSOLE_ROLES,
@@ -187,11 +188,18 @@ def render(
 ) -> HTMLResponse:
     container = request.app.state.container
     fmt = views.Formatter(container.calendar.zone)
+    refs = PageRefs(container.system.queries)
+
+    def summary(event: ev.LedgerEvent, skip: Iterable[str] = ()) -> str:
+        return views.event_summary(event, skip, refs.field_text)
+
     html = _env.get_template(template).render(
         request_path=request.url.path,
         session=session,
         fmt=fmt,
         zone=container.calendar.zone_name,
+        refs=refs,
+        summary=summary,
         **context,
     )
     return HTMLResponse(html, status_code=status)
@@ -502,7 +510,6 @@ def person_page(
         "window": window,
         "view_from": view_from,
         "view_to": view_to,
-        "summary": views.event_summary,
     }
     return render(request, "person.html", context, session=session)
 
@@ -590,7 +597,6 @@ def explain_page(
         "reports": list(Report),
         "rule_text": rule_text,
         "all_rules": list(RULES.values()),
-        "summary": views.event_summary,
         "at_shown": (_instant(cal.parse_instant, form["at"], "At", []) if form["at"] else None),
     }
     return render(request, "explain.html", context, session=session, status=status)

@@ -71,10 +71,14 @@ def event_fields(event: ev.LedgerEvent) -> list[tuple[str, str]]:
     return out
 
 
-def event_summary(event: ev.LedgerEvent, skip: Iterable[str] = ()) -> str:
-    """One line: the event's fields, e.g. `school_id S-110 · exam_year 2025 · staff yes`."""
+def event_summary(
+    event: ev.LedgerEvent, skip: Iterable[str] = (), describe: Callable[[str, str, ev.LedgerEvent], str] | None = None
+) -> str:
+    """One line: the event's fields, e.g. `school_id S-110 (Lakeside High School) · exam_year 2025 · staff yes`."""
     skipped = set(skip)
-    return " · ".join(f"{k} {v}" for k, v in event_fields(event) if k not in skipped)
+    return " · ".join(
+        f"{k} {describe(k, v, event) if describe else v}" for k, v in event_fields(event) if k not in skipped
+    )
 
 
 def grant_label(event: ev.LedgerEvent | None, event_id: str) -> str:

@@ -420,7 +420,7 @@ def test_the_csv_download_equals_what_ledger_replay_prints(auditor, demo_url, mo
 def test_the_access_table_sorts_on_the_server(support):
     def people(**sort: str) -> list[str]:
         table = support.get("/console/orgs/S-110", params={**RANGE, **sort}).text.split('id="access"')[1]
-        return re.findall(r'<td><a href="/console/people/[^"]+">([^<]+)</a></td>', table)
+        return re.findall(r"<td><a href=\"/console/people/[^\"]+\">([^<]+)</a>", table)
 
     ledger_order = people()
     ascending = people(sort="person_id", dir="asc")

@@ -62,3 +62,43 @@ def test_one_match_opens_the_person_and_several_are_listed_with_names(support):
     assert "P-4002 Claire Dubois" in text
     none = support.get("/console/search", params={"q": "zz-nobody"})
     assert "Nobody matches “zz-nobody”" in text_of(none.text)
+
+
+# --- events by type and position, names beside ids ----------------------------------------------------
+
+
+def removal_link(page: str) -> re.Match[str]:
+    found = re.search(
+        r'<a class="event-ref" href="/console/events/([^"]+)" title="event \1">AccessRemoved #(\d+)</a>', page
+    )
+    assert found, "the removal is shown by type and position, its full id in the title"
+    return found
+
+
+def test_events_are_shown_by_type_and_position_with_the_full_id_on_hover(support):
+    page = support.get("/console/people/P-4002").text
+    removal = removal_link(page)
+    timeline = support.get(
+        "/v1/people/P-4002/timeline", headers={"Authorization": f"Bearer {DEMO_SECRETS['support']}"}
+    ).json()
+    (event,) = [e for e in timeline["events"] if e["type"] == "AccessRemoved"]
+    assert removal.group(1) == event["event_id"]
+    assert int(removal.group(2)) == event["position"]
+    assert f">{event['event_id'][:8]}<" not in page  # no cut-off ids as link texts
+
+
+def test_the_event_page_names_who_acted_in_which_office_and_offers_the_full_id_to_copy(support):
+    event_id = removal_link(support.get("/console/people/P-4002").text).group(1)
+    page = support.get(f"/console/events/{event_id}").text
+    text = text_of(page)
+    assert "removed_by P-2001 (Linda Park, principal of S-110)" in text
+    assert "org_id S-110 (Lakeside High School)" in text
+    assert "person_id P-4002 (Claire Dubois)" in text
+    assert f'<code class="copy-id" title="one click selects it all">{event_id}</code>' in page
+
+
+def test_the_organization_page_names_the_people_and_schools(support):
+    page = support.get("/console/orgs/S-110", params={"from": "2025-07-01", "to": "2025-08-01"})
+    text = text_of(page.text)
+    assert "Lakeside High School" in text
+    assert "P-4002 Claire Dubois" in text

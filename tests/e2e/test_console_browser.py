@@ -211,7 +211,7 @@ def test_an_auditor_downloads_the_csv_that_ledger_replay_prints(page: Any, demo:
     page.get_by_role("link", name=re.compile("^Person")).click()  # again: descending
     people = page.locator("#access tbody tr td:first-child").all_inner_texts()
     assert people == sorted(people, reverse=True)
-    assert "P-4002" in people
+    assert any(p.startswith("P-4002") for p in people)
     shot(page, "organization")
 
     with page.expect_download() as info:
