@@ -11,7 +11,7 @@ from ledger.access.grants import Grant, grant_evidence, grants_at, highest_role,
 from ledger.access.vocabulary import TEACHER_REPORTS, Report, Role
 from ledger.calendar import LedgerCalendar
 from ledger.rules.accounts import person_has_accepted_terms, person_is_affiliated_with, person_is_registered
-from ledger.rules.teachers import held_authorizations, restriction_in_force, sections_assigned
+from ledger.rules.teachers import teacher_scopes
 from ledger.rules.years import current_released_year, exam_year_is_kept, kept_years, release_of_year
 from ledger.streams import DistrictView, PersonView, SchoolView, World
 
@@ -167,8 +167,8 @@ def _teacher_decision(
             current_evidence,
             role,
         )
-    auths = held_authorizations(person, school, req.exam_year, t, req.subject)
-    if not auths:
+    scopes = teacher_scopes(person, school, [req.exam_year], t, req.subject)
+    if not scopes:
         what = f"{req.subject} " if req.subject else ""
         return _deny(
             "subject_not_authorized",
@@ -177,28 +177,28 @@ def _teacher_decision(
             current_evidence,
             role,
         )
+    restricted = scopes[0].restriction
     if req.report is Report.INSTRUCTIONAL_PLANNING:
         if req.subject is None:
             return _deny("subject_required", "R4", "instructional planning reports are per subject", (), role)
-        restricted = restriction_in_force(school, person.person_id, t)
         extra = ("R6",) if restricted else ()
         reason = f"authorized for {req.subject} at {school.school_id} in school year {req.exam_year}"
         if restricted:
             reason += "; student data is restricted, but Instructional Planning Reports stay available"
-        evidence = [*base, *current_evidence, auths[0].event_id, restricted.event_id if restricted else ""]
+        evidence = [
+            *base,
+            *current_evidence,
+            scopes[0].authorization.event_id,
+            restricted.event_id if restricted else "",
+        ]
         return Decision(True, role, ("R3", "R4", *extra, "R16"), reason, unique(evidence), "allowed")
 
     # subject_score_roster: a section the teacher was assigned that year, in an authorized subject.
     if req.section_id is None:
         return _deny("section_required", "R4", "a section roster names a section", (), role)
-    found: tuple[ev.CourseAuthorized, ev.SectionAssigned] | None = None
-    for auth in auths:
-        for s in sections_assigned(person, school, req.exam_year, auth.subject, t):
-            if s.section_id == req.section_id:
-                found = (auth, s)
-                break
-        if found:
-            break
+    found = next(
+        ((scope.authorization, s) for scope in scopes for s in scope.sections if s.section_id == req.section_id), None
+    )
     if found is None:
         return _deny(
             "section_not_assigned",
@@ -207,7 +207,6 @@ def _teacher_decision(
             current_evidence,
             role,
         )
-    restricted = restriction_in_force(school, person.person_id, t)
     if restricted is not None:
         return _deny(
             "student_data_restricted",

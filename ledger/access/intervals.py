@@ -11,7 +11,7 @@ from ledger.access.grants import grants_at, highest_role, unique
 from ledger.access.vocabulary import Level, Role
 from ledger.calendar import LedgerCalendar
 from ledger.rules.accounts import person_has_accepted_terms
-from ledger.rules.teachers import held_authorizations, restriction_in_force, sections_assigned
+from ledger.rules.teachers import teacher_scopes
 from ledger.rules.years import current_released_year, kept_years
 from ledger.streams import DistrictView, SchoolView, World
 
@@ -151,19 +151,13 @@ def can_see_level(
     if role is not Role.TEACHER:
         return role, unique(sorted(i for g in grants if g.role is role for i in g.evidence))
     assert school_id is not None
-    school = world.school(school_id)
-    if level is Level.STUDENT and restriction_in_force(school, person_id, t) is not None:
-        return None
     sources: list[str] = []
-    for year in kept_years(calendar, cal, t):
-        for auth in held_authorizations(person, school, year, t):
-            if level is Level.AGGREGATE:
-                sources.append(auth.event_id)
-                continue
-            sections = sections_assigned(person, school, year, auth.subject, t)
-            if sections:
-                sources.append(auth.event_id)
-                sources.extend(s.event_id for s in sections)
+    for scope in teacher_scopes(person, world.school(school_id), kept_years(calendar, cal, t), t):
+        if level is Level.AGGREGATE:
+            sources.append(scope.authorization.event_id)
+        elif scope.student_data:
+            sources.append(scope.authorization.event_id)
+            sources.extend(s.event_id for s in scope.sections)
     if not sources:
         return None
     return role, unique(sorted(sources))

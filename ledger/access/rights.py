@@ -11,7 +11,7 @@ from ledger.access.intervals import merged_span, role_intervals
 from ledger.access.vocabulary import SCHOOL_REPORTS, Level, Report, Role
 from ledger.calendar import LedgerCalendar
 from ledger.rules.accounts import person_has_accepted_terms, person_is_affiliated_with, person_is_registered
-from ledger.rules.teachers import held_authorizations, restriction_in_force, sections_assigned
+from ledger.rules.teachers import teacher_scopes
 from ledger.rules.years import kept_years
 from ledger.streams import DistrictView, PersonView, SchoolView, World
 
@@ -109,26 +109,23 @@ def _scopes(
                 "levels": [Level.STUDENT.value, Level.AGGREGATE.value],
             }
         ]
-    restricted = restriction_in_force(org, person.person_id, t) is not None
     out: list[dict[str, object]] = []
-    for year in kept:
-        for auth in held_authorizations(person, org, year, t):
-            sections = sorted(s.section_id for s in sections_assigned(person, org, year, auth.subject, t))
-            reports = [Report.INSTRUCTIONAL_PLANNING.value]
-            levels = [Level.AGGREGATE.value]
-            if sections and not restricted:
-                reports.append(Report.SUBJECT_SCORE_ROSTER.value)
-                levels.insert(0, Level.STUDENT.value)
-            out.append(
-                {
-                    "schools": [org.school_id],
-                    "subject": auth.subject,
-                    "exam_year": year,
-                    "school_year": year,
-                    "sections": sections,
-                    "reports": reports,
-                    "levels": levels,
-                    "restricted": restricted,
-                }
-            )
+    for scope in teacher_scopes(person, org, kept, t):
+        reports = [Report.INSTRUCTIONAL_PLANNING.value]
+        levels = [Level.AGGREGATE.value]
+        if scope.student_data:
+            reports.append(Report.SUBJECT_SCORE_ROSTER.value)
+            levels.insert(0, Level.STUDENT.value)
+        out.append(
+            {
+                "schools": [org.school_id],
+                "subject": scope.authorization.subject,
+                "exam_year": scope.authorization.school_year,
+                "school_year": scope.authorization.school_year,
+                "sections": sorted(s.section_id for s in scope.sections),
+                "reports": reports,
+                "levels": levels,
+                "restricted": scope.restriction is not None,
+            }
+        )
     return out

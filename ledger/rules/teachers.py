@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from ledger import events as ev
@@ -97,3 +98,32 @@ def active_restriction(school: SchoolView, teacher_id: str | None, t: datetime) 
         else:
             current = None
     return current
+
+
+@dataclass(frozen=True)
+class TeacherScope:
+    """R4/R6: what one held course authorization lets a teacher see at an instant."""
+
+    authorization: ev.CourseAuthorized
+    sections: tuple[ev.SectionAssigned, ...]  # R4: the teacher's sections in that subject and school year
+    restriction: ev.StudentDataRestricted | None  # R6: a restriction of student data in force, if any
+
+    @property
+    def student_data(self) -> bool:
+        """R4/R6: section rosters need an assigned section and no restriction; planning reports need neither."""
+        return bool(self.sections) and self.restriction is None
+
+
+def teacher_scopes(
+    person: PersonView, school: SchoolView, school_years: Iterable[int], t: datetime, subject: str | None = None
+) -> list[TeacherScope]:
+    """R3/R4/R6: per school year and authorization held at t (in `subject`, if given), its sections and restriction.
+
+    The check, the data-level intervals and the rights' scopes all read a teacher's reach from here.
+    """
+    restriction = restriction_in_force(school, person.person_id, t)
+    return [
+        TeacherScope(auth, tuple(sections_assigned(person, school, year, auth.subject, t)), restriction)
+        for year in school_years
+        for auth in held_authorizations(person, school, year, t, subject)
+    ]
