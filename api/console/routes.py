@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from api.console import views
+from api.console import person_facts, views
 from api.console.refs import PageRefs
 from api.console.rules_text import RULES, rule_text
 from api.console.state import (
@@ -41,7 +41,7 @@ from api.deps import Container
 from api.params import MAX_POSITION, ascii_int
 from api.present import ACCESS_CSV_HEADER, access_csv_rows
 from ledger import events as ev
-from ledger.access.vocabulary import Level, Report, Role
+from ledger.access.vocabulary import Level, Report
 from ledger.rules.years import current_released_year
 from ledger.streams import SchoolView
 from projections.queries import AccessAnswer, Queries, UnknownOrganization
@@ -188,7 +188,7 @@ def render(
 ) -> HTMLResponse:
     container = request.app.state.container
     fmt = views.Formatter(container.calendar.zone)
-    refs = PageRefs(container.system.queries)
+    refs = context.pop("refs", None) or PageRefs(container.system.queries)
 
     def summary(event: ev.LedgerEvent, skip: Iterable[str] = ()) -> str:
         return views.event_summary(event, skip, refs.field_text)
@@ -466,17 +466,25 @@ def person_page(
     org_world = queries.world([s for r in rights_rows for s in queries.org_streams(r.org_id)], latest)
     explain_links: dict[str, str] = {}
     explain_then_links: dict[str, str] = {}
+    refs = PageRefs(queries)
+    why_not: dict[str, str] = {}
     for row in rights_rows:
         held = [o.role for o in (row.then, row.now) if o is not None and o.role is not None]
-        admin = any(role is not Role.TEACHER for role in held)
+        is_school = isinstance(org_world.org(row.org_id), SchoolView)
+        report = person_facts.settling_report(is_school, held + person_facts.roles_ever(timeline.intervals, row.org_id))
         params = {
             "person_id": person_id,
             "org_id": row.org_id,
-            "report": (Report.STUDENT_SCORE_REPORT if admin else Report.INSTRUCTIONAL_PLANNING).value,
-            "school_id": row.org_id if isinstance(org_world.org(row.org_id), SchoolView) else "",
+            "report": report.value,
+            "school_id": row.org_id if is_school else "",
+            "subject": (person_facts.teacher_subject(timeline.records, row.org_id) or "")
+            if report is Report.INSTRUCTIONAL_PLANNING
+            else "",
             "exam_year": str(current.exam_year) if current else "",
             "at": rights_at.isoformat(),
         }
+        if row.now is not None and row.now.role is None and row.now.why_not is not None:
+            why_not[row.org_id] = person_facts.no_access_text(row.now.why_not, events, refs, fmt)
         explain_links[row.org_id] = f"{COOKIE_PATH}/explain?" + urlencode(params)
         if comparing:
             explain_then_links[row.org_id] = f"{COOKIE_PATH}/explain?" + urlencode(
@@ -497,6 +505,9 @@ def person_page(
         "rights_now": rights_now,
         "rights_rows": rights_rows,
         "explain_links": explain_links,
+        "why_not": why_not,
+        "acceptance": person_facts.terms_acceptance(timeline.records, rights_at, latest),
+        "refs": refs,
         "explain_then_links": explain_then_links,
         "known_text": fmt.text(known_at) if known_at else "",
         "records": sorted(timeline.records, key=lambda r: r.position),

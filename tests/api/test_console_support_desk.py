@@ -102,3 +102,39 @@ def test_the_organization_page_names_the_people_and_schools(support):
     text = text_of(page.text)
     assert "Lakeside High School" in text
     assert "P-4002 Claire Dubois" in text
+
+
+# --- the person page ------------------------------------------------------------------------------------
+
+
+def test_the_person_page_says_why_someone_has_no_access(support):
+    text = text_of(support.get("/console/people/P-4002").text)
+    assert (
+        "No access: removed effective 2025-07-05 by P-2001 (Linda Park, principal of S-110), recorded 2025-07-20 14:00 EDT"
+        in text
+    )
+    assert "affiliated, no role" not in text
+
+
+def test_terms_of_use_show_the_acceptance_own_date(support):
+    timeline = support.get(
+        "/v1/people/P-4002/timeline", headers={"Authorization": f"Bearer {DEMO_SECRETS['support']}"}
+    ).json()
+    (accepted,) = [e for e in timeline["events"] if e["type"] == "TermsAccepted"]
+    page = support.get("/console/people/P-4002", params={"at": "2025-07-08T12:00"}).text
+    shown = re.search(r'<strong id="terms-accepted">(.*?)</strong>', page)
+    assert shown
+    assert accepted["effective_at"][:10] in shown.group(1)
+    assert "2025-07-08" not in shown.group(1)  # not the date the rights are shown for
+
+
+def test_explain_defaults_to_student_level_data_for_an_administrator(support):
+    page = support.get("/console/people/P-4002").text
+    link = re.search(r'<a href="(/console/explain\?[^"]+)">Explain…</a>', page)
+    assert link
+    target = html_lib.unescape(link.group(1))
+    assert "report=student_score_report" in target
+    assert "school_id=S-110" in target
+    verdict = text_of(support.get(target).text)
+    assert "Denied" in verdict
+    assert "R14" in verdict
