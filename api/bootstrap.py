@@ -51,6 +51,7 @@ def default_system(settings: Settings, calendar: LedgerCalendar) -> LedgerSystem
         hasher=CodeHasher(time_cost=settings.code_hash_time_cost, memory_cost_kib=settings.code_hash_memory_kib),
         lockout=LockoutPolicy(settings.lockout_failures, timedelta(minutes=settings.lockout_minutes)),
         follow=settings.project,
+        max_code_checks=settings.max_code_checks_per_request,
     )
 
 

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(2_000_000, ge=1024, description="larger request bodies are refused (413)")
     max_batch: int = Field(1000, ge=1, le=10_000, description="most commands in one batch")
     max_page: int = Field(1000, ge=1, le=10_000, description="most events in one feed page")
+    max_redemptions_per_batch: int = Field(50, ge=1, le=10_000, description="most redeem_access_code in one batch")
+    max_code_checks_per_request: int = Field(
+        20, ge=1, description="most argon2id hashes (codes checked or issued) one request may cause"
+    )
     code_hash_time_cost: int = Field(2, ge=1, description="argon2id time cost for access codes")
     code_hash_memory_kib: int = Field(19 * 1024, ge=8, description="argon2id memory cost (KiB) for access codes")
     lockout_failures: int = Field(5, ge=1, description="wrong codes that lock a person out of redemption (R10)")

@@ -7,6 +7,8 @@ class LedgerError(Exception):
     """Base of every refusal. `code` is machine-readable, `rule` the rule id (R1–R16) if one decided."""
 
     code: str = "refused"
+    # R10: set when a redemption was refused after its code was found right (the attempt is recorded)
+    code_judged: bool = False
 
     def __init__(
         self, message: str, *, code: str | None = None, rule: str | None = None, field: str | None = None

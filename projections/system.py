@@ -114,12 +114,13 @@ def open_ledger(
     lockout: LockoutPolicy | None = None,
     follow: bool = True,
     batch_size: int = 2000,
+    max_code_checks: int | None = None,
 ) -> LedgerSystem:
     """Open (creating tables on first use) the ledger at `url`; with `follow`, project in the background."""
     config = parse_database_url(url)
     calendar = calendar or LedgerCalendar()
     app = open_application(config)
-    service = LedgerService(app, calendar, clock=clock, hasher=hasher, lockout=lockout)
+    service = LedgerService(app, calendar, clock=clock, hasher=hasher, lockout=lockout, max_code_checks=max_code_checks)
     service.recorder.catch_up_tree()  # a database written before the log's Merkle tree existed
     view_class = facts_view_for(app.factory)
     view = app.factory.tracking_recorder(view_class)  # type: ignore[arg-type]

@@ -14,9 +14,10 @@
 3. after commit: keep the new aggregate states in the cache.
 
 Any refusal rolls the whole transaction back: nothing is recorded. The one
-exception, asked for by R10, is a wrong access code: the transaction then holds
-only its failure (never the code), committed before the refusal is raised, so
-the lockout counts it before the next guess is decided and auditors see it.
+exception, asked for by R10, is an access code judged in vain — a wrong code, or a
+right one whose command or batch is refused all the same: the transaction then
+holds only those failures (never a code), committed before the refusal is raised,
+so the lockout counts them before the next guess is decided and auditors see them.
 """
 
 from __future__ import annotations
@@ -41,18 +42,20 @@ from ledger import commands as cmd
 from ledger import events as ev
 from ledger.calendar import LedgerCalendar
 from ledger.decide import decide
-from ledger.decide.codes import failed_redemption, must_not_be_locked_out
+from ledger.decide.codes import failed_redemption
 from ledger.decide.core import Context, Prepared
 from ledger.errors import (
     BatchRefused,
     IdempotencyConflict,
     InvalidInput,
     LedgerError,
+    RuleViolation,
     StalePreparation,
     WrongCode,
 )
 from ledger.rules.codes import LockoutPolicy
-from ledger.streams import PersonView, SchoolView, Stream, evolve, fold
+from ledger.streams import Stream, evolve, fold
+from storage.code_checks import plan_code_checks, run_code_checks
 from storage.codes import CodeHasher
 from storage.integrity import GENESIS, chain_hash
 from storage.mapper import LedgerMapper
@@ -170,6 +173,7 @@ class LedgerService:
         hasher: CodeHasher | None = None,
         lockout: LockoutPolicy | None = None,
         cache_size: int = 20_000,
+        max_code_checks: int | None = None,
     ) -> None:
         self.app = app
         recorder = app.recorder
@@ -184,6 +188,8 @@ class LedgerService:
         self.new_id = new_id
         self.hasher = hasher or CodeHasher()
         self.lockout = lockout or LockoutPolicy()
+        # argon2id hashes one request may cause: set by the HTTP API; local imports are not capped
+        self.max_code_checks = max_code_checks
         self._cache: OrderedDict[str, Stream] = OrderedDict()
         self._cache_size = cache_size
         self._known: int | None = None  # the cache reflects the log up to this position
@@ -209,9 +215,19 @@ class LedgerService:
 
         The decision runs under the append lock against the log's head, inside a transaction
         that is always rolled back: no event, no idempotency record and no failed redemption
-        (R10) is recorded. Refusals raise exactly as they would on the real append.
+        (R10) is recorded. Refusals raise exactly as they would on the real append — except that
+        a redemption is refused unjudged: a preview judging its code would test a guess without
+        a trace or a count toward the lockout.
         """
         batch = len(commands) > 1
+        for index, command in enumerate(commands):
+            if isinstance(command, cmd.RedeemAccessCode):
+                unjudged = RuleViolation(
+                    "a redemption cannot be previewed: its code is judged only when the redemption is run",
+                    code="redemption_not_previewable",
+                    rule="R10",
+                )
+                raise BatchRefused(index, unjudged) if batch else unjudged
         for _ in range(8):
             prepared = [self._prepare_at(index, c, batch=batch) for index, c in enumerate(commands)]
             try:
@@ -243,7 +259,7 @@ class LedgerService:
                 continue
             try:
                 verdict = decide(command, ctx, prep)
-            except LedgerError as error:  # a wrong code included: a preview records no failure
+            except LedgerError as error:
                 if batch:
                     raise BatchRefused(index, error) from error
                 raise
@@ -279,7 +295,7 @@ class LedgerService:
         if replays is not None:
             return replays
         for attempt in range(8):
-            prepared = [self._prepare_at(index, c, batch=batch) for index, c in enumerate(commands)]
+            prepared = self._prepare_all(commands, batch=batch)
             try:
                 with self._lock:
                     return self._append(commands, prepared, actor, batch=batch)
@@ -290,6 +306,23 @@ class LedgerService:
                     raise
                 time.sleep(0.05 * (attempt + 1))
         raise OperationalError("the ledger was too busy to append; try again")
+
+    def _prepare_all(self, commands: list[cmd.Command], *, batch: bool) -> list[Prepared]:
+        """Slow work that must not hold the append lock: new codes' digests, and the codes presented.
+
+        What is hashed is planned first (storage.code_checks): cheap refusals, the lockout and
+        the per-request cap are judged before any hashing.
+        """
+        plan = None
+        if any(isinstance(c, cmd.RedeemAccessCode | cmd.IssueAccessCode) for c in commands):
+            plan = plan_code_checks(
+                commands, self.stream, self.calendar, self.lockout, self.clock(), self.max_code_checks
+            )
+        prepared = [self._prepare_at(index, c, batch=batch) for index, c in enumerate(commands)]
+        if plan is not None:
+            for index, checked in run_code_checks(plan, self.hasher).items():
+                prepared[index] = checked
+        return prepared
 
     def _prepare_at(self, index: int, command: cmd.Command, *, batch: bool) -> Prepared:
         try:
@@ -322,19 +355,10 @@ class LedgerService:
         return Outcome.from_json(orjson.loads(record.response), replayed=True)
 
     def _prepare(self, command: cmd.Command) -> Prepared:
-        """Slow work that must not hold the append lock."""
+        """A new code and its slow digest (codes presented are checked by `_prepare_all`)."""
         if isinstance(command, cmd.IssueAccessCode):
             code, digest = self.hasher.new_code()
             return Prepared(code=code, code_digest=digest)
-        if isinstance(command, cmd.RedeemAccessCode):
-            person = PersonView(self.stream(ev.person_stream(command.person_id)), command.person_id)
-            must_not_be_locked_out(person, self.lockout, self.clock())
-            school = SchoolView(self.stream(ev.school_stream(command.school_id)), command.school_id)
-            candidates = [c for c in school.codes if c.exam_year == command.exam_year]
-            matched = next((c.event_id for c in candidates if self.hasher.matches(command.code, c.code_digest)), None)
-            return Prepared(
-                matched_code_event_id=matched, checked_code_event_ids=frozenset(c.event_id for c in candidates)
-            )
         return Prepared()
 
     def _cached(self, stream_id: str) -> Stream | None:
@@ -459,20 +483,23 @@ class LedgerService:
 
         ctx.locate = locate
         decided: list[tuple[int, cmd.Command, list[ev.LedgerEvent], dict[str, Any]] | Outcome] = []
+        judged: list[cmd.RedeemAccessCode] = []  # redemptions of this batch whose code was found right
         for index, (command, prep) in enumerate(zip(commands, prepared, strict=True)):
-            if command.idempotency_key and command.idempotency_key in stored_keys:
-                record = stored_keys[command.idempotency_key]
-                decided.append(self._replay(command, record, index if batch else None))
-                continue
             try:
+                if command.idempotency_key and command.idempotency_key in stored_keys:
+                    decided.append(self._replay(command, stored_keys[command.idempotency_key]))
+                    continue
                 verdict = decide(command, ctx, prep)
-            except WrongCode as error:
-                refusal: LedgerError = BatchRefused(index, error) if batch else error
-                return self._write_wrong_code(txn, last, ctx, command, refusal)
             except LedgerError as error:
-                if batch:
-                    raise BatchRefused(index, error) from error
-                raise
+                attempts = judged_attempts(judged, command, error, index if batch else None)
+                if not attempts:
+                    if batch:
+                        raise BatchRefused(index, error) from error
+                    raise
+                refusal: LedgerError = BatchRefused(index, error) if batch else error
+                return self._write_failed_attempts(txn, last, ctx, attempts, refusal)
+            if isinstance(command, cmd.RedeemAccessCode):
+                judged.append(command)
             for new in verdict.events:
                 working[new.originator_id] = evolve(ctx.stream(new.originator_id), new)
             pending.extend(verdict.events)
@@ -502,21 +529,47 @@ class LedgerService:
         txn.put_idempotency(records)
         return _AppendResult(outcomes, working, positions[-1], ctx.now)
 
-    def _write_wrong_code(
-        self, txn: AppendTxn, last: Row | None, ctx: Context, command: cmd.Command, refusal: LedgerError
+    def _write_failed_attempts(
+        self,
+        txn: AppendTxn,
+        last: Row | None,
+        ctx: Context,
+        attempts: list[tuple[cmd.RedeemAccessCode, str]],
+        refusal: LedgerError,
     ) -> _AppendResult:
-        """R10: record the failed attempt (never the code) instead of the batch, in the same transaction.
+        """R10: record each code judged (never the code) instead of the batch, in the same transaction.
 
-        Recording it under the same lock means the next guess, however close behind, already
-        counts it toward the lockout.
+        Recording them under the same lock means the next guess, however close behind, already
+        counts them toward the lockout.
         """
-        assert isinstance(command, cmd.RedeemAccessCode)
         working: dict[str, Stream] = {}  # the batch's decided states are dropped
         fresh = replace(ctx, streams=working)
-        event = failed_redemption(command, fresh, "wrong code")
-        working[event.originator_id] = evolve(fresh.stream(event.originator_id), event)
-        (position,) = self._write(txn, last, [event])
-        return _AppendResult([], working, position, ctx.now, refusal)
+        events = []
+        for command, reason in attempts:
+            event = failed_redemption(command, fresh, reason)
+            working[event.originator_id] = evolve(fresh.stream(event.originator_id), event)
+            events.append(event)
+        positions = self._write(txn, last, list(events))
+        return _AppendResult([], working, positions[-1], ctx.now, refusal)
+
+
+def judged_attempts(
+    judged: list[cmd.RedeemAccessCode], command: cmd.Command, error: LedgerError, index: int | None
+) -> list[tuple[cmd.RedeemAccessCode, str]]:
+    """R10: the redemptions a refusal leaves unrecorded although their code was judged, with why each failed.
+
+    A wrong code is one; so is a right code in a batch refused later, or refused itself once the
+    code was found right (R8, R9): answering "refused" there without a trace would confirm a
+    guessed code without counting toward the lockout.
+    """
+    what = f"command {index} of the batch" if index is not None else "the command"
+    reason = f"right code, but {what} was refused ({error.code})"
+    attempts = [(c, reason) for c in judged]
+    if isinstance(command, cmd.RedeemAccessCode) and isinstance(error, WrongCode):
+        attempts.append((command, "wrong code"))
+    elif isinstance(command, cmd.RedeemAccessCode) and error.code_judged:
+        attempts.append((command, f"right code, but refused ({error.code})"))
+    return attempts
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from api.deps import Container, ContainerDep, Registrar, require
 from api.errors import ApiError
 from api.present import command_accepted, command_preview
 from api.security import Client, ClientRole
-from ledger.commands import AnyCommand, Command
+from ledger.commands import AnyCommand, Command, RedeemAccessCode
 from projections.preview import access_difference
 
 router = APIRouter(prefix="/v1/commands", tags=["commands"])
@@ -60,6 +60,14 @@ def post_batch(batch: models.BatchRequest, client: Registrar, container: Contain
     if len(batch.commands) > container.settings.max_batch:
         raise ApiError(
             422, "batch_too_large", f"at most {container.settings.max_batch} commands per batch", field="commands"
+        )
+    most = container.settings.max_redemptions_per_batch
+    if sum(isinstance(c, RedeemAccessCode) for c in batch.commands) > most:
+        raise ApiError(
+            422,
+            "too_many_redemptions",
+            f"at most {most} redeem_access_code commands per batch (LEDGER_MAX_REDEMPTIONS_PER_BATCH)",
+            field="commands",
         )
     outcomes = container.system.service.execute_batch(batch.commands, client.client_id)
     last = max(outcomes, key=lambda o: o.position)

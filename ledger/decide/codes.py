@@ -11,7 +11,7 @@ from ledger import events as ev
 from ledger.calendar import LedgerCalendar
 from ledger.decide.checks import iso, registered_person, registered_school
 from ledger.decide.core import Builder, Context, Handler, Prepared, registrar
-from ledger.errors import InvalidInput, LockedOut, RuleViolation, StalePreparation, WrongCode
+from ledger.errors import InvalidInput, LedgerError, LockedOut, RuleViolation, StalePreparation, WrongCode
 from ledger.rules.accounts import person_is_affiliated_with
 from ledger.rules.codes import (
     LockoutPolicy,
@@ -23,7 +23,7 @@ from ledger.rules.codes import (
     redemption_is_held,
 )
 from ledger.rules.designations import principal_designated_for_year, principal_of
-from ledger.streams import PersonView, SchoolView, evolve
+from ledger.streams import PersonView, SchoolView, World, evolve
 
 HANDLERS: dict[type[cmd.Command], Handler] = {}
 handles = registrar(HANDLERS)
@@ -148,23 +148,52 @@ def must_leave_staff_places(
             )
 
 
-@handles(cmd.RedeemAccessCode)
-def _redeem_access_code(
-    command: cmd.RedeemAccessCode, ctx: Context, builder: Builder, at: datetime, prepared: Prepared
-) -> dict[str, Any]:
-    world = ctx.world()
+def attempts_left(person: PersonView, policy: LockoutPolicy, now: datetime) -> int:
+    """R10: at most how many codes the person may still present before the lockout (the codes one request may judge)."""
+    recent = sum(1 for f in person.failed_redemptions if now - f.recorded_at < policy.window)
+    return max(0, policy.failures - recent)
+
+
+def redemption_refused_before_the_code(
+    command: cmd.RedeemAccessCode,
+    world: World,
+    policy: LockoutPolicy,
+    cal: LedgerCalendar,
+    now: datetime,
+    at: datetime,
+) -> SchoolView:
+    """R1, R10: the refusals that need no code judged (unknown person or school, lockout, no affiliation, no valid code).
+
+    Raises the refusal; judged before any slow hashing, and again, in order, under the append lock.
+    """
     person = registered_person(world, command.person_id, at)
     school = registered_school(world, command.school_id, at)
-    must_not_be_locked_out(person, ctx.lockout, ctx.now)
+    must_not_be_locked_out(person, policy, now)
     if person_is_affiliated_with(person, command.school_id, at) is None:
         raise RuleViolation(
             f"{command.person_id} is not affiliated with {command.school_id} at {iso(at)}",
             code="not_affiliated",
             rule="R10",
         )
-    refusal = redemption_refusal(school, command.exam_year, ctx.calendar, at)
+    refusal = redemption_refusal(school, command.exam_year, cal, at)
     if refusal is not None:
         raise refusal
+    return school
+
+
+def after_a_right_code(error: LedgerError) -> LedgerError:
+    """R10: a refusal given once the code was found right; the service records the attempt all the same."""
+    error.code_judged = True
+    return error
+
+
+@handles(cmd.RedeemAccessCode)
+def _redeem_access_code(
+    command: cmd.RedeemAccessCode, ctx: Context, builder: Builder, at: datetime, prepared: Prepared
+) -> dict[str, Any]:
+    if prepared.refusal is not None:
+        raise prepared.refusal
+    school = redemption_refused_before_the_code(command, ctx.world(), ctx.lockout, ctx.calendar, ctx.now, at)
     valid = {life.issued.event_id: life for life in codes_valid_at(school, command.exam_year, ctx.calendar, at)}
     if prepared.matched_code_event_id is None:
         if not set(valid) <= prepared.checked_code_event_ids:
@@ -172,10 +201,12 @@ def _redeem_access_code(
         raise WrongCode(f"wrong access code for {command.school_id} and exam year {command.exam_year}", rule="R10")
     life = valid.get(prepared.matched_code_event_id)
     if life is None:  # matched a code that was revoked or reissued meanwhile
-        raise RuleViolation(
-            f"the access code presented for {command.school_id} was revoked or reissued",
-            code="code_revoked",
-            rule="R10",
+        raise after_a_right_code(
+            RuleViolation(
+                f"the access code presented for {command.school_id} was revoked or reissued",
+                code="code_revoked",
+                rule="R10",
+            )
         )
     code = life.issued
     if any(
@@ -184,8 +215,10 @@ def _redeem_access_code(
         and redemption_is_held(r, school, ctx.calendar, at)
         for r in school.redemptions
     ):
-        raise RuleViolation(
-            f"{command.person_id} already holds access through this code", code="already_redeemed", rule="R8"
+        raise after_a_right_code(
+            RuleViolation(
+                f"{command.person_id} already holds access through this code", code="already_redeemed", rule="R8"
+            )
         )
     principal = principal_of(school, at)
     staff = command.person_id != code.principal_id and (principal is None or principal.person_id != command.person_id)
@@ -200,12 +233,15 @@ def _redeem_access_code(
     )
     if staff:
         after = SchoolView(evolve(school.stream, redeemed), school.school_id)
-        must_leave_staff_places(after, [code], ctx.calendar, "this redemption")
+        try:
+            must_leave_staff_places(after, [code], ctx.calendar, "this redemption")
+        except RuleViolation as error:
+            raise after_a_right_code(error) from None
     return {"staff": staff, "code_event_id": code.event_id, "valid_to": iso(life.end)}
 
 
 def failed_redemption(c: cmd.RedeemAccessCode, ctx: Context, reason: str) -> ev.AccessCodeRedemptionFailed:
-    """R10: the audit record of a wrong code (never the code), appended to the person's stream."""
+    """R10: the audit record of a code judged in vain (never the code), appended to the person's stream."""
     b = Builder(ctx, c, ctx.now)
     event = b.add(
         ev.AccessCodeRedemptionFailed,

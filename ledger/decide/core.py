@@ -14,7 +14,7 @@ from typing import Any
 from ledger import commands as cmd
 from ledger import events as ev
 from ledger.calendar import LedgerCalendar
-from ledger.errors import InvalidInput
+from ledger.errors import InvalidInput, LedgerError
 from ledger.rules.codes import LockoutPolicy
 from ledger.streams import Stream, World
 
@@ -29,6 +29,8 @@ class Prepared:
     # and every issuance the code was compared with
     matched_code_event_id: str | None = None
     checked_code_event_ids: frozenset[str] = frozenset()
+    # a refusal decided while preparing (the code was not judged), raised in the batch's order
+    refusal: LedgerError | None = None
 
 
 @dataclass

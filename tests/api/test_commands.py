@@ -141,7 +141,10 @@ def test_a_sixth_staff_redemption_is_refused_with_409_five_staff_limit_r9(api: A
     before = api.position()
     response = redeem(api, STAFF[5], world.code)
     assert_error(response, 409, "five_staff_limit", "R9")
-    assert api.position() == before  # a refused command records nothing
+    # The code was judged right, so only the attempt is recorded (R10): it counts toward the lockout.
+    assert api.position() == before + 1
+    (last,) = api.get("/v1/events", after=before).json()["events"]
+    assert (last["type"], last["data"]["person_id"]) == ("AccessCodeRedemptionFailed", STAFF[5])
 
 
 def test_the_principal_redeeming_does_not_take_a_staff_place(api: Api, world: World):

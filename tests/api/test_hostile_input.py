@@ -2,7 +2,8 @@
 
 - bodies over LEDGER_MAX_BODY_BYTES → 413, whether or not they declare their length;
 - a page `limit` over LEDGER_MAX_PAGE, or a position beyond 64 bits → 422 naming the field;
-- a batch over LEDGER_MAX_BATCH → 422 and nothing recorded;
+- a batch over LEDGER_MAX_BATCH, or with more redemptions than LEDGER_MAX_REDEMPTIONS_PER_BATCH → 422
+  and nothing recorded; a thousand redemptions for an unknown person answer fast (nothing hashed);
 - JSON nested deeper than the parser goes, or not JSON at all → 422 in the API's error shape;
 - instants at the edges of the calendar (whose UTC conversion leaves years 1–9999) → 422;
 - names, ids and free text holding control or bidirectional-formatting characters → 422 naming the field;
@@ -14,6 +15,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -22,7 +24,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.bootstrap import create_app
-from tests.api.conftest import Api, auth, settings_for, world_commands
+from tests.api.conftest import Api, S, auth, settings_for, world_commands
 
 SMALL_BODY = 4096
 
@@ -125,6 +127,34 @@ def test_a_batch_over_the_limit_is_refused_with_422_and_records_nothing(small):
     assert_error(small.batch(commands), 422, "batch_too_large")
     assert small.position() == 0
     assert small.batch(commands[:10]).status_code == 201
+
+
+def test_a_batch_with_more_redemptions_than_the_limit_is_refused_with_422_naming_the_field(make_client):
+    api = make_client(max_redemptions_per_batch=3)
+    redemption = {"type": "redeem_access_code", "school_id": "S-1", "exam_year": 2025, "person_id": "P-1", "code": "X"}
+
+    response = api.batch([redemption] * 4)
+
+    error = assert_error(response, 422, "too_many_redemptions")
+    assert error["field"] == "commands"
+    assert api.position() == 0
+    assert api.batch([redemption] * 3).json()["error"]["code"] == "unknown_person"  # within the limit: judged
+
+
+def test_a_thousand_redemptions_for_an_unregistered_person_answer_within_two_seconds(make_client):
+    # The production argon2id parameters: before any code is hashed, the unknown person refuses the batch.
+    api = make_client(max_redemptions_per_batch=1000, code_hash_time_cost=2, code_hash_memory_kib=19 * 1024)
+    assert api.batch(world_commands()).status_code == 201
+    before = api.position()
+    redemption = {"type": "redeem_access_code", "school_id": S, "exam_year": 2025, "person_id": "P-NOBODY"}
+
+    started = time.perf_counter()
+    response = api.batch([{**redemption, "code": "AAAA-BBBB-CCCC"}] * 1000)
+    elapsed = time.perf_counter() - started
+
+    assert_error(response, 404, "unknown_person")
+    assert elapsed < 2, elapsed
+    assert api.position() == before
 
 
 def test_an_empty_batch_is_refused_with_422(small):

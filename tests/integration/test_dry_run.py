@@ -104,7 +104,7 @@ def test_a_refused_preview_raises_the_rule_and_records_nothing(ledger: LedgerSys
     assert ledger.service.recorder.last_position() == last
 
 
-def test_a_wrong_code_in_a_preview_records_no_failed_attempt(ledger: LedgerSystem, clock: Clock):
+def test_a_redemption_is_not_previewed_so_no_code_is_judged_without_a_trace(ledger: LedgerSystem, clock: Clock):
     scenario(ledger, clock, late_removal=False)
     last = ledger.service.recorder.last_position()
     with pytest.raises(LedgerError) as refused:
@@ -122,5 +122,5 @@ def test_a_wrong_code_in_a_preview_records_no_failed_attempt(ledger: LedgerSyste
             ],
             "support-desk",
         )
-    assert refused.value.rule == "R10"
+    assert (refused.value.code, refused.value.rule) == ("redemption_not_previewable", "R10")
     assert ledger.service.recorder.last_position() == last

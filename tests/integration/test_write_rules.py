@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from ledger.errors import LedgerError, LockedOut, NotFound, RuleViolation, WrongCode
-from ledger.events import AccessCodeRedeemed, AccessCodeRedemptionFailed
+from ledger.events import AccessCodeRedeemed, AccessCodeRedemptionFailed, person_stream
 from ledger.rules.codes import LockoutPolicy
 from projections.system import LedgerSystem
 from storage.service import Outcome
@@ -117,21 +117,39 @@ def redeem(ledger: LedgerSystem, person_id: str, code: str, effective_at: str, s
     )
 
 
+# Refusals given once the code presented was found right: the attempt is recorded (R10), nothing else.
+AFTER_A_RIGHT_CODE = {"already_redeemed", "five_staff_limit"}
+
+
 def redeem_refused(
-    ledger: LedgerSystem, person_id: str, code: str, effective_at: str, *, error_code: str, rule: str | None = "R10"
+    ledger: LedgerSystem,
+    person_id: str,
+    code: str,
+    effective_at: str,
+    *,
+    error_code: str,
+    rule: str | None = "R10",
+    code_judged: bool | None = None,
 ) -> LedgerError:
-    return refused(
-        ledger,
-        RuleViolation,
-        error_code,
-        rule,
-        type="redeem_access_code",
-        school_id="S1",
-        exam_year=2025,
-        person_id=person_id,
-        code=code,
-        effective_at=effective_at,
-    )
+    command = {
+        "type": "redeem_access_code",
+        "school_id": "S1",
+        "exam_year": 2025,
+        "person_id": person_id,
+        "code": code,
+        "effective_at": effective_at,
+    }
+    if not (error_code in AFTER_A_RIGHT_CODE if code_judged is None else code_judged):
+        return refused(ledger, RuleViolation, error_code, rule, **command)
+    before = last_position(ledger)
+    with pytest.raises(RuleViolation) as caught:
+        run(ledger, **command)
+    assert (caught.value.code, caught.value.rule) == (error_code, rule), caught.value.message
+    assert last_position(ledger) == before + 1, "a code judged right but refused records its attempt, and only that"
+    failure = ledger.service.stream(person_stream(person_id)).events[-1]
+    assert isinstance(failure, AccessCodeRedemptionFailed)
+    assert failure.reason == f"right code, but refused ({error_code})"
+    return caught.value
 
 
 def five_staff_redeem(ledger: LedgerSystem, code: str, effective_at: str = "2025-07-10") -> None:
@@ -496,7 +514,8 @@ def test_reissuing_a_code_revokes_the_old_one_and_only_the_new_one_works(world, 
     assert [e.type for e in reissue.events] == ["AccessCodeRevoked", "AccessCodeIssued"]
     new = reissue.result["code"]
     assert new != old
-    redeem_refused(world, "T1", old, "2025-07-10", error_code="code_revoked")
+    # The old code matches a revoked issuance: judged, so the attempt is recorded.
+    redeem_refused(world, "T1", old, "2025-07-10", error_code="code_revoked", code_judged=True)
     assert redeem(world, "T1", new, "2025-07-10").result["staff"] is True
 
 
