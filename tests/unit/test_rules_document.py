@@ -11,23 +11,23 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "docs" / "rules.md"
-SOURCES = ("README.md", "ARCHITECTURE.md", "SECURITY.md", "BENCHMARKS.md", "docs", "api", "ledger", "storage")
-SOURCES += ("projections", "bench", "bin", "tests")
-SUFFIXES = {".py", ".md", ".html", ".toml", ".sh", ""}
+SUFFIXES = {".py", ".md", ".html", ".toml", ".sh", ".txt", ".cfg", ".yml", ".yaml", ""}
 REFERENCE = re.compile(r"docs/rules\.md#([A-Za-z0-9_-]+)")
+SKIPPED = {"__pycache__", "node_modules", "build", "dist"}
 
 
 def repository_files() -> list[Path]:
-    """The text files a reader of the repository meets (results of benchmark runs left out)."""
-    found: list[Path] = []
-    for name in SOURCES:
-        path = ROOT / name
-        candidates = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-        found += [
-            p
-            for p in candidates
-            if p.suffix in SUFFIXES and "results" not in p.relative_to(ROOT).parts and "__pycache__" not in p.parts
-        ]
+    """The text files a reader of the repository meets (hidden folders, environments and the results
+    of benchmark runs left out)."""
+    tops = [t for t in sorted(ROOT.iterdir()) if not t.name.startswith(".")]  # never walk .venv or .git
+    found = []
+    for path in (p for t in tops for p in ([t] if t.is_file() else sorted(t.rglob("*")))):
+        parts = path.relative_to(ROOT).parts
+        if any(p.startswith(".") or p in SKIPPED or p.endswith(".egg-info") for p in parts):
+            continue
+        if parts[:2] == ("bench", "results") or not path.is_file() or path.suffix not in SUFFIXES:
+            continue
+        found.append(path)
     return found
 
 
