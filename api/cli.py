@@ -11,6 +11,7 @@ import csv
 import hashlib
 import sys
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,10 +32,11 @@ from ledger.rules.codes import LockoutPolicy
 from ledger.verify import log_id, public_key_bytes
 from projections.system import LedgerSystem, open_ledger
 from storage.codes import CodeHasher
+from storage.evidence import LogEvidence
 from storage.integrity import checkpoint_json, parse_checkpoints
-from storage.integrity import verify as verify_log
 from storage.recorders import Checkpoint
-from storage.signing import write_new_key
+from storage.signing import SigningKeyError, signing_key, write_new_key
+from storage.verification import run_verification
 
 app = typer.Typer(
     help="AP score-reports access ledger: who could see what, when, as known when, and why.",
@@ -240,6 +242,16 @@ def rebuild() -> None:
         system.close()
 
 
+def _log_evidence(settings: Settings) -> Callable[[LedgerSystem], LogEvidence]:
+    """The log's signer for a ledger (the key is read, or refused, before the store is opened)."""
+    try:
+        key = signing_key(settings.database_url, settings.signing_key_file)
+    except SigningKeyError as e:
+        err.print(str(e))
+        raise typer.Exit(2) from None
+    return lambda system: LogEvidence(system.service.recorder, key)
+
+
 @app.command()
 def verify(
     full: Annotated[
@@ -256,7 +268,8 @@ def verify(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
-    """Re-hash the stored events against the integrity chain; exit 1 if anything was tampered with."""
+    """Re-hash the stored events against the chain and the Merkle tree (from the last checkpoint, or --full);
+    record the outcome and, on success, a checkpoint with a signed tree head. Exit 1 if anything was tampered with."""
     external: list[Checkpoint] = []
     for file in checkpoint or []:
         try:
@@ -265,12 +278,14 @@ def verify(
             err.print(f"{file}: not a checkpoint file: {e}")
             raise typer.Exit(2) from None
     settings = Settings()
+    evidence = _log_evidence(settings)
     system = _open(settings)
     try:
-        report = verify_log(system.service.recorder, full=full, external=external)
+        report = run_verification(system.service.recorder, evidence(system), full=full, external=external, source="cli")
     finally:
         system.close()
     if as_json:
+        chain = report.chain
         body = {
             "ok": report.ok,
             "checked": report.checked,
@@ -279,13 +294,16 @@ def verify(
             "full": report.full,
             "from_position": report.from_position,
             "problem": report.problem,
-            "checkpoints_compared": report.checkpoints_compared,
-            "checkpoint": checkpoint_json(report.checkpoint) if report.checkpoint else None,
+            "checkpoints_compared": chain.checkpoints_compared,
+            "checkpoint": checkpoint_json(chain.checkpoint) if report.ok and chain.checkpoint else None,
+            "tree_size": report.tree_size,
+            "root_hash": report.root_hash,
         }
         print(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
     elif report.ok:
         how = "from genesis" if report.full else f"from checkpoint {report.from_position}"
-        extra = f", {report.checkpoints_compared} checkpoints compared" if report.checkpoints_compared else ""
+        compared = report.chain.checkpoints_compared
+        extra = f", {compared} checkpoints compared" if compared else ""
         out.print(f"ok: {report.checked} events verified {how} up to position {report.position}{extra}")
     if not report.ok:
         err.print(f"TAMPERED: first bad position {report.first_bad_position}: {report.problem}")

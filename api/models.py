@@ -227,6 +227,9 @@ class VerifyResult(BaseModel):
     checkpoint: CheckpointOut | None = Field(
         default=None, description="after a success: the checkpoint at the verified end, to keep outside the database"
     )
+    tree_size: int = Field(0, description="the size of the Merkle tree verified")
+    root_hash: str = Field("", description="its root, recomputed from the stored events")
+    head: SignedHead | None = Field(default=None, description="POST /v1/checkpoints: the signed head recorded")
 
 
 class HealthResult(BaseModel):

@@ -177,6 +177,14 @@ class LedgerRecorder(ABC):
     def position_of(self, event_id: str) -> int | None:
         """The position of an event id."""
 
+    @abstractmethod
+    def save_audit_record(self, kind: str, body: bytes) -> None:
+        """Keep a verification's outcome or a signed head (JSON), visible to every process."""
+
+    @abstractmethod
+    def audit_records(self, kind: str, latest: int | None = None) -> list[bytes]:
+        """Records of a kind, oldest first (with `latest`, only the newest that many, newest first)."""
+
     latest_head: tree.Head | None = None  # the newest (size, root) this process committed
 
     def _committed_head(self, txn: AppendTxn) -> None:
@@ -211,6 +219,7 @@ class POPOLedgerRecorder(POPOApplicationRecorder, LedgerRecorder):
         self._checkpoints: list[Checkpoint] = []
         self._tree: dict[Node, bytes] = {}
         self._tree_size = 0
+        self._audit: list[tuple[str, bytes]] = []
 
     @contextmanager
     def append_txn(self) -> Iterator[AppendTxn]:
@@ -234,6 +243,15 @@ class POPOLedgerRecorder(POPOApplicationRecorder, LedgerRecorder):
             if event_id not in self._event_ids:
                 return None
             return self._event_id_list.index(event_id) + 1  # memory stores are small
+
+    def save_audit_record(self, kind: str, body: bytes) -> None:
+        with self._database_lock:
+            self._audit.append((kind, body))
+
+    def audit_records(self, kind: str, latest: int | None = None) -> list[bytes]:
+        with self._database_lock:
+            found = [body for k, body in self._audit if k == kind]
+        return found if latest is None else found[::-1][:latest]
 
     def _row(self, index: int) -> Row:
         s = self._stored_events[index]
@@ -379,6 +397,8 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
             "key TEXT PRIMARY KEY, request_hash TEXT NOT NULL, response BLOB NOT NULL) WITHOUT ROWID",
             "CREATE TABLE IF NOT EXISTS ledger_checkpoints ("
             "position INTEGER PRIMARY KEY, chain BLOB NOT NULL, created_at TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS ledger_audit_records ("
+            "id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, body BLOB NOT NULL)",
             f"CREATE TABLE IF NOT EXISTS {SQLITE_TREE} ("
             "level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)) WITHOUT ROWID",
         ]
@@ -460,6 +480,20 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
             c.execute(f"SELECT rowid FROM {SQLITE_EVENTS} WHERE event_id = ?", (event_id,))
             r = c.fetchone()
             return None if r is None else int(r[0])
+
+    def save_audit_record(self, kind: str, body: bytes) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("INSERT INTO ledger_audit_records (kind, body) VALUES (?, ?)", (kind, body))
+
+    def audit_records(self, kind: str, latest: int | None = None) -> list[bytes]:
+        with self.datastore.transaction(commit=False) as c:
+            if latest is None:
+                c.execute("SELECT body FROM ledger_audit_records WHERE kind = ? ORDER BY id", (kind,))
+            else:
+                c.execute(
+                    "SELECT body FROM ledger_audit_records WHERE kind = ? ORDER BY id DESC LIMIT ?", (kind, latest)
+                )
+            return [bytes(r[0]) for r in c.fetchall()]
 
 
 def _sqlite_row(r: Any) -> Row:
@@ -577,6 +611,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
         self.idem_table = Identifier(f"{self.events_table_name}_idempotency")
         self.checkpoint_table = Identifier(f"{self.events_table_name}_checkpoints")
         self.tree_table = Identifier(f"{self.events_table_name}_tree")
+        self.audit_table = Identifier(f"{self.events_table_name}_audit_records")
         self.sql_create_statements[self.create_table_statement_index] = SQL(
             "CREATE TABLE IF NOT EXISTS {schema}.{table} ("
             "originator_id text NOT NULL, originator_version bigint NOT NULL, topic text, state bytea, "
@@ -600,6 +635,10 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
                     "CREATE TABLE IF NOT EXISTS {schema}.{tree} ("
                     "level smallint NOT NULL, idx bigint NOT NULL, hash bytea NOT NULL, PRIMARY KEY (level, idx))"
                 ).format(schema=schema, tree=self.tree_table),
+                SQL(
+                    "CREATE TABLE IF NOT EXISTS {schema}.{audit} ("
+                    "id bigserial PRIMARY KEY, kind text NOT NULL, body bytea NOT NULL)"
+                ).format(schema=schema, audit=self.audit_table),
             ]
         )
         # We insert with our own statement under the lock: the library's insert function is unused,
@@ -611,6 +650,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
         self.idem = SQL("{schema}.{idem}").format(schema=schema, idem=self.idem_table)
         self.cp = SQL("{schema}.{cp}").format(schema=schema, cp=self.checkpoint_table)
         self.tree = SQL("{schema}.{tree}").format(schema=schema, tree=self.tree_table)
+        self.audit = SQL("{schema}.{audit}").format(schema=schema, audit=self.audit_table)
 
     def create_table(self) -> None:
         with creation_lock(self.datastore):
@@ -716,6 +756,21 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
             curs.execute(SQL("SELECT notification_id FROM {t} WHERE event_id = %s").format(t=self.t), (event_id,))
             r = curs.fetchone()
             return None if r is None else int(r["notification_id"])
+
+    def save_audit_record(self, kind: str, body: bytes) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(SQL("INSERT INTO {a} (kind, body) VALUES (%s, %s)").format(a=self.audit), (kind, body))
+
+    def audit_records(self, kind: str, latest: int | None = None) -> list[bytes]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            if latest is None:
+                curs.execute(SQL("SELECT body FROM {a} WHERE kind = %s ORDER BY id").format(a=self.audit), (kind,))
+            else:
+                curs.execute(
+                    SQL("SELECT body FROM {a} WHERE kind = %s ORDER BY id DESC LIMIT %s").format(a=self.audit),
+                    (kind, latest),
+                )
+            return [bytes(r["body"]) for r in curs.fetchall()]
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""GET /v1/events (feed), /v1/verify (integrity) and /v1/checkpoints (integrity checkpoints): auditors."""
+"""GET /v1/events (feed), /v1/verify (integrity, read-only) and /v1/checkpoints (record and list them): auditors."""
 
 from __future__ import annotations
 
@@ -12,13 +12,15 @@ from api.deps import Auditor, ConsistencyDep, ContainerDep
 from api.errors import ApiError
 from api.params import MAX_POSITION
 from storage.audit import feed
-from storage.integrity import checkpoint_json, verify
+from storage.integrity import checkpoint_json
 from storage.recorders import Checkpoint
+from storage.verification import Verification, run_verification
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": models.ErrorResponse} for status in (401, 403, 422)}
 HEX64 = "^[0-9a-fA-F]{64}$"
+CHECKPOINT_ERRORS = models.error_responses(401, 403, 409)
 
 
 @router.get("/events", response_model=models.EventsPage, responses=ERRORS)
@@ -58,12 +60,13 @@ def verify_log(
         Query(description="that checkpoint's chain value, 64 hex digits (repeatable)"),
     ] = None,
 ) -> models.VerifyResult:
-    """Re-hash the stored events and compare with the chain: nothing changed, removed, inserted or reordered.
+    """Re-hash the stored events against the chain and the Merkle tree: nothing changed, removed, inserted
+    or reordered. Changes nothing (record a checkpoint with `POST /v1/checkpoints`).
 
-    By default from the last verified checkpoint (if the row at its position still has its chain
-    value), with `full=true` from genesis. With exported checkpoints (pairs of `checkpoint_position`
-    and `checkpoint_chain`), from genesis, proving the log still extends each of them. A success
-    records a checkpoint at the verified end and returns it: keep it outside the database.
+    By default from the last checkpoint (its signed head must still be the stored tree's root at its
+    size: the log is consistent with it), with `full=true` from genesis, comparing the root at every
+    recorded signed head. With exported chain checkpoints (pairs of `checkpoint_position` and
+    `checkpoint_chain`), from genesis, proving the log still extends each of them.
     """
     positions, chains = checkpoint_position or [], checkpoint_chain or []
     if len(positions) != len(chains):
@@ -74,7 +77,11 @@ def verify_log(
             field="checkpoint_chain",
         )
     external = [Checkpoint(p, bytes.fromhex(c), "") for p, c in zip(positions, chains, strict=True)]
-    report = verify(container.system.service.recorder, full=full, external=external)
+    return _result(run_verification(container.system.service.recorder, container.log, full=full, external=external))
+
+
+def _result(report: Verification, head: dict[str, Any] | None = None) -> models.VerifyResult:
+    chain = report.chain
     return models.VerifyResult(
         ok=report.ok,
         checked=report.checked,
@@ -83,9 +90,28 @@ def verify_log(
         full=report.full,
         from_position=report.from_position,
         problem=report.problem,
-        checkpoints_compared=report.checkpoints_compared,
-        checkpoint=_checkpoint_out(report.checkpoint) if report.checkpoint else None,
+        checkpoints_compared=chain.checkpoints_compared,
+        checkpoint=_checkpoint_out(chain.checkpoint) if report.ok and chain.checkpoint else None,
+        tree_size=report.tree_size,
+        root_hash=report.root_hash,
+        head=models.SignedHead.model_validate(head) if head else None,
     )
+
+
+@router.post("/checkpoints", status_code=201, response_model=models.VerifyResult, responses=CHECKPOINT_ERRORS)
+def record_checkpoint(client: Auditor, container: ContainerDep) -> models.VerifyResult:
+    """Verify the log (from the last checkpoint) and record a checkpoint at its verified head: the chain value
+    and a signed tree head. Keep `head` (and `checkpoint`) outside the database. A log that fails verification
+    is refused (409) and the failed verification is recorded."""
+    log = container.log
+    report = run_verification(container.system.service.recorder, log, source="api")
+    if not report.ok:
+        raise ApiError(
+            409,
+            "log_tampered",
+            f"verification failed at position {report.first_bad_position}: {report.problem}",
+        )
+    return _result(report, log.signed(report.tree_size, bytes.fromhex(report.root_hash)) if report.tree_size else None)
 
 
 @router.get("/checkpoints", response_model=models.CheckpointsPage, responses=ERRORS)

@@ -116,3 +116,21 @@ def test_who_may_read_heads_and_proofs(api: Api):
     assert api.http.get(f"/v1/events/{event['event_id']}/proof", headers=auth("portal")).status_code == 403
     assert api.http.get("/v1/log/consistency?first=1&second=1", headers=auth("portal")).status_code == 403
     assert api.http.get("/v1/log/head").status_code == 401
+
+
+def test_get_verify_records_nothing_and_a_posted_checkpoint_signs_the_verified_head(api: Api):
+    key = public_key(api)
+    for i in range(3):
+        api.ok(**person(f"V{i}"))
+    looked = api.get("/v1/verify")
+    assert looked.status_code == 200
+    assert looked.json()["ok"] is True
+    assert looked.json()["tree_size"] == 3
+    assert api.get("/v1/checkpoints").json()["checkpoints"] == []
+    posted = api.http.post("/v1/checkpoints", headers=auth("auditor"))
+    assert posted.status_code == 201, posted.text
+    body = posted.json()
+    assert verify_head(body["head"], key) == (3, bytes.fromhex(body["root_hash"]))
+    assert api.get("/v1/log/head").json()["root_hash"] == body["root_hash"]
+    assert [c["position"] for c in api.get("/v1/checkpoints").json()["checkpoints"]] == [3]
+    assert api.http.post("/v1/checkpoints", headers=auth("support")).status_code == 403

@@ -445,14 +445,17 @@ def http(sql_url: str, sql_ledger: LedgerSystem) -> Iterator[TestClient]:
         yield client
 
 
-def test_http_verify_records_a_checkpoint_that_checkpoints_exports_and_verify_accepts_back(
+def test_http_verify_changes_nothing_and_a_posted_checkpoint_is_exported_and_accepted_back(
     sql_ledger, clock, insider, http
 ):
     populate(sql_ledger, clock)
 
-    first = http.get("/v1/verify").json()
+    looked = http.get("/v1/verify").json()
+    nothing = http.get("/v1/checkpoints").json()
+    first = http.post("/v1/checkpoints")
     listed = http.get("/v1/checkpoints").json()
-    insider.change_state(position_of_person(insider, 2), b"Person-2", b"Mallory-2")
+    changed = position_of_person(insider, 2)
+    insider.change_state(changed, b"Person-2", b"Mallory-2")
     insider.rewrite_chain(and_checkpoints=True)
     full = http.get("/v1/verify", params={"full": "true"}).json()
     kept = listed["checkpoints"][-1]
@@ -460,16 +463,21 @@ def test_http_verify_records_a_checkpoint_that_checkpoints_exports_and_verify_ac
         "/v1/verify", params={"checkpoint_position": kept["position"], "checkpoint_chain": kept["chain"]}
     ).json()
 
-    assert {k: first[k] for k in ("ok", "checked", "position", "first_bad_position")} == {
+    assert looked["ok"] is True
+    assert nothing == {"checkpoints": [], "next_after": 0}
+    assert first.status_code == 201
+    body = first.json()
+    assert {k: body[k] for k in ("ok", "checked", "position", "first_bad_position")} == {
         "ok": True,
         "checked": 10,
         "position": 10,
         "first_bad_position": None,
     }
-    assert listed == {"checkpoints": [first["checkpoint"]], "next_after": 10}
-    assert full["ok"] is True
-    assert full["full"] is True
-    assert full["checked"] == 10
+    assert body["head"]["tree_size"] == 10
+    assert listed == {"checkpoints": [body["checkpoint"]], "next_after": 10}
+    # The chain rewritten with the row: the Merkle tree still holds the event as first stored.
+    assert full["ok"] is False
+    assert full["first_bad_position"] == changed
     assert against["ok"] is False
     assert against["first_bad_position"] == 1
     assert against["position"] == 0
@@ -516,7 +524,10 @@ def test_cli_exports_checkpoints_and_verifies_against_the_file(
     assert verified.exit_code == 0
     assert "10 events verified" in verified.stdout
     assert [c["position"] for c in orjson.loads(exported.stdout)["checkpoints"]] == [10]
-    assert full.exit_code == 0  # nine intact rows: a truncation leaves no trace inside the database
+    # Nine intact rows and no chain checkpoint left, but the signed head recorded by the first verify
+    # (and the Merkle tree) still hold the removed event.
+    assert full.exit_code == 1
+    assert "first bad position 10" in full.stderr
     assert against.exit_code == 1
     body = orjson.loads(against.stdout)
     assert (body["ok"], body["position"], body["first_bad_position"]) == (False, 9, 10)
