@@ -11,7 +11,11 @@ from ledger.access.grants import Grant, grant_evidence, grants_at, highest_role,
 from ledger.access.vocabulary import TEACHER_REPORTS, Report, Role
 from ledger.calendar import LedgerCalendar
 from ledger.rules.accounts import person_has_accepted_terms, person_is_affiliated_with, person_is_registered
-from ledger.rules.teachers import teacher_scopes
+from ledger.rules.admins import district_access_is_held, system_access_is_held
+from ledger.rules.codes import redemption_is_held
+from ledger.rules.enders import effective_by
+from ledger.rules.removals import latest_removal
+from ledger.rules.teachers import school_gives_teacher_access, teacher_scopes
 from ledger.rules.years import current_released_year, exam_year_is_kept, kept_years, release_of_year
 from ledger.streams import DistrictView, PersonView, SchoolView, World
 
@@ -240,17 +244,17 @@ def why_no_role(
     if isinstance(org, SchoolView):
         sid = org.school_id
         removals = org.removals_of(pid)
-        auths = [a for a in person.authorizations_at_school(sid) if a.effective_at <= t]
-        if auths and org.homeschool:
+        auths = effective_by(person.authorizations_at_school(sid), t)
+        if auths and not school_gives_teacher_access(org):
             return _deny(
                 "homeschool_organization",
                 "R5",
                 "course authorizations at a homeschool organization give no access to score reports",
                 [a.event_id for a in auths],
             )
-        ended = [r for r in removals if r.effective_at <= t]
-        if ended:
-            return _deny("access_removed", "R14", f"access at {sid} was removed", [ended[-1].event_id])
+        removal = latest_removal(removals, t)
+        if removal is not None:
+            return _deny("access_removed", "R14", f"access at {sid} was removed", [removal.event_id])
         if auths:
             current = current_released_year(world.calendar(), cal, t)
             if current is None:
@@ -261,37 +265,34 @@ def why_no_role(
                 f"no course authorization at {sid} for school year {current.exam_year}, the current released year (renewal is yearly)",
                 [current.event_id, *(a.event_id for a in auths)],
             )
-        reds = [r for r in org.redemptions_of(pid) if r.effective_at <= t]
-        if reds:
+        redemptions = [r for r in effective_by(org.redemptions_of(pid), t) if not redemption_is_held(r, org, cal, t)]
+        if redemptions:
             return _deny(
                 "code_access_ended",
                 "R8",
                 "the access code redeemed has expired or was revoked or reissued",
-                [reds[-1].event_id],
-            )
-        grants = [g for g in person.system_grants if g.org_id == sid and g.effective_at <= t]
-        if grants:
-            return _deny(
-                "system_access_removed", "R7", "system access at this school was removed", [grants[-1].event_id]
+                [redemptions[-1].event_id],
             )
     else:
-        did = org.district_id
-        adds = [a for a in org.additions_of(pid) if a.effective_at <= t]
-        ended = [r for r in org.removals_of(pid) if r.effective_at <= t]
-        if ended:
-            return _deny("access_removed", "R14", f"access at {did} was removed", [ended[-1].event_id])
-        if adds:
+        removal = latest_removal(org.removals_of(pid), t)
+        if removal is not None:
+            return _deny("access_removed", "R14", f"access at {org.district_id} was removed", [removal.event_id])
+        additions = [a for a in effective_by(org.additions_of(pid), t) if not district_access_is_held(a, org, cal, t)]
+        if additions:
             return _deny(
                 "outside_district_window",
                 "R11",
                 "district access is granted per access year (Aug 1 – Jul 31) and this one does not cover that time",
-                [adds[-1].event_id],
+                [additions[-1].event_id],
             )
-        grants = [g for g in person.system_grants if g.org_id == did and g.effective_at <= t]
-        if grants:
-            return _deny(
-                "system_access_removed", "R7", "system access at this district was removed", [grants[-1].event_id]
-            )
+    org_id = _org_id(org)
+    removals = org.removals_of(pid)
+    grants = [
+        g for g in effective_by(person.system_grants_at(org_id), t) if not system_access_is_held(g, person, removals, t)
+    ]
+    if grants:
+        kind = "school" if isinstance(org, SchoolView) else "district"
+        return _deny("system_access_removed", "R7", f"system access at this {kind} was removed", [grants[-1].event_id])
     if affiliation is None:
         return _deny(
             "not_connected_to_organization", "R13", f"the person holds no role or affiliation at {_org_id(org)}"

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import TypeVar
 
 from ledger import events as ev
+
+E = TypeVar("E", bound=ev.LedgerEvent)
 
 
 def first_ender(start: datetime, enders: Iterable[ev.LedgerEvent], t: datetime | None = None) -> ev.LedgerEvent | None:
@@ -23,3 +26,8 @@ def first_ender(start: datetime, enders: Iterable[ev.LedgerEvent], t: datetime |
         if found is None or e.effective_at < found.effective_at:
             found = e
     return found
+
+
+def effective_by(facts: Iterable[E], t: datetime) -> list[E]:
+    """The facts (in valid-time order) that took effect at or before t, whether or not something ended them since."""
+    return [f for f in facts if f.effective_at <= t]
