@@ -242,10 +242,6 @@ class SchoolView(_RemovalsAtOrganization):
         return by_effective(self.stream.of(ev.AccessCodeIssued))
 
     @cached_property
-    def revocations(self) -> list[ev.AccessCodeRevoked]:
-        return by_effective(self.stream.of(ev.AccessCodeRevoked))
-
-    @cached_property
     def redemptions(self) -> list[ev.AccessCodeRedeemed]:
         return by_effective(self.stream.of(ev.AccessCodeRedeemed))
 
@@ -274,12 +270,13 @@ class SchoolView(_RemovalsAtOrganization):
         return self._codes_by_id.get(event_id)
 
     @cached_property
-    def _revocations_by_code(self) -> dict[object, list[ev.AccessCodeRevoked]]:
-        return grouped(self.revocations, lambda r: r.code_event_id)
+    def _code_facts_by_year(self) -> dict[object, list[ev.AccessCodeIssued | ev.AccessCodeRevoked]]:
+        facts = by_effective(e for e in self.stream.events if isinstance(e, ev.AccessCodeIssued | ev.AccessCodeRevoked))
+        return grouped(facts, lambda e: e.exam_year)
 
-    def revocations_of(self, code_event_id: str) -> list[ev.AccessCodeRevoked]:
-        """Revocations naming one issuance."""
-        return self._revocations_by_code.get(code_event_id, [])
+    def code_facts_of_year(self, exam_year: int) -> list[ev.AccessCodeIssued | ev.AccessCodeRevoked]:
+        """Issuances and revocations of one exam year, by valid time (ties in recording order)."""
+        return self._code_facts_by_year.get(exam_year, [])
 
     @cached_property
     def memo(self) -> dict[object, object]:

@@ -21,7 +21,7 @@ from ledger.access.rights import Rights, rights
 from ledger.access.vocabulary import Level, Report, Role
 from ledger.calendar import LedgerCalendar
 from ledger.rules.admins import district_access_end, district_access_window
-from ledger.rules.codes import STAFF_PLACES, code_is_valid, code_life, staff_intervals
+from ledger.rules.codes import STAFF_PLACES, code_is_valid, code_life, code_principal, staff_intervals
 from ledger.rules.designations import principal_of, superintendent_of
 from ledger.rules.teachers import active_restriction, authorization_is_held, school_gives_teacher_access
 from ledger.rules.years import current_released_year, kept_years
@@ -389,18 +389,19 @@ def _school_windows(
     codes = []
     for code in school.codes:
         life = code_life(school, code, cal)
-        staff = [(p, start, end) for p, start, end in staff_intervals(school, code.event_id, cal) if start <= t < end]
-        holders = sorted({p for p, _, _ in staff})
+        staff = staff_intervals(school, code.exam_year, cal, code.event_id)
+        holders = sorted({p for p, start, end in staff if start <= t < end})
+        ended = life.ended_by
         codes.append(
             {
                 "exam_year": code.exam_year,
                 "code_event_id": code.event_id,
-                "principal_id": code.principal_id,
+                "principal_id": code_principal(school, code),
                 "valid_from": _iso(code.effective_at),
                 "valid_to": _iso(life.end),
                 "expires_at": _iso(cal.code_expiry(code.exam_year)),
-                "revoked": life.revoked_by is not None and life.revoked_by.effective_at <= t,
-                "revoked_reason": life.revoked_by.reason if life.revoked_by else None,
+                "revoked": ended is not None and ended.effective_at <= t,  # revoked or reissued (R8)
+                "revoked_reason": life.revoked_by.reason if life.revoked_by else ("reissued" if ended else None),
                 "valid_at": code_is_valid(life, t),
                 "staff_places_used": len(holders),
                 "staff_places_free": max(0, STAFF_PLACES - len(holders)) if code_is_valid(life, t) else 0,

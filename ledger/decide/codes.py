@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -15,14 +14,16 @@ from ledger.errors import InvalidInput, LedgerError, LockedOut, RuleViolation, S
 from ledger.rules.accounts import person_is_affiliated_with
 from ledger.rules.codes import (
     LockoutPolicy,
-    code_has_a_free_staff_place,
+    code_in_force,
     code_life,
-    codes_valid_at,
-    latest_code,
+    exam_years_with_codes,
+    five_staff_at_most,
+    last_code_issued,
     lockout_until,
+    redeemer_is_staff,
     redemption_is_held,
 )
-from ledger.rules.designations import principal_designated_for_year, principal_of
+from ledger.rules.designations import principal_designated_for_year
 from ledger.streams import PersonView, SchoolView, World, evolve
 
 HANDLERS: dict[type[cmd.Command], Handler] = {}
@@ -44,24 +45,20 @@ def _issue_access_code(
         )
     if prepared.code is None or prepared.code_digest is None:  # pragma: no cover - the service always prepares it
         raise InvalidInput("the code must be prepared before the append", field="code")
-    stream = ev.school_stream(command.school_id)
-    for life in codes_valid_at(school, command.exam_year, ctx.calendar, at):
-        builder.add(
-            ev.AccessCodeRevoked,
-            stream,
-            school_id=command.school_id,
-            exam_year=command.exam_year,
-            reason="reissued",
-            code_event_id=life.issued.event_id,
-        )
+    # No revocation is recorded for the code this one replaces: in valid time, the latest
+    # issuance effective at or before an instant is the code in force then (R8), so a
+    # reissue supersedes the code before it, and a backdated issuance recorded late ends
+    # where the next one begins.
     issued = builder.add(
         ev.AccessCodeIssued,
-        stream,
+        ev.school_stream(command.school_id),
         school_id=command.school_id,
         exam_year=command.exam_year,
         principal_id=principal.person_id,
         code_digest=prepared.code_digest,
     )
+    assert isinstance(issued, ev.AccessCodeIssued)
+    life = code_life(SchoolView(evolve(school.stream, issued), school.school_id), issued, ctx.calendar)
     return {
         "code": prepared.code,
         "school_id": command.school_id,
@@ -69,7 +66,7 @@ def _issue_access_code(
         "principal_id": principal.person_id,
         "code_event_id": issued.event_id,
         "valid_from": iso(at),
-        "valid_to": iso(ctx.calendar.code_expiry(command.exam_year)),
+        "valid_to": iso(max(at, life.end)),
     }
 
 
@@ -79,47 +76,48 @@ def _revoke_access_code(
 ) -> None:
     world = ctx.world()
     school = registered_school(world, command.school_id, at)
-    valid = codes_valid_at(school, command.exam_year, ctx.calendar, at)
-    if not valid:
+    life = code_in_force(school, command.exam_year, ctx.calendar, at)
+    if life is None:
         raise RuleViolation(
             f"{command.school_id} has no valid code for exam year {command.exam_year} at {iso(at)}",
             code="code_not_found",
             rule="R8",
         )
-    for life in valid:
-        builder.add(
-            ev.AccessCodeRevoked,
-            ev.school_stream(command.school_id),
-            school_id=command.school_id,
-            exam_year=command.exam_year,
-            reason=command.reason,
-            code_event_id=life.issued.event_id,
-        )
+    # The code named is the one in force as recorded so far; in valid time the revocation
+    # ends whichever code is in force at its effective time, as later facts may tell (R8).
+    builder.add(
+        ev.AccessCodeRevoked,
+        ev.school_stream(command.school_id),
+        school_id=command.school_id,
+        exam_year=command.exam_year,
+        reason=command.reason,
+        code_event_id=life.issued.event_id,
+    )
 
 
 def redemption_refusal(school: SchoolView, exam_year: int, cal: LedgerCalendar, t: datetime) -> RuleViolation | None:
-    """R10: why no code of this school and exam year can be redeemed at t, if none is valid."""
-    if codes_valid_at(school, exam_year, cal, t):
+    """R10: why no code of this school and exam year can be redeemed at t, if none is in force."""
+    if code_in_force(school, exam_year, cal, t) is not None:
         return None
-    latest = latest_code(school, exam_year)
-    if latest is None or latest.effective_at > t:
+    last = last_code_issued(school, exam_year, cal, t)
+    if last is None:
         return RuleViolation(
             f"no access code was issued for {school.school_id} and exam year {exam_year}",
             code="code_not_found",
             rule="R10",
         )
-    life = code_life(school, latest, cal)
-    if life.revoked_by is not None and life.revoked_by.effective_at <= t:
-        return RuleViolation(
-            f"the access code of {school.school_id} for {exam_year} was revoked ({life.revoked_by.reason})",
-            code="code_revoked",
-            rule="R10",
-        )
+    if last.revoked_by is not None:
+        return code_revoked(school.school_id, exam_year, f"revoked ({last.revoked_by.reason})")
     return RuleViolation(
-        f"the access code of {school.school_id} for {exam_year} expired at {iso(life.end)} (end of Jul 31, {exam_year + 1})",
+        f"the access code of {school.school_id} for {exam_year} expired at {iso(last.end)} (end of Jul 31, {exam_year + 1})",
         code="code_expired",
         rule="R10",
     )
+
+
+def code_revoked(school_id: str, exam_year: int, how: str) -> RuleViolation:
+    """R10: the code presented was revoked or reissued."""
+    return RuleViolation(f"the access code of {school_id} for {exam_year} was {how}", code="code_revoked", rule="R10")
 
 
 def must_not_be_locked_out(person: PersonView, policy: LockoutPolicy, now: datetime) -> None:
@@ -132,17 +130,16 @@ def must_not_be_locked_out(person: PersonView, policy: LockoutPolicy, now: datet
         )
 
 
-def must_leave_staff_places(
-    school: SchoolView, codes: Iterable[ev.AccessCodeIssued], cal: LedgerCalendar, change: str
-) -> None:
-    """R9: after `change` (already folded into `school`), at most five staff hold each code at every valid time."""
-    for code in codes:
-        ok, when = code_has_a_free_staff_place(school, code.event_id, cal)
+def must_leave_staff_places(school: SchoolView, cal: LedgerCalendar, change: str) -> None:
+    """R9: after `change` (already folded into `school`), at most five staff hold the school's code of each exam
+    year at every valid time (one code is in force at a time, so this counts across reissues)."""
+    for exam_year in exam_years_with_codes(school):
+        ok, when = five_staff_at_most(school, exam_year, cal)
         if not ok:
             moment = f" at {iso(when)}" if when else ""
             raise RuleViolation(
-                f"{change} would let six staff hold the code of {school.school_id} for {code.exam_year}{moment}; "
-                "five staff places per code (a principal's removal frees one)",
+                f"{change} would let six staff hold the code of {school.school_id} for {exam_year}{moment}; "
+                "five staff places per school and exam year (a principal's removal frees one)",
                 code="five_staff_limit",
                 rule="R9",
             )
@@ -194,20 +191,15 @@ def _redeem_access_code(
     if prepared.refusal is not None:
         raise prepared.refusal
     school = redemption_refused_before_the_code(command, ctx.world(), ctx.lockout, ctx.calendar, ctx.now, at)
-    valid = {life.issued.event_id: life for life in codes_valid_at(school, command.exam_year, ctx.calendar, at)}
+    in_force = code_in_force(school, command.exam_year, ctx.calendar, at)
+    valid = {in_force.issued.event_id: in_force} if in_force is not None else {}
     if prepared.matched_code_event_id is None:
         if not set(valid) <= prepared.checked_code_event_ids:
             raise StalePreparation("a code was issued while the one presented was being checked")
         raise WrongCode(f"wrong access code for {command.school_id} and exam year {command.exam_year}", rule="R10")
     life = valid.get(prepared.matched_code_event_id)
-    if life is None:  # matched a code that was revoked or reissued meanwhile
-        raise after_a_right_code(
-            RuleViolation(
-                f"the access code presented for {command.school_id} was revoked or reissued",
-                code="code_revoked",
-                rule="R10",
-            )
-        )
+    if life is None:  # matched a code revoked or reissued by then, in valid time
+        raise after_a_right_code(code_revoked(command.school_id, command.exam_year, "revoked or reissued by then"))
     code = life.issued
     if any(
         r.person_id == command.person_id
@@ -220,8 +212,7 @@ def _redeem_access_code(
                 f"{command.person_id} already holds access through this code", code="already_redeemed", rule="R8"
             )
         )
-    principal = principal_of(school, at)
-    staff = command.person_id != code.principal_id and (principal is None or principal.person_id != command.person_id)
+    staff = redeemer_is_staff(school, command.person_id, command.exam_year, at)
     redeemed = builder.add(
         ev.AccessCodeRedeemed,
         ev.school_stream(command.school_id),
@@ -234,7 +225,7 @@ def _redeem_access_code(
     if staff:
         after = SchoolView(evolve(school.stream, redeemed), school.school_id)
         try:
-            must_leave_staff_places(after, [code], ctx.calendar, "this redemption")
+            must_leave_staff_places(after, ctx.calendar, "this redemption")
         except RuleViolation as error:
             raise after_a_right_code(error) from None
     return {"staff": staff, "code_event_id": code.event_id, "valid_to": iso(life.end)}

@@ -7,9 +7,11 @@ from datetime import datetime
 from ledger import commands as cmd
 from ledger import events as ev
 from ledger.decide.checks import org_id_is_free, registered_district, registered_person, registered_school
+from ledger.decide.codes import must_leave_staff_places
 from ledger.decide.core import Builder, Context, Handler, Prepared, registrar
 from ledger.errors import RuleViolation
 from ledger.rules.years import release_of_year
+from ledger.streams import SchoolView, evolve
 
 HANDLERS: dict[type[cmd.Command], Handler] = {}
 handles = registrar(HANDLERS)
@@ -52,15 +54,19 @@ def _designate_principal(
     command: cmd.DesignatePrincipal, ctx: Context, builder: Builder, at: datetime, prepared: Prepared
 ) -> None:
     world = ctx.world()
-    registered_school(world, command.school_id, at)
+    school = registered_school(world, command.school_id, at)
     registered_person(world, command.person_id, at)
-    builder.add(
+    designated = builder.add(
         ev.PrincipalDesignated,
         ev.school_stream(command.school_id),
         school_id=command.school_id,
         person_id=command.person_id,
         exam_year=command.exam_year,
     )
+    # Who is staff is read in valid time (R9): a backdated designation may turn a former
+    # principal's redemption into a staff one.
+    after = SchoolView(evolve(school.stream, designated), school.school_id)
+    must_leave_staff_places(after, ctx.calendar, "this designation")
 
 
 @handles(cmd.DesignateSuperintendent)

@@ -95,5 +95,5 @@ def _void_event(
     void = builder.add(ev.EventVoided, stream_id, voided_event_id=command.event_id, reason=command.reason)
     if stream_id.startswith("school:"):
         after = SchoolView(evolve(stream, void), stream_id.split(":", 1)[1])
-        must_leave_staff_places(after, after.codes, ctx.calendar, f"voiding {target.type}")
+        must_leave_staff_places(after, ctx.calendar, f"voiding {target.type}")
     return {"voided_event_id": command.event_id, "voided_type": target.type}

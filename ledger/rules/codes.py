@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from ledger import events as ev
 from ledger.calendar import LedgerCalendar
-from ledger.rules.enders import first_ender
+from ledger.rules.designations import principal_designated_for_year, principal_of
 from ledger.rules.removals import removal_ending
 from ledger.streams import PersonView, SchoolView
 
@@ -17,54 +17,108 @@ STAFF_PLACES = 5  # R9
 
 @dataclass(frozen=True)
 class CodeLife:
-    """When one issued code is valid: [issued, end), and why it ends."""
+    """When one issued code is in force: [issued, end), and the fact that ends it (None = expiry).
+
+    `ended_by` is the revocation that ended it, or the next issuance of its school and exam
+    year that superseded it (a reissue).
+    """
 
     issued: ev.AccessCodeIssued
     end: datetime
-    revoked_by: ev.AccessCodeRevoked | None
+    ended_by: ev.AccessCodeRevoked | ev.AccessCodeIssued | None
+
+    @property
+    def revoked_by(self) -> ev.AccessCodeRevoked | None:
+        """The revocation that ended the code, if one did."""
+        return self.ended_by if isinstance(self.ended_by, ev.AccessCodeRevoked) else None
+
+    @property
+    def reissued_by(self) -> ev.AccessCodeIssued | None:
+        """The issuance that superseded the code, if one did."""
+        return self.ended_by if isinstance(self.ended_by, ev.AccessCodeIssued) else None
+
+
+def code_lives(school: SchoolView, exam_year: int, cal: LedgerCalendar) -> list[CodeLife]:
+    """R8: the life of every code of one school and exam year, read in valid time.
+
+    The code in force at t is the one of the latest issuance effective at or before t;
+    a revocation ends the code in force at its effective time; facts effective at the
+    same instant apply in the order they were recorded. So each issuance is in force
+    until the next issuance or revocation of its school and year, or its expiry
+    (end of Jul 31 of Y+1), whichever comes first — whatever order they were recorded in.
+    """
+    key = ("code_lives", exam_year, cal.zone_name)
+    found = school.memo.get(key)
+    if isinstance(found, list):
+        return found
+    facts = school.code_facts_of_year(exam_year)
+    expiry = cal.code_expiry(exam_year)
+    lives: list[CodeLife] = []
+    for i, fact in enumerate(facts):
+        if not isinstance(fact, ev.AccessCodeIssued):
+            continue
+        following = facts[i + 1] if i + 1 < len(facts) else None
+        if following is not None and following.effective_at < expiry:
+            lives.append(CodeLife(fact, following.effective_at, following))
+        else:
+            lives.append(CodeLife(fact, expiry, None))
+    school.memo[key] = lives
+    return lives
 
 
 def code_life(school: SchoolView, code: ev.AccessCodeIssued, cal: LedgerCalendar) -> CodeLife:
-    """R8: a code is valid from issuance until the end of Jul 31 of Y+1, or until revoked or reissued."""
-    key = ("code_life", code.event_id, cal.zone_name)
-    found = school.memo.get(key)
-    if isinstance(found, CodeLife):
-        return found
-    expiry = cal.code_expiry(code.exam_year)
-    revocation = first_ender(code.effective_at, school.revocations_of(code.event_id))
-    if revocation is not None and revocation.effective_at < expiry:
-        assert isinstance(revocation, ev.AccessCodeRevoked)
-        life = CodeLife(code, revocation.effective_at, revocation)
-    else:
-        life = CodeLife(code, expiry, None)
-    school.memo[key] = life
-    return life
+    """R8: a code is in force from its issuance until expiry, its revocation or its reissue."""
+    for life in code_lives(school, code.exam_year, cal):
+        if life.issued.event_id == code.event_id:
+            return life
+    raise KeyError(code.event_id)  # pragma: no cover - the code is one of the school's
 
 
 def code_is_valid(life: CodeLife, t: datetime) -> bool:
-    """R8/R10: the code is unexpired and unrevoked at t."""
+    """R8/R10: the code is in force at t (issued, not yet expired, revoked or reissued)."""
     return life.issued.effective_at <= t < life.end
 
 
-def codes_valid_at(school: SchoolView, exam_year: int, cal: LedgerCalendar, t: datetime) -> list[CodeLife]:
-    """R10: the school's codes of one exam year valid at t (one, unless a revocation was voided)."""
-    lives = [code_life(school, c, cal) for c in school.codes if c.exam_year == exam_year]
-    return [life for life in lives if code_is_valid(life, t)]
+def code_in_force(school: SchoolView, exam_year: int, cal: LedgerCalendar, t: datetime) -> CodeLife | None:
+    """R8/R10: the code of the school and exam year in force at t; at no instant are there two."""
+    for life in code_lives(school, exam_year, cal):
+        if code_is_valid(life, t):
+            return life
+    return None
 
 
-def latest_code(school: SchoolView, exam_year: int) -> ev.AccessCodeIssued | None:
-    """The most recently effective code of an exam year (the one a reissue replaces)."""
+def last_code_issued(school: SchoolView, exam_year: int, cal: LedgerCalendar, t: datetime) -> CodeLife | None:
+    """R10: the latest issuance of the school and exam year effective at or before t (in force or not)."""
     found = None
-    for c in school.codes:
-        if c.exam_year == exam_year:
-            found = c
+    for life in code_lives(school, exam_year, cal):
+        if life.issued.effective_at <= t:
+            found = life
     return found
+
+
+def code_principal(school: SchoolView, code: ev.AccessCodeIssued) -> str:
+    """R8: the code is issued to the principal designated for its exam year, as known now at its effective time."""
+    designated = principal_designated_for_year(school, code.exam_year, code.effective_at)
+    return designated.person_id if designated is not None else code.principal_id
+
+
+def redeemer_is_staff(school: SchoolView, person_id: str, exam_year: int, t: datetime) -> bool:
+    """R9: a redeemer is staff unless, at the redemption's effective time, they are the school's principal
+    or the principal designated for the code's exam year (as known now)."""
+    for designation in (principal_of(school, t), principal_designated_for_year(school, exam_year, t)):
+        if designation is not None and designation.person_id == person_id:
+            return False
+    return True
 
 
 def redemption_end(
     redemption: ev.AccessCodeRedeemed, school: SchoolView, cal: LedgerCalendar
 ) -> tuple[datetime, ev.LedgerEvent | None]:
-    """R8/R14: when access through a redemption ends, and the fact that ends it (None = expiry)."""
+    """R8/R14: when access through a redemption ends, and the fact that ends it (None = expiry).
+
+    A redemption counts only if the code it redeemed is in force at its effective time
+    (as known now: a backdated reissue or revocation may have ended that code before it).
+    """
     key = ("redemption_end", redemption.event_id, cal.zone_name)
     found = school.memo.get(key)
     if found is not None:
@@ -74,12 +128,15 @@ def redemption_end(
         result: tuple[datetime, ev.LedgerEvent | None] = (redemption.effective_at, None)
     else:
         life = code_life(school, code, cal)
-        end: datetime = life.end
-        why: ev.LedgerEvent | None = life.revoked_by
-        removal = removal_ending(redemption.effective_at, school.removals_of(redemption.person_id))
-        if removal is not None and removal.effective_at < end:
-            end, why = removal.effective_at, removal
-        result = (end, why)
+        if not code_is_valid(life, redemption.effective_at):
+            result = (redemption.effective_at, life.ended_by)
+        else:
+            end: datetime = life.end
+            why: ev.LedgerEvent | None = life.ended_by
+            removal = removal_ending(redemption.effective_at, school.removals_of(redemption.person_id))
+            if removal is not None and removal.effective_at < end:
+                end, why = removal.effective_at, removal
+            result = (end, why)
     school.memo[key] = result
     return result
 
@@ -93,12 +150,14 @@ def redemption_is_held(redemption: ev.AccessCodeRedeemed, school: SchoolView, ca
 
 
 def staff_intervals(
-    school: SchoolView, code_event_id: str, cal: LedgerCalendar
+    school: SchoolView, exam_year: int, cal: LedgerCalendar, code_event_id: str | None = None
 ) -> list[tuple[str, datetime, datetime]]:
-    """R9: (person, from, to) for every staff redemption of one code."""
+    """R9: (person, from, to) for every staff redemption of the school's codes of one exam year (or of one code)."""
     out = []
     for r in school.redemptions:
-        if r.code_event_id != code_event_id or not r.staff:
+        if r.exam_year != exam_year or (code_event_id is not None and r.code_event_id != code_event_id):
+            continue
+        if not redeemer_is_staff(school, r.person_id, r.exam_year, r.effective_at):
             continue
         end, _ = redemption_end(r, school, cal)
         if end > r.effective_at:
@@ -109,7 +168,7 @@ def staff_intervals(
 def most_staff_at_once(
     intervals: Sequence[tuple[str, datetime, datetime]],
 ) -> tuple[int, datetime | None]:
-    """R9: the largest number of distinct staff holding one code at the same instant, and the first such instant."""
+    """R9: the largest number of distinct staff holding access at the same instant, and the first such instant."""
     instants = sorted({start for _, start, _ in intervals})
     best, when = 0, None
     for t in instants:
@@ -119,12 +178,16 @@ def most_staff_at_once(
     return best, when
 
 
-def code_has_a_free_staff_place(
-    school: SchoolView, code_event_id: str, cal: LedgerCalendar
-) -> tuple[bool, datetime | None]:
-    """R9: at most five staff hold access through one school's code at any moment."""
-    count, when = most_staff_at_once(staff_intervals(school, code_event_id, cal))
+def five_staff_at_most(school: SchoolView, exam_year: int, cal: LedgerCalendar) -> tuple[bool, datetime | None]:
+    """R9: at most five staff hold access through the school's code of one exam year at any moment
+    (one code is in force at a time, so this counts across its reissues); else the first instant with six."""
+    count, when = most_staff_at_once(staff_intervals(school, exam_year, cal))
     return count <= STAFF_PLACES, when
+
+
+def exam_years_with_codes(school: SchoolView) -> list[int]:
+    """The exam years the school has codes of."""
+    return sorted({c.exam_year for c in school.codes})
 
 
 # --- R10 lockout ---
