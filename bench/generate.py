@@ -610,8 +610,7 @@ class History:
                 label,
             )
         ]
-        if reissue:
-            self.events += 1  # the reissue also revokes the old code: two events
+        if reissue:  # the new issuance supersedes the old code (one event, no revocation)
             school.codes[exam_year].revoked = t
         code = Code(exam_year, t, int(CAL.code_expiry(exam_year).timestamp()), principal)
         school.codes[exam_year] = code

@@ -234,7 +234,8 @@ class AccessCodeIssued(LedgerEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class AccessCodeRevoked(LedgerEvent):
-    """`code_event_id` names the issuance revoked (reissuing revokes the old code)."""
+    """`code_event_id` names the code in force when the revocation was recorded, for auditors; in valid time a
+    revocation ends whichever code of its school and exam year is in force at its effective time (R8)."""
 
     school_id: str
     exam_year: int
