@@ -22,10 +22,10 @@ from typing import Protocol
 from ledger import commands as cmd
 from ledger import events as ev
 from ledger.calendar import LedgerCalendar
-from ledger.decide.codes import attempts_left, redemption_refused_before_the_code
+from ledger.decide.codes import redemption_refused_before_the_code, too_many_codes_presented
 from ledger.decide.core import Prepared, effective_time
-from ledger.errors import InvalidInput, LedgerError, LockedOut
-from ledger.rules.codes import LockoutPolicy
+from ledger.errors import InvalidInput, LedgerError
+from ledger.rules.codes import LockoutPolicy, attempts_left
 from ledger.streams import PersonView, SchoolView, Stream, World
 
 
@@ -80,7 +80,7 @@ def plan_code_checks(
             else:
                 per_person[command.person_id] = judged = per_person.get(command.person_id, 0) + 1
                 if judged > attempts_left(person, policy, now):
-                    refusals[index] = Prepared(refusal=_no_attempt_left(command, person, policy, now))
+                    refusals[index] = Prepared(refusal=too_many_codes_presented(person, policy, now))
                 else:
                     candidates = tuple(c for c in school.codes if c.exam_year == command.exam_year)
                     checks.append(CodeCheck(index, command, candidates))
@@ -129,15 +129,3 @@ def _refused_without_the_code(
     except LedgerError:
         return True
     return False
-
-
-def _no_attempt_left(
-    command: cmd.RedeemAccessCode, person: PersonView, policy: LockoutPolicy, now: datetime
-) -> LockedOut:
-    """R10: this request already presents as many codes for the person as the lockout allows."""
-    recent = [f.recorded_at for f in person.failed_redemptions if now - f.recorded_at < policy.window]
-    frees_one = min(recent) + policy.window if recent else now + policy.window
-    return LockedOut(
-        f"this request presents more access codes for {command.person_id} than the R10 lockout still allows",
-        retry_after_seconds=max(1, int((frees_one - now).total_seconds()) + 1),
-    )

@@ -20,6 +20,7 @@ from ledger.rules.codes import (
     five_staff_at_most,
     last_code_issued,
     lockout_until,
+    next_attempt_at,
     redeemer_is_staff,
     redemption_is_held,
 )
@@ -145,10 +146,13 @@ def must_leave_staff_places(school: SchoolView, cal: LedgerCalendar, change: str
             )
 
 
-def attempts_left(person: PersonView, policy: LockoutPolicy, now: datetime) -> int:
-    """R10: at most how many codes the person may still present before the lockout (the codes one request may judge)."""
-    recent = sum(1 for f in person.failed_redemptions if now - f.recorded_at < policy.window)
-    return max(0, policy.failures - recent)
+def too_many_codes_presented(person: PersonView, policy: LockoutPolicy, now: datetime) -> LockedOut:
+    """R10: the refusal of codes one request presents beyond the attempts the lockout still allows."""
+    retry_at = next_attempt_at(person, policy, now)
+    return LockedOut(
+        f"this request presents more access codes for {person.person_id} than the R10 lockout still allows",
+        retry_after_seconds=max(1, int((retry_at - now).total_seconds()) + 1),
+    )
 
 
 def redemption_refused_before_the_code(

@@ -210,3 +210,18 @@ def lockout_until(person: PersonView, policy: LockoutPolicy) -> datetime | None:
     if last[-1] - last[0] >= policy.window:
         return None
     return last[-1] + policy.window
+
+
+def _recent_failures(person: PersonView, policy: LockoutPolicy, now: datetime) -> list[datetime]:
+    return [f.recorded_at for f in person.failed_redemptions if now - f.recorded_at < policy.window]
+
+
+def attempts_left(person: PersonView, policy: LockoutPolicy, now: datetime) -> int:
+    """R10: at most how many codes the person may still present before the lockout (the codes one request may judge)."""
+    return max(0, policy.failures - len(_recent_failures(person, policy, now)))
+
+
+def next_attempt_at(person: PersonView, policy: LockoutPolicy, now: datetime) -> datetime:
+    """R10: when the oldest wrong code within the window stops counting, freeing an attempt."""
+    recent = _recent_failures(person, policy, now)
+    return min(recent) + policy.window if recent else now + policy.window
