@@ -65,9 +65,9 @@ RULES: dict[str, RuleText] = {
         ),
         RuleText(
             "R9",
-            "Five staff per code",
-            "At most five staff besides the principal hold access through one school's code at any moment; a "
-            "sixth redemption is refused. A removal frees a place.",
+            "Five staff per school and exam year",
+            "At most five staff besides the principal hold access through a school's code of one exam year at "
+            "any moment, reissues included; a sixth redemption is refused. A removal frees a place.",
         ),
         RuleText(
             "R10",
