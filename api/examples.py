@@ -47,11 +47,28 @@ RECEIPT = {
     "recorded_at": RECORDED,
     "effective_at": "2025-07-02T04:00:00+00:00",
 }
+LOG_ID = "3561caddde5dacb2263ceaa8af668980e6fd1085ade0951407e5ee8de2cd52fd"
+
+
+def head(size: int, root: str) -> dict[str, Any]:
+    return {
+        "log_id": LOG_ID,
+        "tree_size": size,
+        "root_hash": root,
+        "timestamp": 1751461541221,
+        "signature": "S4CexVQIi6l/TJB6LkPELw56EiLxlZMEG3vcPoeBBWcTqqylxrqdWvhpehhVsd5yFbsEqQs/f/+kH6iEdTozDA==",
+    }
+
+
+HEAD_40 = head(40, "8abc8940cf049a4b03489f501ad9072887dcd8958bd4c171ec2d96068271567b")
+HEAD_20 = head(20, "e1817111e70ba00aea5e1c504213ab96da5aa96d60717ef4555985568e75c081")
+LEAF_40 = "120605cd811e87a526ae9b1284bbd6daf72b904e685694ad2f96b1f8c07f2696"
 ACCEPTED = {
     "position": 40,
     "recorded_at": RECORDED,
     "events": [RECEIPT],
     "result": {"staff": True, "code_event_id": CODE_EVENT, "valid_to": "2026-08-01T04:00:00+00:00"},
+    "receipt": {"head": HEAD_40, "leaves": [{"position": 40, "leaf_hash": LEAF_40}]},
 }
 
 SCOPE = {
@@ -87,7 +104,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "POST /v1/commands": {"request": {"redeem": REDEEM, "register": REGISTER, "remove": REMOVE}, "answer": ACCEPTED},
     "POST /v1/commands/batch": {
         "request": {"batch": {"commands": [REGISTER, {**REDEEM, "idempotency_key": None}]}},
-        "answer": {"position": 40, "recorded_at": RECORDED, "results": [ACCEPTED]},
+        "answer": {"position": 40, "recorded_at": RECORDED, "results": [ACCEPTED], "receipt": ACCEPTED["receipt"]},
     },
     "GET /v1/check": {
         "request": {
@@ -223,4 +240,50 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         },
     },
     "GET /v1/checkpoints": {"request": {"after": 0}, "answer": {"checkpoints": [CHECKPOINT], "next_after": 40}},
+    "GET /v1/people": {
+        "request": {"query": "ortiz", "limit": 20},
+        "answer": {
+            "query": "ortiz",
+            "position": 40,
+            "people": [{"person_id": "P-2001", "name": "Dana Ortiz", "email": "dana.ortiz@example.org"}],
+        },
+    },
+    "GET /v1/log/key": {
+        "request": {},
+        "answer": {
+            "algorithm": "ed25519",
+            "public_key": "oelKPx8ttzPnai2S30kCBlKmW9981LfbusPlCgYKMaQ=",
+            "log_id": LOG_ID,
+        },
+    },
+    "GET /v1/log/head": {"request": {}, "answer": HEAD_40},
+    "GET /v1/events/{event_id}/proof": {
+        "request": {"event_id": REDEEMED, "tree_size": 40},
+        "answer": {
+            "event_id": REDEEMED,
+            "position": 40,
+            "leaf_index": 39,
+            "tree_size": 40,
+            "entry": "AQAAAAAAAAAoAAAAJDAxYTIzNTBj",
+            "leaf_hash": LEAF_40,
+            "audit_path": [
+                "74871b2827910830b3b63bcc750212dce89a2e13f16fdddffc3d9cf768803dab",
+                "14a982b71970b2027d677504d4f0d62982b7a7ede1e28966e35b0d88cde79d60",
+            ],
+            "head": HEAD_40,
+        },
+    },
+    "GET /v1/log/consistency": {
+        "request": {"first": 20, "second": 40},
+        "answer": {
+            "first": 20,
+            "second": 40,
+            "proof": [
+                "e671ae7f70c987f80bd04563c143ad24c3d22d6c4d31a0fe00687e07156af42b",
+                "3846a58cd3e09628abf67ec59c915d63a35aad18c320c0c1447b665c740e31e6",
+            ],
+            "first_head": HEAD_20,
+            "second_head": HEAD_40,
+        },
+    },
 }

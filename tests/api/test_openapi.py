@@ -42,10 +42,15 @@ def test_every_v1_operation_lists_as_x_roles_exactly_the_roles_the_server_admits
     assert len(v1) >= 10
     wrong = []
     for method, path, op in v1:
+        if op.get("x-roles") == [ANYONE]:
+            if call(client, method, path, {}) == 401:
+                wrong.append(f"{method} {path}: documented open to anyone, but asks for a key")
+            continue
         admitted = [role for role in ROLES if call(client, method, path, auth(role)) != 403]
         if op.get("x-roles") != admitted:
             wrong.append(f"{method} {path}: x-roles {op.get('x-roles')}, server admits {admitted}")
-        assert call(client, method, path, {}) == 401, f"{method} {path} answers without a key"
+        if call(client, method, path, {}) != 401:
+            wrong.append(f"{method} {path}: answers without a key, but x-roles are {op.get('x-roles')}")
     assert wrong == []
 
 
@@ -62,9 +67,9 @@ def test_operations_open_to_anyone_answer_without_a_key(client: TestClient):
     schema = client.get("/openapi.json").json()
     open_ops = [(m, p) for m, p, op in operations(schema) if op["x-roles"] == [ANYONE]]
     assert ("GET", "/healthz") in open_ops
-    assert all(not p.startswith("/v1/") for _, p in open_ops)
     for method, path in open_ops:
-        assert call(client, method, path, {}) == 200, f"{method} {path}"
+        if "{" not in path:
+            assert call(client, method, path, {}) == 200, f"{method} {path}"
 
 
 def _answer_example(op: dict[str, Any]) -> Any:
