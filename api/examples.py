@@ -240,6 +240,23 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         },
     },
     "GET /v1/checkpoints": {"request": {"after": 0}, "answer": {"checkpoints": [CHECKPOINT], "next_after": 40}},
+    "POST /v1/checkpoints": {
+        "request": {},
+        "answer": {
+            "ok": True,
+            "checked": 40,
+            "position": 40,
+            "first_bad_position": None,
+            "full": True,
+            "from_position": 0,
+            "problem": None,
+            "checkpoints_compared": 0,
+            "checkpoint": CHECKPOINT,
+            "tree_size": 40,
+            "root_hash": HEAD_40["root_hash"],
+            "head": HEAD_40,
+        },
+    },
     "GET /v1/people": {
         "request": {"query": "ortiz", "limit": 20},
         "answer": {
