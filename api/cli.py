@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import csv
 import hashlib
+import os
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -69,6 +70,12 @@ def _open(settings: Settings, *, clock: Any = None, follow: bool = False) -> Led
 def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, envvar="LEDGER_WORKERS", help="worker processes, each following the log with its own cache"
+        ),
+    ] = 1,
 ) -> None:
     """Serve the HTTP API (and the console) with uvicorn."""
     import uvicorn
@@ -76,9 +83,44 @@ def serve(
     from api.bootstrap import create_app
 
     settings = Settings()
+    if workers > 1 and settings.database_url.startswith("memory:"):
+        err.print("memory:// is private to one process: use SQLite or PostgreSQL with --workers")
+        raise typer.Exit(2)
     out.print(f"Serving the ledger ({settings.database_url}) on http://{host}:{port}", soft_wrap=True)
     out.print(f"  API docs: http://{host}:{port}/docs   console: http://{host}:{port}/console", soft_wrap=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+        return
+    if settings.api_keys is None:
+        # Every worker must accept the same keys (and sign console sessions alike): make them here, once.
+        os.environ["LEDGER_API_KEYS"] = _generated_keys()
+    out.print(f"  {workers} worker processes", soft_wrap=True)
+    from api.observability import configure_logging
+
+    configure_logging(settings.log_level)  # the supervisor's own lines (a worker died, was replaced)
+    uvicorn.run(
+        "api.bootstrap:create_app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        # A worker starting on a busy machine may not answer the supervisor's ping within uvicorn's 5 s;
+        # it would be killed and replaced, again and again.
+        timeout_worker_healthcheck=60,
+    )
+
+
+def _generated_keys() -> str:
+    """One fresh key per role, printed once; returned as a LEDGER_API_KEYS value."""
+    from api.security import KeyRing
+
+    _, generated = KeyRing.generate()
+    out.print("LEDGER_API_KEYS is not set: generated one API key per role for this run (not stored anywhere):")
+    for _, role, secret in generated:
+        out.print(f"  {role.value:<9}  Authorization: Bearer {secret}", soft_wrap=True)
+    return ",".join(f"{client_id}:{role.value}:{secret}" for client_id, role, secret in generated)
 
 
 class _ScriptedClock:

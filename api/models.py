@@ -236,6 +236,7 @@ class HealthResult(BaseModel):
     ok: bool
     position: int
     projected_position: int | None = None
+    process: int | None = Field(None, description="id of the answering process (several workers answer one port)")
 
 
 class ReadyResult(BaseModel):

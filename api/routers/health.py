@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import generate_latest
@@ -24,6 +26,7 @@ async def healthz(container: ContainerDep) -> models.HealthResult:
         ok=system.runner.error is None,
         position=system.position(),
         projected_position=system.read_position(),
+        process=os.getpid(),
     )
 
 

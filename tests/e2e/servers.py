@@ -117,6 +117,7 @@ def start_server(
     name: str = "server",
     port: int | None = None,
     startup_timeout: float = 60.0,
+    workers: int = 1,
     **settings: str,
 ) -> Server:
     """Start `ledger serve` on 127.0.0.1 and return once /healthz answers 200."""
@@ -124,7 +125,7 @@ def start_server(
     log_path = Path(log_dir) / f"{name}-{port}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [*ledger_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [*ledger_command(), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
             env=ledger_env(database_url, **settings),
             stdout=log_file,
             stderr=subprocess.STDOUT,
