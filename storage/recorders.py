@@ -366,9 +366,18 @@ SQLITE_TREE_SIZE = f"SELECT max(idx) FROM {SQLITE_TREE} WHERE level = 0"
 
 
 def _sqlite_nodes_query(nodes: Sequence[Node]) -> tuple[str, list[int]]:
-    values = ",".join("(?, ?)" for _ in nodes)
-    sql = f"SELECT level, idx, hash FROM {SQLITE_TREE} WHERE (level, idx) IN (VALUES {values})"
-    return sql, [v for node in nodes for v in node]
+    """One statement, a `level = ? AND idx IN (…)` part per level, so that SQLite reads every part through
+    the primary key (a row-value `IN (VALUES …)` made it scan the table)."""
+    by_level: dict[int, list[int]] = {}
+    for level, idx in nodes:
+        by_level.setdefault(level, []).append(idx)
+    parts, params = [], []
+    for level, idxs in by_level.items():
+        parts.append(
+            f"SELECT level, idx, hash FROM {SQLITE_TREE} WHERE level = ? AND idx IN ({','.join('?' * len(idxs))})"
+        )
+        params += [level, *idxs]
+    return " UNION ALL ".join(parts), params
 
 
 def _nodes(rows: Sequence[Any]) -> dict[Node, bytes]:
