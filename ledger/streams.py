@@ -21,6 +21,7 @@ superintendent?) see the same snapshot because appends are serialized (see
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -278,10 +279,8 @@ class SchoolView(_RemovalsAtOrganization):
         """Issuances and revocations of one exam year, by valid time (ties in recording order)."""
         return self._code_facts_by_year.get(exam_year, [])
 
-    @cached_property
-    def memo(self) -> dict[object, object]:
-        """Derived values of this stream state that rules compute repeatedly (e.g. a code's life)."""
-        return {}
+    # What the rules derive from this state and ask for repeatedly (a code's life, a redemption's end).
+    memo: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -330,6 +329,8 @@ class CalendarView:
     """Score releases (the calendar stream)."""
 
     stream: Stream
+    # What the rules derive from the releases and ask for repeatedly (the current and kept years at an instant).
+    memo: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
     def releases(self) -> list[ev.ScoresReleased]:
@@ -339,32 +340,56 @@ class CalendarView:
 OrgView = SchoolView | DistrictView
 
 
+class Views:
+    """Views over stream states, each built once, kept by whoever builds worlds over shared states.
+
+    The read side's queries and the write path each keep one for all the worlds they build,
+    so a state served to many of them (from a cache) is sorted, indexed and judged once; a
+    world built alone keeps its own. Keyed by the state itself (its identity), so a what-if
+    state is never taken for a recorded one; the oldest views are dropped beyond `limit`.
+    """
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._limit = limit
+        self._by_state: dict[int, tuple[Stream, object]] = {}
+        self._lock = threading.Lock()
+
+    def view(self, stream: Stream, make: Callable[[Stream], V]) -> V:
+        """The view `make` builds over this stream state, built on first use."""
+        found = self._by_state.get(id(stream))
+        if found is not None and found[0] is stream:
+            return found[1]  # type: ignore[return-value]
+        view = make(stream)
+        with self._lock:
+            self._by_state[id(stream)] = (stream, view)
+            while len(self._by_state) > self._limit:
+                del self._by_state[next(iter(self._by_state))]
+        return view
+
+
 @dataclass
 class World:
     """A set of streams known at one ledger position: what the rules read.
 
-    Streams that are absent are unknown (empty). Views are built once per stream.
+    Streams that are absent are unknown (empty). Views are built once per stream state
+    and kept in `views` (shared by the worlds of one reader or writer, if it passes one).
     """
 
     streams: Mapping[str, Stream]
     # Schools of a district, when the caller knows them without loading every school stream.
     district_schools: Callable[[str], list[str]] | None = None
+    views: Views = field(default_factory=Views, repr=False)
     _views: dict[str, object] = field(default_factory=dict, repr=False)
 
     def stream(self, stream_id: str) -> Stream:
         return self.streams.get(stream_id) or Stream(stream_id)
 
     def _view(self, key: str, make: Callable[[Stream], V]) -> V:
-        # A stream's view (and what it has computed) is kept on the stream itself, so a
-        # stream state shared by many worlds (the latest one, served from a cache) is
-        # sorted and filtered once.
         view = self._views.get(key)
         if view is None:
-            stream = self.stream(key)
-            view = stream.__dict__.get("_view")
-            if view is None:
-                view = make(stream)
-                object.__setattr__(stream, "_view", view)
+            stream = self.streams.get(key)
+            # An absent stream's empty view is not worth keeping beyond this world.
+            view = make(Stream(key)) if stream is None else self.views.view(stream, make)
             self._views[key] = view
         return view  # type: ignore[return-value]
 

@@ -142,7 +142,7 @@ def access_difference(queries: Queries, events: Sequence[ev.LedgerEvent], k: int
         def schools(district_id: str) -> list[str]:
             return queries.source.schools_of_district(district_id, k)
 
-        before = World(streams, district_schools=schools)
+        before = World(streams, district_schools=schools, views=queries.views)
         after = World(_with_events(streams, events), district_schools=schools)
         for org_id in sorted(_orgs(before, person_id) | _orgs(after, person_id)):
             old = role_intervals(before, queries.calendar, person_id, org_id) if before.org(org_id) else []

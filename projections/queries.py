@@ -25,7 +25,7 @@ from ledger.rules.codes import STAFF_PLACES, code_is_valid, code_life, code_prin
 from ledger.rules.designations import principal_of, superintendent_of
 from ledger.rules.teachers import active_restriction, authorization_is_held, school_gives_teacher_access
 from ledger.rules.years import current_released_year, kept_years
-from ledger.streams import DistrictView, SchoolView, World
+from ledger.streams import DistrictView, SchoolView, Views, World
 from projections.people import PeopleDirectory, PersonEntry, search
 from projections.source import FactRecord, FactSource, streams_as_of
 
@@ -118,6 +118,7 @@ class Queries:
         self.calendar = calendar
         self.clock = clock
         self.people = PeopleDirectory(source)
+        self.views = Views()  # views of the source's shared stream states, built once
 
     # --- positions and worlds ---------------------------------------------------------------
 
@@ -133,7 +134,9 @@ class Queries:
     def world(self, stream_ids: Iterable[str], as_of: int) -> World:
         """The streams known at `as_of`, folded."""
         return World(
-            self.source.streams(stream_ids, as_of), district_schools=lambda d: self.source.schools_of_district(d, as_of)
+            self.source.streams(stream_ids, as_of),
+            district_schools=lambda d: self.source.schools_of_district(d, as_of),
+            views=self.views,
         )
 
     @staticmethod

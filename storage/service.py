@@ -54,7 +54,7 @@ from ledger.errors import (
     WrongCode,
 )
 from ledger.rules.codes import LockoutPolicy
-from ledger.streams import Stream, evolve, fold
+from ledger.streams import Stream, Views, evolve, fold
 from storage.code_checks import plan_code_checks, run_code_checks
 from storage.codes import CodeHasher
 from storage.integrity import GENESIS, chain_hash
@@ -192,6 +192,7 @@ class LedgerService:
         self.max_code_checks = max_code_checks
         self._cache: OrderedDict[str, Stream] = OrderedDict()
         self._cache_size = cache_size
+        self.views = Views(limit=2 * cache_size)  # views of the cached states, built once
         self._known: int | None = None  # the cache reflects the log up to this position
         self._last_recorded_at: datetime | None = None
         # Threads of one process queue here rather than on the database lock.
@@ -418,6 +419,7 @@ class LedgerService:
             load=load,
             locate=txn.locate,
             lockout=self.lockout,
+            views=self.views,
         )
         return last, ctx
 

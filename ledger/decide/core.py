@@ -16,7 +16,7 @@ from ledger import events as ev
 from ledger.calendar import LedgerCalendar
 from ledger.errors import InvalidInput, LedgerError
 from ledger.rules.codes import LockoutPolicy
-from ledger.streams import Stream, World
+from ledger.streams import Stream, Views, World
 
 
 @dataclass
@@ -45,6 +45,7 @@ class Context:
     load: Callable[[str], Stream]
     locate: Callable[[str], str | None]  # event id → stream id, for voids
     lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
+    views: Views = field(default_factory=Views)  # the writer's, shared by its decisions
 
     def stream(self, stream_id: str) -> Stream:
         found = self.streams.get(stream_id)
@@ -56,7 +57,7 @@ class Context:
     def world(self, *stream_ids: str) -> World:
         for sid in stream_ids:
             self.stream(sid)
-        return World(_LazyStreams(self))
+        return World(_LazyStreams(self), views=self.views)
 
 
 class _LazyStreams(dict[str, Stream]):

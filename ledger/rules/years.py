@@ -11,9 +11,9 @@ from ledger.streams import CalendarView
 
 
 def _memo(calendar: CalendarView, name: str) -> dict[tuple[object, ...], Any]:
-    """A small per-calendar-state memo: sweeps ask the same instants many times."""
-    memos: dict[str, dict[tuple[object, ...], Any]] = calendar.__dict__.setdefault("_memos", {})
-    memo = memos.setdefault(name, {})
+    """One of the calendar state's memos: sweeps ask the same instants many times."""
+    memo = calendar.memo.setdefault(name, {})
+    assert isinstance(memo, dict)
     if len(memo) > 4096:  # "now" is a new instant on every query: keep the memo small
         memo.clear()
     return memo
