@@ -101,6 +101,7 @@ class ConsoleRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def console_handler(request: Request) -> Response:
+            request.scope["query_string"] = views.joined_date_and_time(request.scope.get("query_string", b""))
             try:
                 response = await handler(request)
             except SignInRequired:
@@ -488,7 +489,7 @@ def person_page(
         explain_links[row.org_id] = f"{COOKIE_PATH}/explain?" + urlencode(params)
         if comparing:
             explain_then_links[row.org_id] = f"{COOKIE_PATH}/explain?" + urlencode(
-                {**params, "as_of": str(known_position)}
+                {**params, "as_of": known_at.isoformat() if known_at else str(known_position)}
             )
     context = {
         "person_id": person_id,
@@ -609,6 +610,11 @@ def explain_page(
         "rule_text": rule_text,
         "all_rules": list(RULES.values()),
         "at_shown": (_instant(cal.parse_instant, form["at"], "At", []) if form["at"] else None),
+        "as_of_shown": (
+            _instant(cal.parse_instant, form["as_of"], "As known on", [])
+            if form["as_of"] and not form["as_of"].isdigit()
+            else None
+        ),
     }
     return render(request, "explain.html", context, session=session, status=status)
 
@@ -749,6 +755,9 @@ def org_page(
         "page_links": page_links,
         "from_text": from_text,
         "to_text": to_text,
+        "start": start,
+        "end": end,
+        "as_of_shown": as_of_value if isinstance(as_of_value, datetime) else None,
         "level": level_value.value,
         "as_of": as_of.strip(),
         "sort": sort if sort in views.SORT_KEYS else "",

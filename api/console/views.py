@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
@@ -22,8 +23,31 @@ HIDDEN_FIELDS = frozenset({"code_digest"})
 EARLIEST_SHOWN = datetime(1900, 1, 1, tzinfo=UTC)
 
 
+TIME_SUFFIX = "_time"
+
+
+def joined_date_and_time(query: bytes) -> bytes:
+    """One date-and-time control sends `x=2025-07-02&x_time=09:30`: read it as `x=2025-07-02T09:30`.
+
+    A date alone is the start of that day in the ledger's zone; a full instant (from a link) is kept.
+    """
+    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+    times = {k[: -len(TIME_SUFFIX)]: v.strip() for k, v in pairs if k.endswith(TIME_SUFFIX)}
+    if not times:
+        return query
+    out = []
+    for key, value in pairs:
+        if key.endswith(TIME_SUFFIX) and key[: -len(TIME_SUFFIX)] in dict(pairs):
+            continue
+        moment = times.get(key, "")
+        if moment and len(value.strip()) == 10:
+            value = f"{value.strip()}T{moment}"
+        out.append((key, value))
+    return urlencode(out).encode("latin-1")
+
+
 class Formatter:
-    """Instants shown in the ledger's zone; a local midnight is shown as a bare date."""
+    """Instants shown in the ledger's zone, always as `2025-07-02 09:30 EDT`."""
 
     def __init__(self, zone: ZoneInfo) -> None:
         self.zone = zone
@@ -33,10 +57,23 @@ class Formatter:
             return open_text
         if t <= EARLIEST_SHOWN:
             return "the beginning"
+        return t.astimezone(self.zone).strftime("%Y-%m-%d %H:%M %Z")
+
+    def date_value(self, t: datetime | None) -> str:
+        """The value of the control's date input (ledger zone)."""
+        return "" if t is None else t.astimezone(self.zone).strftime("%Y-%m-%d")
+
+    def time_value(self, t: datetime | None) -> str:
+        """The value of the control's time input: empty at the start of a day (a date alone means that)."""
+        if t is None:
+            return ""
         local = t.astimezone(self.zone)
-        if (local.hour, local.minute, local.second, local.microsecond) == (0, 0, 0, 0):
-            return local.strftime("%Y-%m-%d")
-        return local.strftime("%Y-%m-%d %H:%M %Z")
+        return "" if (local.hour, local.minute) == (0, 0) else local.strftime("%H:%M")
+
+    def zone_label(self, t: datetime | None = None) -> str:
+        """The zone as the control shows it: `America/New_York (EDT)`."""
+        local = (t or datetime.now(UTC)).astimezone(self.zone)
+        return f"{self.zone.key} ({local.strftime('%Z')})"
 
     def when(self, t: datetime | None, open_text: str = "open") -> Markup:
         """A <time> element: readable text, exact ISO instant in its datetime attribute."""

@@ -326,7 +326,7 @@ def test_the_person_page_lists_every_event_with_both_times_and_its_voids(support
             r"<tr[^>]*>((?:(?!</tr>).)*AccessRemoved.*?)</tr>", support.get("/console/people/P-4002").text, re.S
         ).group(1)
     )
-    assert "2025-07-05 2025-07-20 14:00 EDT demo" in removal  # effective, recorded, by
+    assert "2025-07-05 00:00 EDT 2025-07-20 14:00 EDT demo" in removal  # effective, recorded, by
 
 
 def test_the_chart_has_a_row_per_role_and_grant_and_marks_release_days_and_aug_1(support):

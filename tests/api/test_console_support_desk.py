@@ -110,7 +110,7 @@ def test_the_organization_page_names_the_people_and_schools(support):
 def test_the_person_page_says_why_someone_has_no_access(support):
     text = text_of(support.get("/console/people/P-4002").text)
     assert (
-        "No access: removed effective 2025-07-05 by P-2001 (Linda Park, principal of S-110), recorded 2025-07-20 14:00 EDT"
+        "No access: removed effective 2025-07-05 00:00 EDT by P-2001 (Linda Park, principal of S-110), recorded 2025-07-20 14:00 EDT"
         in text
     )
     assert "affiliated, no role" not in text
@@ -138,3 +138,76 @@ def test_explain_defaults_to_student_level_data_for_an_administrator(support):
     verdict = text_of(support.get(target).text)
     assert "Denied" in verdict
     assert "R14" in verdict
+
+
+# --- one date-and-time control, one display format ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "names"),
+    [
+        ("/console/people/P-4002", ["known", "at"]),
+        ("/console/explain", ["at", "as_of"]),
+        ("/console/orgs/S-110", ["from", "to", "as_of"]),
+        ("/console/people/P-4002/preview", ["effective"]),
+    ],
+)
+def test_every_page_asks_for_times_with_one_control_showing_the_zone(support, path, names):
+    page = support.get(path).text
+    for name in names:
+        assert re.search(rf'<input type="date" id="[^"]+" name="{name}"', page), name
+        assert re.search(rf'<input type="time" id="[^"]+" name="{name}_time"', page), name
+    assert "America/New_York (E" in page  # the zone beside every control (EDT or EST)
+    assert 'type="datetime-local"' not in page
+
+
+def test_the_control_date_and_time_are_read_together_in_the_ledger_zone(support):
+    joined = support.get("/console/people/P-4002", params={"known": "2025-07-08", "known_time": "12:00"})
+    assert "What the ledger said on 2025-07-08 12:00 EDT" in text_of(joined.text)
+    day_only = support.get("/console/people/P-4002", params={"known": "2025-07-08"})
+    assert "What the ledger said on 2025-07-08 00:00 EDT" in text_of(day_only.text)
+
+
+# --- previewing a correction -----------------------------------------------------------------------------
+
+
+def test_support_previews_a_late_removal_on_the_person_page_and_nothing_is_recorded(support):
+    person = support.get("/console/people/P-4001")
+    assert 'id="preview-link"' in person.text
+    before = support.get("/healthz").json()["position"]
+    page = support.get(
+        "/console/people/P-4001/preview",
+        params={
+            "type": "remove_access",
+            "org_id": "S-110",
+            "removed_by": "P-2001",
+            "effective": "2025-07-10",
+            "effective_time": "",
+        },
+    )
+    assert page.status_code == 200
+    text = text_of(page.text)
+    assert "Would be recorded" in text
+    assert "AccessRemoved at position #" in text
+    row = re.search(r"<tr><td><a href=\"/console/people/P-4001\">.*?</tr>", page.text, re.S)
+    assert row
+    cells = text_of(row.group(0))
+    assert "school_admin ends earlier" in cells
+    assert "2026-08-01 00:00 EDT" in cells  # before: until the code expires
+    assert "2025-07-10 00:00 EDT" in cells  # after: until the removal
+    assert support.get("/healthz").json()["position"] == before
+
+
+def test_a_refused_correction_is_shown_with_its_rule(support):
+    page = support.get(
+        "/console/people/P-4001/preview",
+        params={"type": "remove_access", "org_id": "S-110", "removed_by": "P-1002"},
+    )
+    text = text_of(page.text)
+    assert "Would be refused" in text
+    assert "(R14)" in text
+
+
+def test_previewing_corrections_is_for_support_only(auditor):
+    assert 'id="preview-link"' not in auditor.get("/console/people/P-4001").text
+    assert auditor.get("/console/people/P-4001/preview").status_code == 403

@@ -2,7 +2,8 @@
 
 Debian's chromium driven by Playwright for Python (`playwright install` cannot download
 browsers here). Skipped when chromium or playwright is missing — except under CI=true,
-where they must run. A screenshot of each page is kept under artifacts/screenshots/.
+where they must run. A screenshot of each page is kept under artifacts/screenshots/ (the
+run's summary lists them).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # The demo's late removal (api/demo.py): P-4002 redeemed S-110's 2025 code on Jul 2, 2025;
 # removed with effect from Jul 5, which the ledger learned only on Jul 20.
-DISPUTE_DAY = "2025-07-08T12:00"
+DISPUTE_DAY, DISPUTE_TIME = "2025-07-08", "12:00"
 
 
 def require_browser() -> None:
@@ -98,7 +99,12 @@ def page(browser: Any, demo: Demo) -> Iterator[Any]:
 
 def shot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    TAKEN.append(path)
+
+
+TAKEN: list[Path] = []  # listed at the end of the run (tests/e2e/conftest.py)
 
 
 def sign_in(page: Any, role: str, path: str = "/console/") -> None:
@@ -122,20 +128,33 @@ def test_a_support_person_sees_what_the_ledger_said_on_july_8_and_what_it_knows_
     assert KEYS["support"] not in page.content()
     shot(page, "home")
 
-    person = page.get_by_label("Person id")
-    person.fill("P-4002")
-    person.press("Enter")
+    search = page.get_by_role("searchbox", name="Find a person (name, email or id)")
+    search.fill("dubois")  # a word of her name, in lower case
+    search.press("Enter")
     page.wait_for_url("**/console/people/P-4002")
     assert page.get_by_role("heading", level=1).inner_text().startswith("Claire Dubois")
     removal = page.locator("#events tr", has_text="AccessRemoved")
-    assert "2025-07-05" in removal.inner_text()
-    assert "2025-07-20 14:00" in removal.inner_text()
+    assert "2025-07-05 00:00 EDT" in removal.inner_text()
+    assert "2025-07-20 14:00 EDT" in removal.inner_text()
+    # Events by type and position, the full id on hover; names beside ids; why there is no access.
+    link = removal.locator("a.event-ref")
+    assert re.fullmatch(r"AccessRemoved #\d+", link.inner_text())
+    assert re.fullmatch(r"event [0-9a-f-]{36}", link.get_attribute("title") or "")
+    assert "removed_by P-2001 (Linda Park, principal of S-110)" in removal.inner_text()
+    why = page.locator("#rights tr", has_text="S-110").inner_text()
+    assert "No access: removed effective 2025-07-05 00:00 EDT by P-2001 (Linda Park, principal of S-110)" in why
+    assert "recorded 2025-07-20 14:00 EDT" in why
+    assert "Lakeside High School" in why
+    terms = page.locator("#terms-accepted").inner_text()
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} E[DS]T", terms)
     assert page.locator("#dispute").count() == 0
     assert page.locator("#access-chart .marker.release").count() >= 1
     assert page.locator("#access-chart .marker.aug1").count() >= 1
     shot(page, "person-today")
 
-    page.get_by_label("As known on").fill(DISPUTE_DAY)
+    page.locator("#known").fill(DISPUTE_DAY)
+    page.locator("#known-time").fill(DISPUTE_TIME)
+    assert "America/New_York (E" in page.locator(".field.when", has=page.locator("#known")).inner_text()
     page.get_by_role("button", name="Show").first.click()
     page.wait_for_url(re.compile(r"known=2025-07-08"))
     said = page.locator("#dispute li", has_text="S-110").inner_text()
@@ -155,13 +174,48 @@ def test_a_support_person_sees_what_the_ledger_said_on_july_8_and_what_it_knows_
     page.wait_for_url("**/console/people/P-4002")
     assert page.locator("#dispute").count() == 0
 
+    # The event page: one click selects the whole id, ready to copy.
+    link.click()
+    page.wait_for_url("**/console/events/**")
+    full_id = page.locator("code.copy-id")
+    full_id.click()
+    assert page.evaluate("window.getSelection().toString()") == page.url.rsplit("/", 1)[1]
+    shot(page, "event-by-type-and-position")
+
+
+def test_support_previews_a_late_removal_before_anything_is_recorded(page: Any, demo: Demo):
+    sign_in(page, "support", "/console/people/P-4001")
+    page.get_by_role("link", name="Preview a correction…").click()
+    page.wait_for_url("**/console/people/P-4001/preview")
+    page.get_by_label("Correction").select_option("remove_access")
+    page.get_by_label(re.compile(r"^Organization")).fill("S-110")
+    page.get_by_label(re.compile(r"^Removed by")).fill("P-2001")
+    page.locator("#c-effective").fill("2025-07-10")
+    page.get_by_role("button", name="Preview").click()
+    result = page.locator("#preview-result")
+    assert result.get_by_role("heading", level=2).inner_text() == "Would be recorded"
+    change = page.locator("#access-changes tbody tr", has_text="P-4001").inner_text()
+    assert "ends earlier" in change
+    assert "2026-08-01 00:00 EDT" in change
+    assert "2025-07-10 00:00 EDT" in change
+    shot(page, "preview-correction")
+    page.goto("/console/people/P-4001")
+    assert page.locator("#events tr", has_text="AccessRemoved").count() == 0  # nothing was recorded
+
 
 def test_the_console_is_usable_with_the_keyboard(page: Any, demo: Demo):
     sign_in(page, "auditor")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
     # Every form field has a label a screen reader announces.
-    for path in ("/console/", "/console/explain", "/console/people/P-1005", "/console/orgs/S-110"):
+    for path in (
+        "/console/",
+        "/console/explain",
+        "/console/people/P-1005",
+        "/console/orgs/S-110",
+        "/console/search?q=p-",
+        "/console/integrity",
+    ):
         page.goto(path)
         unlabelled = page.evaluate(
             """() => [...document.querySelectorAll('input:not([type=hidden]), select')]
@@ -177,15 +231,16 @@ def test_an_explanation_names_the_deciding_rules_and_links_to_the_evidence(page:
     page.get_by_label(re.compile(r"^Report$")).select_option("student_score_report")
     page.get_by_label(re.compile(r"^School\b")).fill("S-110")
     page.get_by_label(re.compile(r"^Exam year")).fill("2025")
-    page.get_by_label(re.compile(r"^At\b")).fill(DISPUTE_DAY)
-    page.get_by_label(re.compile(r"^As known on")).fill("2025-07-08")
+    page.locator("#at").fill(DISPUTE_DAY)
+    page.locator("#at-time").fill(DISPUTE_TIME)
+    page.locator("#as_of").fill("2025-07-08")
     page.get_by_role("button", name="Explain").click()
     verdict = page.locator("#verdict")
     assert verdict.get_by_role("heading", level=2).inner_text() == "Allowed"
     assert "R8 — School administrator through the access code" in verdict.inner_text()
     shot(page, "explain-as-known-on-2025-07-08")
 
-    page.get_by_label(re.compile(r"^As known on")).fill("")
+    page.locator("#as_of").fill("")
     page.get_by_role("button", name="Explain").click()
     verdict = page.locator("#verdict")
     assert verdict.get_by_role("heading", level=2).inner_text() == "Denied"
@@ -203,8 +258,8 @@ def test_an_explanation_names_the_deciding_rules_and_links_to_the_evidence(page:
 
 def test_an_auditor_downloads_the_csv_that_ledger_replay_prints(page: Any, demo: Demo):
     sign_in(page, "auditor", "/console/orgs/S-110")
-    page.get_by_label(re.compile(r"^From\b")).fill("2025-07-01")
-    page.get_by_label(re.compile(r"^Until\b")).fill("2025-08-01")
+    page.locator("#from").fill("2025-07-01")
+    page.locator("#to").fill("2025-08-01")
     page.get_by_role("button", name="Show").click()
     page.wait_for_url(re.compile(r"from=2025-07-01"))
     page.get_by_role("link", name="Person").click()
