@@ -52,6 +52,7 @@ def default_system(settings: Settings, calendar: LedgerCalendar) -> LedgerSystem
         lockout=LockoutPolicy(settings.lockout_failures, timedelta(minutes=settings.lockout_minutes)),
         follow=settings.project,
         max_code_checks=settings.max_code_checks_per_request,
+        read_urls=[u for u in (settings.read_database_url or "").split(",") if u.strip()],
     )
 
 

@@ -239,6 +239,12 @@ class HealthResult(BaseModel):
     process: int | None = Field(None, description="id of the answering process (several workers answer one port)")
 
 
+class ReplicaOut(BaseModel):
+    url: str = Field(description="the read replica's URL, without a password")
+    position: int | None = Field(description="the projections' position replayed on it; null when unreachable")
+    lag: int | None = Field(description="positions the primary's projections are ahead of it")
+
+
 class ReadyResult(BaseModel):
     ready: bool
     position: int = Field(description="the position reads answer at")
@@ -246,6 +252,7 @@ class ReadyResult(BaseModel):
     lag: int | None = Field(description="positions between the two")
     max_lag: int
     problems: list[str]
+    replica: ReplicaOut | None = None
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

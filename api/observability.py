@@ -66,6 +66,14 @@ class Metrics:
         self.log_position = Gauge("ledger_log_position", "last ledger position", registry=self.registry)
         self.projected_position = Gauge("ledger_projection_position", "last position projected", registry=self.registry)
         self.lag = Gauge("ledger_projection_lag_positions", "positions not yet projected", registry=self.registry)
+        self.replica_position = Gauge(
+            "ledger_replica_position", "projections' position replayed on the read replica", registry=self.registry
+        )
+        self.replica_lag = Gauge(
+            "ledger_replica_lag_positions",
+            "positions the read replica's projections are behind the primary's",
+            registry=self.registry,
+        )
 
 
 class RequestLog:

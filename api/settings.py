@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     timezone: str = Field(DEFAULT_ZONE, description="the ledger's zone for calendar boundaries")
     kept_years: int = Field(DEFAULT_KEPT_YEARS, ge=1, le=20, description="exam years kept available (R16)")
     read_wait_seconds: float = Field(5.0, ge=0, le=60, description="how long min_position waits (read-your-writes)")
+    read_database_url: str | None = Field(
+        None, description="comma-separated PostgreSQL hot standbys of the primary; queries read from one of them"
+    )
     ready_max_lag: int = Field(
         1000, ge=0, description="/readyz answers 503 when reads are more than this many positions behind the log"
     )

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from eventsourcing.popo import POPOFactory
 from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
+from eventsourcing.utils import Environment
 
 from ledger.calendar import LedgerCalendar
 from ledger.rules.codes import LockoutPolicy
@@ -32,6 +34,16 @@ class Readiness:
     position: int  # the position reads answer at
     lag: int | None  # positions between the two
     problems: tuple[str, ...]
+    replica: ReplicaState | None = None
+
+
+@dataclass(frozen=True)
+class ReplicaState:
+    """The read replica this process reads its projections from, and how far it has replayed them."""
+
+    display: str  # its URL without a password
+    position: int | None  # the projections' position replayed on it; None when it did not answer
+    lag: int | None  # positions the primary's projections are ahead of it
 
 
 @dataclass
@@ -47,6 +59,7 @@ class LedgerSystem:
     calendar: LedgerCalendar
     clock: Callable[[], datetime] = field(default=utc_now)
     head: ProcessPosition = field(default_factory=ProcessPosition)
+    replica: StoreConfig | None = None  # where reads go, when not to the primary
 
     def position(self) -> int:
         """The latest position this process knows committed: at or after every position it has answered."""
@@ -86,12 +99,36 @@ class LedgerSystem:
         lag = None if head is None else max(0, head - held)
         if lag is not None and lag > max_lag:
             problems.append(f"projections {lag} positions behind the log (more than {max_lag})")
-        return Readiness(not problems, head, held, lag, tuple(problems))
+        replica = self.replica_state() if self.replica is not None else None
+        if replica is not None:
+            if replica.position is None:
+                problems.append("read replica unreachable")
+            elif replica.lag is not None and replica.lag > max_lag:
+                problems.append(f"read replica {replica.lag} positions behind the primary (more than {max_lag})")
+        return Readiness(not problems, head, held, lag, tuple(problems), replica)
+
+    def replica_state(self) -> ReplicaState | None:
+        """How far the read replica has replayed the primary's projections (None without a replica)."""
+        if self.replica is None:
+            return None
+        try:
+            replayed = self.source.view.tracked()
+        except Exception:  # unreachable, or recovering
+            return ReplicaState(self.replica.display, None, None)
+        try:
+            primary = self.view.tracked()
+        except Exception:
+            return ReplicaState(self.replica.display, replayed, None)
+        return ReplicaState(self.replica.display, replayed, max(0, primary - replayed))
 
     def close(self) -> None:
         """Stop the follower and release connections."""
         self.runner.stop()
         self.service.close()
+        if self.replica is not None:
+            datastore = getattr(self.source.view, "datastore", None)
+            if datastore is not None:
+                datastore.close()
 
 
 def facts_view_for(factory: object) -> type[FactsView]:
@@ -105,6 +142,20 @@ def facts_view_for(factory: object) -> type[FactsView]:
     raise TypeError(f"no fact index for {type(factory).__name__}")
 
 
+def replica_view(primary: StoreConfig, replica: StoreConfig, name: str) -> FactsView:
+    """The fact index as replayed on a hot standby: read-only, so nothing is created there.
+
+    The projections are written once, on the primary, by the follower, and reach the standby by
+    PostgreSQL's own replication with everything else: the standby's tracking row says how far.
+    """
+    if primary.kind != "postgres" or replica.kind != "postgres":
+        raise ValueError("read replicas (LEDGER_READ_DATABASE_URL) are PostgreSQL hot standbys of a PostgreSQL primary")
+    factory = PostgresFactory(Environment(name, {**replica.env, "CREATE_TABLE": "n"}))
+    view = factory.tracking_recorder(PostgresFactsView)
+    assert isinstance(view, FactsView)
+    return view
+
+
 def open_ledger(
     url: str,
     *,
@@ -115,8 +166,14 @@ def open_ledger(
     follow: bool = True,
     batch_size: int = 2000,
     max_code_checks: int | None = None,
+    read_urls: Sequence[str] = (),
 ) -> LedgerSystem:
-    """Open (creating tables on first use) the ledger at `url`; with `follow`, project in the background."""
+    """Open (creating tables on first use) the ledger at `url`; with `follow`, project in the background.
+
+    With `read_urls` (PostgreSQL hot standbys of `url`), queries read the projections from one of them
+    (chosen by process id, so the workers of one server spread over them); commands, the follower that
+    maintains the projections, the feed and verification stay on the primary.
+    """
     config = parse_database_url(url)
     calendar = calendar or LedgerCalendar()
     app = open_application(config)
@@ -127,10 +184,12 @@ def open_ledger(
     assert isinstance(view, FactsView)
     runner = ProjectionRunner(service.recorder, service.mapper, view, batch_size=batch_size)
     service.listeners.append(runner.notify)
-    source = CachedSource(view, service.mapper)
+    replica = parse_database_url(read_urls[os.getpid() % len(read_urls)]) if read_urls else None
+    read_view = view if replica is None else replica_view(config, replica, app.factory.env.name)
+    source = CachedSource(read_view, service.mapper)
     runner.listeners.append(source.refresh)
     queries = Queries(source, calendar, clock)
-    system = LedgerSystem(config, service, view, runner, queries, source, calendar, clock)
+    system = LedgerSystem(config, service, view, runner, queries, source, calendar, clock, replica=replica)
     # Every position the process learns of moves its one mark forward, from the log's end at start.
     system.head.saw(service.recorder.last_position())
     service.listeners.append(system.head.saw)

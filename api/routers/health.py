@@ -42,6 +42,9 @@ def readyz(container: ContainerDep) -> JSONResponse:
         lag=r.lag,
         max_lag=max_lag,
         problems=list(r.problems),
+        replica=None
+        if r.replica is None
+        else models.ReplicaOut(url=r.replica.display, position=r.replica.position, lag=r.replica.lag),
     )
     return JSONResponse(body.model_dump(), status_code=200 if r.ready else 503)
 
@@ -56,4 +59,9 @@ def metrics(request: Request, container: ContainerDep) -> PlainTextResponse:
     m.log_position.set(log_position)
     m.projected_position.set(projected)
     m.lag.set(max(0, log_position - projected))
+    replica = system.replica_state()
+    if replica is not None and replica.position is not None:
+        m.replica_position.set(replica.position)
+        if replica.lag is not None:
+            m.replica_lag.set(replica.lag)
     return PlainTextResponse(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
