@@ -52,6 +52,12 @@ def district_stream(district_id: str) -> str:
     return f"district:{district_id}"
 
 
+def parse_stream_id(stream_id: str) -> tuple[str, str]:
+    """The aggregate kind and id a stream id names: ("school", "S-1") for "school:S-1", ("calendar", "") for the calendar."""
+    kind, _, aggregate_id = stream_id.partition(":")
+    return kind, aggregate_id
+
+
 @dataclass(frozen=True, kw_only=True)
 class LedgerEvent:
     """Fields every event carries; `timestamp` is `recorded_at`."""

@@ -419,8 +419,5 @@ class World:
         """Ids of the schools registered in a district."""
         if self.district_schools is not None:
             return self.district_schools(district_id)
-        return sorted(
-            sid[len("school:") :]
-            for sid in self.streams
-            if sid.startswith("school:") and self.school(sid[len("school:") :]).district_id == district_id
-        )
+        ids = (ev.parse_stream_id(sid) for sid in self.streams)
+        return sorted(key for kind, key in ids if kind == "school" and self.school(key).district_id == district_id)

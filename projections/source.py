@@ -251,5 +251,5 @@ class ReferenceSource:
         return [
             self._fact(p, e)
             for p, e in self.events
-            if after < p <= upto and isinstance(e, kinds) and e.originator_id.startswith("person:")
+            if after < p <= upto and isinstance(e, kinds) and ev.parse_stream_id(e.originator_id)[0] == "person"
         ]

@@ -412,7 +412,7 @@ DIRECTORY_TYPES_SQL = "('PersonRegistered', 'ProfileUpdated', 'EventVoided')"
 
 
 def _in_directory(f: Fact) -> bool:
-    return f.type in DIRECTORY_TYPES and f.stream.startswith("person:")
+    return f.type in DIRECTORY_TYPES and ev.parse_stream_id(f.stream)[0] == "person"
 
 
 INDEXES = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ledger import events as ev
 from ledger.access.check import Decision, why_no_role
 from ledger.access.grants import grant_evidence, grants_at, highest_role, roles_of, unique
 from ledger.access.intervals import merged_span, role_intervals
@@ -42,8 +43,9 @@ def orgs_of_person(world: World, person_id: str) -> list[str]:
     person = world.person(person_id)
     orgs = set(person.org_ids)
     for sid, stream in world.streams.items():
-        if sid.startswith(("school:", "district:")) and any(e.about_person() == person_id for e in stream.events):
-            orgs.add(sid.split(":", 1)[1])
+        kind, org_id = ev.parse_stream_id(sid)
+        if kind in ("school", "district") and any(e.about_person() == person_id for e in stream.events):
+            orgs.add(org_id)
     return sorted(o for o in orgs if world.org(o) is not None)
 
 

@@ -93,7 +93,8 @@ def _void_event(
             )
         raise RuleViolation(f"event {command.event_id} is already voided", code="already_voided", rule="R15")
     void = builder.add(ev.EventVoided, stream_id, voided_event_id=command.event_id, reason=command.reason)
-    if stream_id.startswith("school:"):
-        after = SchoolView(evolve(stream, void), stream_id.split(":", 1)[1])
+    kind, school_id = ev.parse_stream_id(stream_id)
+    if kind == "school":
+        after = SchoolView(evolve(stream, void), school_id)
         must_leave_staff_places(after, ctx.calendar, f"voiding {target.type}")
     return {"voided_event_id": command.event_id, "voided_type": target.type}
