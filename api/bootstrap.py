@@ -21,6 +21,7 @@ from api.routers import audit, check, commands, health, orgs, people
 from api.routers import log as log_routes
 from api.security import KeyRing
 from api.settings import Settings
+from api.throttle import AuthThrottle
 from ledger.calendar import LedgerCalendar
 from ledger.rules.codes import LockoutPolicy
 from projections.system import LedgerSystem, open_ledger
@@ -105,7 +106,10 @@ def create_app(
         keys = load_keys(settings, announce)
         key = signing_key(settings.database_url, settings.signing_key_file)  # refused before the store opens
         system = system_factory(settings, calendar)
-        app.state.container = Container(settings, system, keys, calendar, LogEvidence(system.service.recorder, key))
+        throttle = AuthThrottle(settings.auth_failure_limit, settings.auth_failure_window_seconds)
+        app.state.container = Container(
+            settings, system, keys, calendar, LogEvidence(system.service.recorder, key), throttle
+        )
         app.state.metrics = metrics
         # What exists now (modules, schemas, the wiring) lives as long as the process: keep it out
         # of the cyclic collector's full passes, which otherwise pause requests for tens of ms.

@@ -83,6 +83,7 @@ def serve(
     import uvicorn
 
     from api.bootstrap import create_app
+    from api.server_limits import HEAD_LIMITED
 
     settings = Settings()
     if workers > 1 and settings.database_url.startswith("memory:"):
@@ -91,7 +92,7 @@ def serve(
     out.print(f"Serving the ledger ({settings.database_url}) on http://{host}:{port}", soft_wrap=True)
     out.print(f"  API docs: http://{host}:{port}/docs   console: http://{host}:{port}/console", soft_wrap=True)
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False, http=HEAD_LIMITED)
         return
     if settings.api_keys is None:
         # Every worker must accept the same keys (and sign console sessions alike): make them here, once.
@@ -111,6 +112,7 @@ def serve(
         # A worker starting on a busy machine may not answer the supervisor's ping within uvicorn's 5 s;
         # it would be killed and replaced, again and again.
         timeout_worker_healthcheck=60,
+        http=HEAD_LIMITED,
     )
 
 

@@ -17,6 +17,7 @@ from api.errors import ApiError
 from api.params import MAX_PARAM_CHARS, MAX_POSITION, ascii_int
 from api.security import Client, ClientRole, KeyRing
 from api.settings import Settings
+from api.throttle import AuthThrottle
 from ledger.calendar import LedgerCalendar
 from projections.system import LedgerSystem
 from storage.evidence import LogEvidence
@@ -31,6 +32,7 @@ class Container:
     keys: KeyRing
     calendar: LedgerCalendar
     log: LogEvidence
+    throttle: AuthThrottle  # failed authentications per client address
 
 
 def get_container(request: Request) -> Container:
@@ -52,14 +54,35 @@ ContainerDep = Annotated[Container, Depends(container_dependency)]
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <secret> (LEDGER_API_KEYS)")
 
 
+def client_address(request: Request) -> str:
+    """The address failed authentications are counted against (the TCP peer, or the proxy's forwarded client)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+def refuse_if_throttled(throttle: AuthThrottle, address: str) -> None:
+    """429 while the address has failed to authenticate too often (api.throttle)."""
+    wait = throttle.retry_after(address)
+    if wait is not None:
+        raise ApiError(
+            429,
+            "too_many_failed_authentications",
+            f"too many failed authentications from this address; try again in {wait} seconds",
+            headers={"Retry-After": str(wait)},
+        )
+
+
 def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Client:
-    """The API client of a request's bearer key (401 without one, or with an unknown one)."""
+    """The API client of a request's bearer key (401 without one, or with an unknown one; 429 after too many)."""
     if credentials is None or not credentials.credentials:
         raise ApiError(
             401, "unauthorized", "send Authorization: Bearer <API key>", headers={"WWW-Authenticate": "Bearer"}
         )
-    client = get_container(request).keys.authenticate(credentials.credentials)
+    container = get_container(request)
+    address = client_address(request)
+    refuse_if_throttled(container.throttle, address)
+    client = container.keys.authenticate(credentials.credentials)
     if client is None:
+        container.throttle.failed(address)
         raise ApiError(401, "unauthorized", "unknown API key", headers={"WWW-Authenticate": "Bearer"})
     request.state.client_id = client.client_id
     return client

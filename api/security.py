@@ -12,6 +12,9 @@ import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
+# A secret shorter than this could be guessed; generated ones are 43 characters (256 bits).
+MIN_SECRET_CHARS = 32
+
 
 class ClientRole(StrEnum):
     REGISTRAR = "registrar"  # appends commands
@@ -61,6 +64,11 @@ class KeyRing:
                 raise ValueError(
                     f"LEDGER_API_KEYS entry {n} ({client_id}) has role {role!r}; use one of {roles}"
                 ) from None
+            if len(secret) < MIN_SECRET_CHARS:
+                raise ValueError(
+                    f"LEDGER_API_KEYS entry {n} ({client_id}) has a secret of {len(secret)} characters; "
+                    f"at least {MIN_SECRET_CHARS} are required (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+                )
         if not keys:
             raise ValueError("LEDGER_API_KEYS holds no key")
         return cls(keys)
@@ -68,7 +76,7 @@ class KeyRing:
     @classmethod
     def generate(cls) -> tuple[KeyRing, list[tuple[str, ClientRole, str]]]:
         """One fresh key per role (for development); the secrets are returned once, to be printed."""
-        keys = [(f"dev-{role.value}", role, secrets.token_urlsafe(24)) for role in ClientRole]
+        keys = [(f"dev-{role.value}", role, secrets.token_urlsafe(32)) for role in ClientRole]
         return cls(keys), keys
 
     def authenticate(self, secret: str) -> Client | None:

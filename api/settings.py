@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     ready_max_lag: int = Field(
         1000, ge=0, description="/readyz answers 503 when reads are more than this many positions behind the log"
     )
+    max_header_bytes: int = Field(
+        64 * 1024, ge=1024, description="larger request header sections are refused by `ledger serve` (431)"
+    )
     max_body_bytes: int = Field(2_000_000, ge=1024, description="larger request bodies are refused (413)")
     max_batch: int = Field(1000, ge=1, le=10_000, description="most commands in one batch")
     max_page: int = Field(1000, ge=1, le=10_000, description="most events in one feed page")
@@ -36,6 +39,12 @@ class Settings(BaseSettings):
     code_hash_memory_kib: int = Field(19 * 1024, ge=8, description="argon2id memory cost (KiB) for access codes")
     lockout_failures: int = Field(5, ge=1, description="wrong codes that lock a person out of redemption (R10)")
     lockout_minutes: float = Field(15, gt=0, description="window and length of the R10 lockout")
+    auth_failure_limit: int = Field(
+        20, ge=1, description="failed authentications (API key, console sign-in) per client address and window"
+    )
+    auth_failure_window_seconds: float = Field(
+        60, gt=0, description="over the limit, an address gets 429 until its oldest failure is this old"
+    )
     console_session_minutes: int = Field(60, ge=1, description="console sessions expire after this long")
     console_secret: SecretStr | None = Field(
         None,

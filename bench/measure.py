@@ -37,7 +37,7 @@ from projections.system import LedgerSystem
 
 NOW_DT = datetime.fromtimestamp(NOW, UTC)
 START_DT = datetime.fromtimestamp(START, UTC)
-BENCH_SECRET = "bench-portal-secret"  # a key for a throwaway local server
+BENCH_SECRET = "bench-portal-secret-0123456789abcdef"  # a key for a throwaway local server
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from api.console.state import (
     new_token,
     same_token,
 )
-from api.deps import Container
+from api.deps import Container, client_address
 from api.params import MAX_POSITION, ascii_int
 from api.present import ACCESS_CSV_HEADER, access_csv_rows
 from ledger import events as ev
@@ -251,6 +251,9 @@ def stylesheet() -> Response:
 # --- sign-in and sign-out -------------------------------------------------------------------------
 
 
+NOT_A_CONSOLE_KEY = "That key is not valid for the console: sign in with a support or auditor key."
+
+
 def _sign_in_page(request: Request, *, next_: str, error: str | None, status: int) -> HTMLResponse:
     token = new_token()
     response = render(
@@ -290,16 +293,23 @@ def sign_in(
     # The form's token must match its cookie: another site cannot sign a browser in (login CSRF).
     if not same_token(form_token, request.cookies.get(FORM_COOKIE) or ""):
         return _sign_in_page(request, next_=next, error="The sign-in form expired. Please try again.", status=400)
-    client = request.app.state.container.keys.authenticate(api_key) if api_key else None
-    if client is None:
-        return _sign_in_page(request, next_=next, error="That key is not valid.", status=401)
-    if client.role not in CONSOLE_ROLES:
-        return _sign_in_page(
+    container = container_of(request)
+    address = client_address(request)
+    wait = container.throttle.retry_after(address)
+    if wait is not None:
+        page = _sign_in_page(
             request,
             next_=next,
-            status=403,
-            error=f"A {client.role.value} key cannot sign in to the console: use a support or auditor key.",
+            status=429,
+            error=f"Too many failed sign-ins from your address. Try again in {wait} seconds.",
         )
+        page.headers["Retry-After"] = str(wait)
+        return page
+    client = container.keys.authenticate(api_key) if api_key else None
+    # A key of another role gets the wrong key's answer: the page confirms no key (api.throttle counts both).
+    if client is None or client.role not in CONSOLE_ROLES:
+        container.throttle.failed(address)
+        return _sign_in_page(request, next_=next, error=NOT_A_CONSOLE_KEY, status=401)
     sessions = console_state(request).sessions
     _, cookie = sessions.create(client)  # a fresh id at every sign-in (no fixation)
     request.state.client_id = client.client_id

@@ -21,10 +21,10 @@ from api.bootstrap import create_app
 from api.settings import Settings
 
 SECRETS = {
-    "registrar": "reg-secret-0123456789",
-    "portal": "portal-secret-0123456789",
-    "support": "support-secret-0123456789",
-    "auditor": "auditor-secret-0123456789",
+    "registrar": "reg-secret-0123456789abcdefghijklmnop",
+    "portal": "portal-secret-0123456789abcdefghijklmnop",
+    "support": "support-secret-0123456789abcdefghijklmnop",
+    "auditor": "auditor-secret-0123456789abcdefghijklmnop",
 }
 API_KEYS = ",".join(
     f"{cid}:{role}:{SECRETS[role]}"
@@ -218,7 +218,9 @@ def redeem(api: Api, person_id: str, code: str, **extra: Any) -> Response:
 
 # --- the demo history (`ledger demo`), one app per module ------------------------------------------
 
-DEMO_SECRETS = {role: f"demo-{role}-secret-0123456789" for role in ("registrar", "portal", "support", "auditor")}
+DEMO_SECRETS = {
+    role: f"demo-{role}-secret-0123456789abcdefghijklmnop" for role in ("registrar", "portal", "support", "auditor")
+}
 
 
 def demo_bearer(role: str) -> dict[str, str]:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from api.throttle import AuthThrottle
 from tests.api.conftest import SECRETS, STAFF, Api, World, auth
 from tests.api.test_commands import assert_error
 
@@ -75,6 +76,8 @@ def test_every_endpoint_but_healthz_answers_401_without_a_key_or_with_a_bad_one(
         {"Authorization": f"Bearer aud:auditor:{SECRETS['auditor']}"},  # the whole triple is not the secret
         {"Authorization": f"Bearer {SECRETS['auditor']}x"},
     ]
+    # Hundreds of bad keys from one address: lift the throttle (tests/api/test_auth_throttle.py has its own tests).
+    api.http.app.state.container.throttle = AuthThrottle(limit=10**6, window_seconds=60)
     wrong: list[str] = []
     for name, (method, path, params, _) in endpoints(STAFF[0]).items():
         for headers in bad_headers:
@@ -106,6 +109,7 @@ def test_without_configured_keys_one_key_per_role_is_generated_and_announced(mak
             secrets[words[0]] = words[-1]
     assert set(secrets) == set(ROLES)
     assert len(set(secrets.values())) == 4
+    assert all(len(secret) >= 32 for secret in secrets.values())
     # The announced keys work, each with its role.
     registrar = {"Authorization": f"Bearer {secrets['registrar']}"}
     auditor = {"Authorization": f"Bearer {secrets['auditor']}"}
@@ -120,13 +124,32 @@ def test_without_configured_keys_one_key_per_role_is_generated_and_announced(mak
 def test_a_malformed_key_list_stops_the_start_naming_the_entry_but_not_its_secret(make_client):
     for keys, words in (
         ("reg:root:top-secret-1", ("entry 1", "reg", "root")),
-        ("portal:portal:ok-secret,broken-top-secret-1", ("entry 2",)),
+        ("portal:portal:ok-secret-0123456789abcdefghijklmnop,broken-top-secret-1", ("entry 2",)),
     ):
         with pytest.raises(ValueError, match="LEDGER_API_KEYS") as refused:
             make_client(api_keys=keys)
         message = str(refused.value)
         assert all(w in message for w in words), message
         assert "top-secret-1" not in message
+
+
+@pytest.mark.parametrize("secret", ["twelve-chars", "x" * 31])
+def test_a_key_shorter_than_32_characters_stops_the_start_naming_the_entry_but_not_its_secret(make_client, secret):
+    keys = f"aud:auditor:{'a' * 40},portal:portal:{secret}"
+
+    with pytest.raises(ValueError, match="LEDGER_API_KEYS") as refused:
+        make_client(api_keys=keys)
+
+    message = str(refused.value)
+    assert "entry 2 (portal)" in message
+    assert f"{len(secret)} characters" in message
+    assert "at least 32" in message
+    assert secret not in message
+
+
+def test_a_key_of_32_characters_is_accepted(make_client):
+    api = make_client(api_keys=f"aud:auditor:{'k' * 32}")
+    assert api.http.get("/v1/verify", headers={"Authorization": f"Bearer {'k' * 32}"}).status_code == 200
 
 
 def test_the_configured_keys_never_appear_in_a_repr_of_the_settings():

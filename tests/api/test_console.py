@@ -24,10 +24,10 @@ from ledger import events as ev
 from ledger.access.vocabulary import Level
 
 SECRETS = {
-    "registrar": "console-registrar-secret-0123",
-    "portal": "console-portal-secret-0123",
-    "support": "console-support-secret-0123",
-    "auditor": "console-auditor-secret-0123",
+    "registrar": "console-registrar-secret-0123456789abcdefghijklmn",
+    "portal": "console-portal-secret-0123456789abcdefghijklmn",
+    "support": "console-support-secret-0123456789abcdefghijklmn",
+    "auditor": "console-auditor-secret-0123456789abcdefghijklmn",
 }
 CHEAP_HASH = {"LEDGER_CODE_HASH_TIME_COST": "1", "LEDGER_CODE_HASH_MEMORY_KIB": "64"}
 SESSION_COOKIE = "ledger_console"
@@ -154,10 +154,15 @@ def test_over_https_the_session_cookie_is_also_secure(app):
 
 
 @pytest.mark.parametrize("role", ["registrar", "portal"])
-def test_registrar_and_portal_keys_cannot_sign_in(browser, role):
+def test_registrar_and_portal_keys_cannot_sign_in_and_get_the_wrong_keys_answer(browser, role):
     response = sign_in(browser, SECRETS[role])
-    assert response.status_code == 403
-    assert f"A {role} key cannot sign in to the console" in response.text
+    wrong = sign_in(browser, "not-a-key-at-all")
+    # The page does not confirm that the key is valid, nor say its role.
+    assert (response.status_code, wrong.status_code) == (401, 401)
+    assert "That key is not valid for the console" in response.text
+    assert response.text.replace(form_token(response, "form_token"), "") == wrong.text.replace(
+        form_token(wrong, "form_token"), ""
+    )
     assert not any(c.startswith(f"{SESSION_COOKIE}=") for c in set_cookie_headers(response))
     assert browser.get("/console/", follow_redirects=False).status_code == 303
 
@@ -165,7 +170,7 @@ def test_registrar_and_portal_keys_cannot_sign_in(browser, role):
 def test_a_wrong_key_is_refused_and_never_echoed(browser):
     response = sign_in(browser, "not-a-key-<b>guess</b>")
     assert response.status_code == 401
-    assert "That key is not valid." in response.text
+    assert "That key is not valid for the console" in response.text
     assert "guess" not in response.text
 
 

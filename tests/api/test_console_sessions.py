@@ -21,7 +21,7 @@ from api.bootstrap import create_app
 from api.console.sessions import utc_now
 from api.settings import Settings
 
-KEYS = "support:support:sessions-support-secret-0123,auditor:auditor:sessions-auditor-secret-0123"
+KEYS = "support:support:sessions-support-secret-0123456789abcdefghijklmn,auditor:auditor:sessions-auditor-secret-0123456789abcdefghijklmn"
 COOKIE = "ledger_console"
 
 
@@ -77,8 +77,8 @@ def home_status(http: TestClient, cookie: str) -> int:
 
 
 def test_a_session_started_on_one_process_is_accepted_by_another(first, second):
-    cookie = sign_in(first[1], "sessions-support-secret-0123")
-    assert "sessions-support-secret-0123" not in cookie
+    cookie = sign_in(first[1], "sessions-support-secret-0123456789abcdefghijklmn")
+    assert "sessions-support-secret-0123456789abcdefghijklmn" not in cookie
     second_client = second[1]
     second_client.cookies.set(COOKIE, cookie, path="/console")
     page = second_client.get("/console/")
@@ -88,7 +88,7 @@ def test_a_session_started_on_one_process_is_accepted_by_another(first, second):
 
 def test_a_form_of_one_process_is_accepted_by_another(first, second):
     """The CSRF token is bound to the session, not to the process that rendered the form."""
-    cookie = sign_in(first[1], "sessions-auditor-secret-0123")
+    cookie = sign_in(first[1], "sessions-auditor-secret-0123456789abcdefghijklmn")
     page = first[1].get("/console/integrity")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert token
@@ -100,7 +100,7 @@ def test_a_form_of_one_process_is_accepted_by_another(first, second):
 
 
 def test_a_tampered_cookie_is_refused(first):
-    cookie = sign_in(first[1], "sessions-support-secret-0123")
+    cookie = sign_in(first[1], "sessions-support-secret-0123456789abcdefghijklmn")
     payload, signature = cookie.rsplit(".", 1)
     claims = {"sid": "x", "cid": "auditor", "role": "auditor", "exp": 4102444800}
     unsigned = URLSafeSerializer("guessed", salt="ledger-console-session").dumps(claims).rsplit(".", 1)[0]
@@ -111,7 +111,7 @@ def test_a_tampered_cookie_is_refused(first):
 
 
 def test_a_cookie_signed_under_another_configuration_is_refused(url, first):
-    cookie = sign_in(first[1], "sessions-support-secret-0123")
+    cookie = sign_in(first[1], "sessions-support-secret-0123456789abcdefghijklmn")
     for other in running(settings_for(url, console_secret=SecretStr("another-deployment-secret"))):
         assert home_status(other[1], cookie) == 303
 
@@ -119,16 +119,16 @@ def test_a_cookie_signed_under_another_configuration_is_refused(url, first):
 def test_a_session_ends_everywhere_when_its_key_is_removed(url):
     shared = SecretStr("one-deployment-secret")
     for _, signer in running(settings_for(url, console_secret=shared)):
-        support = sign_in(signer, "sessions-support-secret-0123")
-        auditor = sign_in(signer, "sessions-auditor-secret-0123")
-    fewer = SecretStr("support:support:sessions-support-secret-0123")  # the auditor key is gone
+        support = sign_in(signer, "sessions-support-secret-0123456789abcdefghijklmn")
+        auditor = sign_in(signer, "sessions-auditor-secret-0123456789abcdefghijklmn")
+    fewer = SecretStr("support:support:sessions-support-secret-0123456789abcdefghijklmn")  # the auditor key is gone
     for _, client in running(settings_for(url, console_secret=shared, api_keys=fewer)):
         assert home_status(client, support) == 200
         assert home_status(client, auditor) == 303
 
 
 def test_a_session_expires_after_the_configured_minutes_on_every_process(first, second):
-    cookie = sign_in(first[1], "sessions-support-secret-0123")
+    cookie = sign_in(first[1], "sessions-support-secret-0123456789abcdefghijklmn")
     assert home_status(second[1], cookie) == 200
     sessions = second[0].state.console.sessions
     sessions.clock = lambda: utc_now() + timedelta(minutes=61)

@@ -31,10 +31,10 @@ import httpx
 
 # One key per role; tests authenticate with these secrets.
 KEYS: dict[str, str] = {
-    "registrar": "e2e-registrar-secret",
-    "portal": "e2e-portal-secret",
-    "support": "e2e-support-secret",
-    "auditor": "e2e-auditor-secret",
+    "registrar": "e2e-registrar-secret-0123456789abcdef",
+    "portal": "e2e-portal-secret-0123456789abcdef",
+    "support": "e2e-support-secret-0123456789abcdef",
+    "auditor": "e2e-auditor-secret-0123456789abcdef",
 }
 
 

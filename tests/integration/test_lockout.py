@@ -210,7 +210,7 @@ def test_the_lockout_policy_is_a_setting(clock):
 
 # --- over HTTP: 409 for each wrong code, then 429 with Retry-After ------------------------------------------
 
-REGISTRAR, AUDITOR = "registrar-secret-lockout", "auditor-secret-lockout"
+REGISTRAR, AUDITOR = "registrar-secret-lockout-0123456789abcdef", "auditor-secret-lockout-0123456789abcdef"
 
 
 @pytest.fixture

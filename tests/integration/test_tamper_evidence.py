@@ -35,8 +35,8 @@ from storage.integrity import GENESIS, chain_hash, checkpoint_json, parse_checkp
 from storage.recorders import Checkpoint, Row
 from tests.conftest import CALENDAR, FAST_HASHER, PG_URL, Clock, run
 
-AUDITOR = "auditor-secret-tamper"
-API_KEYS = f"aud:auditor:{AUDITOR},reg:registrar:registrar-secret-tamper"
+AUDITOR = "auditor-secret-tamper-0123456789abcdefgh"
+API_KEYS = f"aud:auditor:{AUDITOR},reg:registrar:registrar-secret-tamper-0123456789abcdefgh"
 
 
 # --- a ledger and an insider with SQL access to its tables ----------------------------------------
@@ -501,7 +501,9 @@ def test_http_verify_refuses_unpaired_or_malformed_checkpoints(sql_ledger, clock
 
 
 def test_http_checkpoints_are_for_auditors_only(sql_ledger, http):
-    response = http.get("/v1/checkpoints", headers={"Authorization": "Bearer registrar-secret-tamper"})
+    response = http.get(
+        "/v1/checkpoints", headers={"Authorization": "Bearer registrar-secret-tamper-0123456789abcdefgh"}
+    )
     assert response.status_code == 403
 
 
