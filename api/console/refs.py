@@ -91,6 +91,9 @@ class PageRefs:
         if name in PERSON_FIELDS:
             acting = event if name in ("removed_by", "requested_by", "principal_id") else None
             return self.who(value, acting)
+        if name.endswith("event_id"):
+            ref = self.event(value)
+            return ref.label if ref is not None else value
         if name in ORG_FIELDS:
             org_name = self.org_name(value)
             return f"{value} ({org_name})" if org_name else value

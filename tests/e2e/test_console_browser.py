@@ -299,3 +299,12 @@ def test_an_auditor_verifies_the_ledger_and_signs_out(page: Any, demo: Demo):
     page.wait_for_url("**/console/sign-in")
     page.goto("/console/integrity")
     assert "/console/sign-in" in page.url
+
+
+def test_the_readme_screenshot_is_taken_from_the_demo_by_a_script(tmp_path: Path):
+    require_browser()
+    from bench.screenshot import take
+
+    out = take(tmp_path / "console-person.png")
+    assert out.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert out.stat().st_size > 50_000  # a full page, not an error page
