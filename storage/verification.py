@@ -18,6 +18,7 @@ last one. `GET /v1/verify` records nothing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,10 +61,12 @@ class Verification:
     root_hash: str
     chain: integrity.VerifyReport
 
-    def record(self, source: str, at: str) -> dict[str, Any]:
+    def record(self, source: str, at: str, by: str | None, seconds: float) -> dict[str, Any]:
         return {
             "source": source,
             "at": at,
+            "by": by,
+            "seconds": round(seconds, 3),
             "ok": self.ok,
             "position": self.position,
             "first_bad_position": self.first_bad_position,
@@ -151,8 +154,11 @@ def run_verification(
     full: bool = False,
     external: Iterable[Checkpoint] = (),
     source: str | None = None,
+    by: str | None = None,
 ) -> Verification:
-    """Verify the chain and the tree; with a `source`, record the outcome and, on success, a signed head."""
+    """Verify the chain and the tree; with a `source` (api, cli, console; `by`: who ran it), record the
+    outcome and, on success, a signed head."""
+    started = time.perf_counter()
     chain = integrity.verify(recorder, full=full, external=list(external), record=source is not None)
     checked_tree, from_size = verify_tree(recorder, log.public_key, full=full)
     bad = [p for p in (chain.first_bad_position, checked_tree.first_bad_position) if p is not None]
@@ -174,7 +180,8 @@ def run_verification(
     )
     if source is not None:
         now = datetime.now(UTC).isoformat()
-        recorder.save_audit_record(VERIFICATION, orjson.dumps(result.record(source, now)))
+        record = result.record(source, now, by, time.perf_counter() - started)
+        recorder.save_audit_record(VERIFICATION, orjson.dumps(record))
         if result.ok and checked_tree.size:
             head = log.signed(checked_tree.size, checked_tree.root)
             recorder.save_audit_record(SIGNED_HEAD, orjson.dumps(head))

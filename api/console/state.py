@@ -11,7 +11,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -27,20 +27,6 @@ SIGN_IN_FORM_MINUTES = 15
 def same_token(presented: str | None, expected: str) -> bool:
     """Constant-time comparison of a presented token with the expected one."""
     return bool(presented) and hmac.compare_digest(str(presented).encode(), expected.encode())
-
-
-@dataclass(frozen=True)
-class Verification:
-    """The outcome of one on-demand run of `verify_chain`."""
-
-    ok: bool
-    checked: int
-    position: int
-    first_bad_position: int | None
-    problem: str | None
-    started_at: datetime
-    seconds: float
-    by: str  # client id of the auditor who ran it
 
 
 class AnswerCache:
@@ -68,7 +54,6 @@ class AnswerCache:
 @dataclass
 class ConsoleState:
     sessions: SignedSessions
-    last_verification: Verification | None = None
     verify_lock: threading.Lock = field(default_factory=threading.Lock)
     access_answers: AnswerCache = field(default_factory=AnswerCache)
 
