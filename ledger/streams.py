@@ -325,15 +325,15 @@ class DistrictView(_RemovalsAtOrganization):
 
 
 @dataclass(frozen=True)
-class CalendarView:
-    """Score releases (the calendar stream)."""
+class ReleasesView:
+    """Score releases (the stream named `calendar`, for the release calendar; not the school calendar)."""
 
     stream: Stream
     # What the rules derive from the releases and ask for repeatedly (the current and kept years at an instant).
     memo: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
-    def releases(self) -> list[ev.ScoresReleased]:
+    def in_year_order(self) -> list[ev.ScoresReleased]:
         return sorted(self.stream.of(ev.ScoresReleased), key=lambda e: (e.exam_year, e.released_on))
 
 
@@ -402,8 +402,8 @@ class World:
     def district(self, district_id: str) -> DistrictView:
         return self._view(ev.district_stream(district_id), lambda s: DistrictView(s, district_id))
 
-    def calendar(self) -> CalendarView:
-        return self._view(ev.CALENDAR_STREAM, CalendarView)
+    def releases(self) -> ReleasesView:
+        return self._view(ev.CALENDAR_STREAM, ReleasesView)
 
     def org(self, org_id: str) -> OrgView | None:
         """The school or district with this id, if one is registered."""

@@ -337,12 +337,12 @@ class Queries:
         org = base.org(org_id)
         if org is None:
             raise UnknownOrganization(org_id)
-        calendar = base.calendar()
-        current = current_released_year(calendar, self.calendar, t)
+        releases = base.releases()
+        current = current_released_year(releases, self.calendar, t)
         body: dict[str, Any] = {
             "kind": "school" if isinstance(org, SchoolView) else "district",
             "current_released_year": current.exam_year if current else None,
-            "kept_years": kept_years(calendar, self.calendar, t),
+            "kept_years": kept_years(releases, self.calendar, t),
         }
         if isinstance(org, SchoolView):
             persons = self.source.persons_at_org(org_id, k)
@@ -382,7 +382,7 @@ def _iso(t: datetime | None) -> str | None:
 
 def _school_windows(
     world: World,
-    cal: LedgerCalendar,
+    calendar: LedgerCalendar,
     school_id: str,
     persons: list[str],
     current: ev.ScoresReleased | None,
@@ -391,8 +391,8 @@ def _school_windows(
     school = world.school(school_id)
     codes = []
     for code in school.codes:
-        life = code_life(school, code, cal)
-        staff = staff_intervals(school, code.exam_year, cal, code.event_id)
+        life = code_life(school, code, calendar)
+        staff = staff_intervals(school, code.exam_year, calendar, code.event_id)
         holders = sorted({p for p, start, end in staff if start <= t < end})
         ended = life.ended_by
         codes.append(
@@ -402,7 +402,7 @@ def _school_windows(
                 "principal_id": code_principal(school, code),
                 "valid_from": _iso(code.effective_at),
                 "valid_to": _iso(life.end),
-                "expires_at": _iso(cal.code_expiry(code.exam_year)),
+                "expires_at": _iso(calendar.code_expiry(code.exam_year)),
                 "revoked": ended is not None and ended.effective_at <= t,  # revoked or reissued (R8)
                 "revoked_reason": life.revoked_by.reason if life.revoked_by else ("reissued" if ended else None),
                 "valid_at": code_is_valid(life, t),
@@ -446,16 +446,16 @@ def _school_windows(
     }
 
 
-def _district_windows(world: World, cal: LedgerCalendar, district: DistrictView, t: datetime) -> dict[str, Any]:
+def _district_windows(world: World, calendar: LedgerCalendar, district: DistrictView, t: datetime) -> dict[str, Any]:
     users = []
     for a in district.additions:
-        start, window_end = district_access_window(a, cal)
-        end, ended_by = district_access_end(a, district, cal)
+        start, window_end = district_access_window(a, calendar)
+        end, ended_by = district_access_end(a, district, calendar)
         users.append(
             {
                 "person_id": a.person_id,
                 "access_year": a.access_year,
-                "window_from": _iso(cal.access_window(a.access_year)[0]),
+                "window_from": _iso(calendar.access_window(a.access_year)[0]),
                 "window_to": _iso(window_end),
                 "valid_from": _iso(start),
                 "valid_to": _iso(max(start, end)),
@@ -467,6 +467,6 @@ def _district_windows(world: World, cal: LedgerCalendar, district: DistrictView,
     superintendent = superintendent_of(district, t)
     return {
         "superintendent_id": superintendent.person_id if superintendent else None,
-        "current_access_year": t.astimezone(cal.zone).year - (1 if cal.local_date(t).month < 8 else 0),
+        "current_access_year": t.astimezone(calendar.zone).year - (1 if calendar.local_date(t).month < 8 else 0),
         "users": users,
     }

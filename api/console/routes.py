@@ -429,15 +429,15 @@ def person_page(
 ) -> Response:
     session = signed_in(request)
     container = container_of(request)
-    queries, cal = container.system.queries, container.calendar
+    queries, calendar = container.system.queries, container.calendar
     if not queries.person_exists(person_id):
         raise ConsoleError(404, "Unknown person", f"No person {person_id} is registered in the ledger.")
     errors: list[str] = []
-    known_at = _instant(cal.parse_instant, known, "As known on", errors)
-    at_value = _instant(cal.parse_instant, at, "Rights on", errors)
+    known_at = _instant(calendar.parse_instant, known, "As known on", errors)
+    at_value = _instant(calendar.parse_instant, at, "Rights on", errors)
     window = (
-        _instant(cal.parse_instant, view_from, "Chart from", errors),
-        _instant(cal.parse_instant, view_to, "Chart until", errors),
+        _instant(calendar.parse_instant, view_from, "Chart from", errors),
+        _instant(calendar.parse_instant, view_to, "Chart until", errors),
     )
     now = container.system.clock()
     timeline = queries.timeline(person_id)
@@ -451,8 +451,8 @@ def person_page(
 
     # Events the intervals rest on: the person's own, plus issuances and releases (looked up once each).
     events: dict[str, ev.LedgerEvent] = {r.event.event_id: r.event for r in timeline.records}
-    calendar_view = queries.world([ev.CALENDAR_STREAM], latest).calendar()
-    releases = calendar_view.releases
+    releases_view = queries.world([ev.CALENDAR_STREAM], latest).releases()
+    releases = releases_view.in_year_order
     events.update({r.event_id: r for r in releases})
     for i in timeline.intervals:
         for source in i.sources:
@@ -461,7 +461,7 @@ def person_page(
                 if found is not None:
                     events[source] = found.event
     rows = views.interval_rows(timeline.intervals, known_position if comparing else None, events)
-    fmt = views.Formatter(cal.zone)
+    fmt = views.Formatter(calendar.zone)
     known_label = f"on {fmt.text(known_at)}" if known_at else "today"
     chart = views.build_chart(
         rows,
@@ -469,11 +469,11 @@ def person_page(
         known_label=known_label,
         releases=releases,
         at=rights_at,
-        cal=cal,
+        calendar=calendar,
         fmt=fmt,
         window=window,
     )
-    current = current_released_year(calendar_view, cal, rights_at)
+    current = current_released_year(releases_view, calendar, rights_at)
     rights_rows = _rights_rows(rights_then, rights_now)
     org_world = queries.world([s for r in rights_rows for s in queries.org_streams(r.org_id)], latest)
     explain_links: dict[str, str] = {}
@@ -555,7 +555,7 @@ def explain_page(
 ) -> Response:
     session = signed_in(request)
     container = container_of(request)
-    queries, cal = container.system.queries, container.calendar
+    queries, calendar = container.system.queries, container.calendar
     form = {
         "person_id": _clean_id(person_id),
         "org_id": _clean_id(org_id),
@@ -573,8 +573,8 @@ def explain_page(
     status = 200
     submitted = any(form[k] for k in ("person_id", "org_id", "report"))
     if submitted:
-        at_value = _instant(cal.parse_instant, form["at"], "At", errors)
-        as_of_value = _as_of(queries, cal.parse_instant, form["as_of"], "As known on", errors)
+        at_value = _instant(calendar.parse_instant, form["at"], "At", errors)
+        as_of_value = _as_of(queries, calendar.parse_instant, form["as_of"], "As known on", errors)
         try:
             report_value = Report(form["report"])
         except ValueError:
@@ -620,9 +620,9 @@ def explain_page(
         "reports": list(Report),
         "rule_text": rule_text,
         "all_rules": list(RULES.values()),
-        "at_shown": (_instant(cal.parse_instant, form["at"], "At", []) if form["at"] else None),
+        "at_shown": (_instant(calendar.parse_instant, form["at"], "At", []) if form["at"] else None),
         "as_of_shown": (
-            _instant(cal.parse_instant, form["as_of"], "As known on", [])
+            _instant(calendar.parse_instant, form["as_of"], "As known on", [])
             if form["as_of"] and not form["as_of"].isdigit()
             else None
         ),
@@ -688,12 +688,12 @@ def _who_had_access(
 def _access_inputs(
     request: Request, container: Container, from_: str, to: str, level: str, as_of: str, errors: list[str]
 ) -> tuple[str, str, datetime, datetime, Level, int | datetime | None]:
-    cal, queries = container.calendar, container.system.queries
-    default_from, default_to = views.default_range(cal, container.system.clock())
+    calendar, queries = container.calendar, container.system.queries
+    default_from, default_to = views.default_range(calendar, container.system.clock())
     from_text = from_.strip() or default_from.isoformat()
     to_text = to.strip() or default_to.isoformat()
-    start = _instant(cal.parse_instant, from_text, "From", errors) or cal.start_of_day(default_from)
-    end = _instant(cal.parse_instant, to_text, "Until", errors) or cal.start_of_day(default_to)
+    start = _instant(calendar.parse_instant, from_text, "From", errors) or calendar.start_of_day(default_from)
+    end = _instant(calendar.parse_instant, to_text, "Until", errors) or calendar.start_of_day(default_to)
     if end <= start:
         errors.append("Until must be after From (ranges are [from, until))")
     try:
@@ -701,7 +701,7 @@ def _access_inputs(
     except ValueError:
         errors.append("Data: student or aggregate")
         level_value = Level.STUDENT
-    as_of_value = _as_of(queries, cal.parse_instant, as_of, "As known on", errors)
+    as_of_value = _as_of(queries, calendar.parse_instant, as_of, "As known on", errors)
     return from_text, to_text, start, end, level_value, as_of_value
 
 

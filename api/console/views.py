@@ -262,7 +262,7 @@ MIN_BAR = 4.0
 
 
 def chart_span(
-    rows: Sequence[IntervalRow], extra: Iterable[datetime], cal: LedgerCalendar
+    rows: Sequence[IntervalRow], extra: Iterable[datetime], calendar: LedgerCalendar
 ) -> tuple[datetime, datetime]:
     """Valid-time span to draw: every shown interval and instant, widened to Aug 1 boundaries."""
     instants = [t for t in extra if t > EARLIEST_SHOWN]
@@ -272,13 +272,13 @@ def chart_span(
         if r.interval.valid_to is not None:
             instants.append(r.interval.valid_to)
     first, last = min(instants), max(instants)
-    first_local = cal.local_date(first)
+    first_local = calendar.local_date(first)
     start_year = first_local.year if (first_local.month, first_local.day) >= (8, 1) else first_local.year - 1
-    last_local = cal.local_date(last)
+    last_local = calendar.local_date(last)
     end_year = last_local.year + 1 if (last_local.month, last_local.day) >= (8, 1) else last_local.year
-    start, end = cal.august_first(start_year), cal.august_first(end_year)
+    start, end = calendar.august_first(start_year), calendar.august_first(end_year)
     if end <= last:
-        end = cal.august_first(end_year + 1)
+        end = calendar.august_first(end_year + 1)
     return start, end
 
 
@@ -289,7 +289,7 @@ def build_chart(
     known_label: str,
     releases: Sequence[ev.ScoresReleased],
     at: datetime,
-    cal: LedgerCalendar,
+    calendar: LedgerCalendar,
     fmt: Formatter,
     window: tuple[datetime | None, datetime | None] = (None, None),
 ) -> Chart | None:
@@ -297,7 +297,7 @@ def build_chart(
     shown = [r for r in rows if r.believed_then or r.believed_now]
     if not shown:
         return None
-    start, end = chart_span(shown, [at], cal)
+    start, end = chart_span(shown, [at], calendar)
     if window[0] is not None:
         start = window[0]
     if window[1] is not None:
@@ -350,14 +350,14 @@ def build_chart(
         y += height + ROW_GAP
 
     markers: list[Marker] = []
-    year = cal.local_date(start).year - 1
-    while cal.august_first(year) <= end:
-        t = cal.august_first(year)
+    year = calendar.local_date(start).year - 1
+    while calendar.august_first(year) <= end:
+        t = calendar.august_first(year)
         if start <= t <= end:
             markers.append(Marker(x_of(t), f"Aug 1 {year}", "aug1", f"Aug 1 {year}: access years and codes turn over"))
         year += 1
     for release in releases:
-        t = cal.release_start(release.released_on)
+        t = calendar.release_start(release.released_on)
         if start <= t <= end:
             markers.append(
                 Marker(
@@ -413,8 +413,8 @@ def sorted_entries(entries: Sequence[AccessEntry], sort: str, descending: bool) 
     return sorted(entries, key=key, reverse=descending)
 
 
-def default_range(cal: LedgerCalendar, now: datetime) -> tuple[date, date]:
+def default_range(calendar: LedgerCalendar, now: datetime) -> tuple[date, date]:
     """The access year containing `now`: [Aug 1, next Aug 1)."""
-    today = cal.local_date(now)
+    today = calendar.local_date(now)
     year = today.year if (today.month, today.day) >= (8, 1) else today.year - 1
     return date(year, 8, 1), date(year + 1, 8, 1)

@@ -46,7 +46,7 @@ def _deny(code: str, rule: str, reason: str, evidence: Iterable[str] = (), role:
     return Decision(False, role, (rule,), reason, unique(evidence), code)
 
 
-def check(world: World, cal: LedgerCalendar, req: CheckRequest) -> Decision:
+def check(world: World, calendar: LedgerCalendar, req: CheckRequest) -> Decision:
     """Decide a check: allowed, role, deciding rules, evidence."""
     t = req.at
     person = world.person(req.person_id)
@@ -66,11 +66,11 @@ def check(world: World, cal: LedgerCalendar, req: CheckRequest) -> Decision:
             "organization_not_registered", "R13", f"{req.org_id} was not registered at that time", [org_reg.event_id]
         )
 
-    grants = grants_at(world, cal, req.person_id, req.org_id, t)
+    grants = grants_at(world, calendar, req.person_id, req.org_id, t)
     role = highest_role(grants)
     affiliation = person_is_affiliated_with(person, req.org_id, t)
     if role is None:
-        return why_no_role(world, cal, person, org, t, affiliation)
+        return why_no_role(world, calendar, person, org, t, affiliation)
 
     # R13: the report must belong to the organization acted for.
     target: SchoolView | None = None
@@ -112,14 +112,14 @@ def check(world: World, cal: LedgerCalendar, req: CheckRequest) -> Decision:
             role,
         )
 
-    calendar = world.calendar()
-    if not exam_year_is_kept(calendar, cal, req.exam_year, t):
-        kept = kept_years(calendar, cal, t)
+    releases = world.releases()
+    if not exam_year_is_kept(releases, calendar, req.exam_year, t):
+        kept = kept_years(releases, calendar, t)
         shown = ", ".join(map(str, kept)) or "none (no scores released yet)"
         return _deny(
             "exam_year_not_kept", "R16", f"exam year {req.exam_year} is not kept; kept years: {shown}", (), role
         )
-    release = release_of_year(calendar, req.exam_year)
+    release = release_of_year(releases, req.exam_year)
     base = [registration.event_id, terms.event_id, release.event_id if release else ""]
     role_rules = sorted({g.rule for g in grants if g.role is role})
     many = ["R12"] if len({g.role for g in grants}) > 1 else []
@@ -148,12 +148,12 @@ def check(world: World, cal: LedgerCalendar, req: CheckRequest) -> Decision:
         )
     assert isinstance(org, SchoolView)  # teachers hold roles at schools only
     assert target is not None
-    return _teacher_decision(world, cal, req, person, org, grants, base)
+    return _teacher_decision(world, calendar, req, person, org, grants, base)
 
 
 def _teacher_decision(
     world: World,
-    cal: LedgerCalendar,
+    calendar: LedgerCalendar,
     req: CheckRequest,
     person: PersonView,
     school: SchoolView,
@@ -232,7 +232,7 @@ def _teacher_decision(
 
 def why_no_role(
     world: World,
-    cal: LedgerCalendar,
+    calendar: LedgerCalendar,
     person: PersonView,
     org: SchoolView | DistrictView,
     t: datetime,
@@ -256,7 +256,7 @@ def why_no_role(
         if removal is not None:
             return _deny("access_removed", "R14", f"access at {sid} was removed", [removal.event_id])
         if auths:
-            current = current_released_year(world.calendar(), cal, t)
+            current = current_released_year(world.releases(), calendar, t)
             if current is None:
                 return _deny("no_release_yet", "R3", "no scores released yet, so no teacher access", [])
             return _deny(
@@ -265,7 +265,9 @@ def why_no_role(
                 f"no course authorization at {sid} for school year {current.exam_year}, the current released year (renewal is yearly)",
                 [current.event_id, *(a.event_id for a in auths)],
             )
-        redemptions = [r for r in effective_by(org.redemptions_of(pid), t) if not redemption_is_held(r, org, cal, t)]
+        redemptions = [
+            r for r in effective_by(org.redemptions_of(pid), t) if not redemption_is_held(r, org, calendar, t)
+        ]
         if redemptions:
             return _deny(
                 "code_access_ended",
@@ -277,7 +279,9 @@ def why_no_role(
         removal = latest_removal(org.removals_of(pid), t)
         if removal is not None:
             return _deny("access_removed", "R14", f"access at {org.district_id} was removed", [removal.event_id])
-        additions = [a for a in effective_by(org.additions_of(pid), t) if not district_access_is_held(a, org, cal, t)]
+        additions = [
+            a for a in effective_by(org.additions_of(pid), t) if not district_access_is_held(a, org, calendar, t)
+        ]
         if additions:
             return _deny(
                 "outside_district_window",

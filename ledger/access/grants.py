@@ -27,25 +27,25 @@ class Grant:
     subject: str | None = None
 
 
-def grants_at(world: World, cal: LedgerCalendar, person_id: str, org_id: str, t: datetime) -> list[Grant]:
+def grants_at(world: World, calendar: LedgerCalendar, person_id: str, org_id: str, t: datetime) -> list[Grant]:
     """Every grant (R3, R5, R7, R8, R11, less R14 removals) of the person at the organization at t; R1 gates all."""
     person = world.person(person_id)
     if person_is_registered(person, t) is None:
         return []
     org = world.org(org_id)
     if isinstance(org, SchoolView):
-        return _school_grants(world, cal, person, org, t)
+        return _school_grants(world, calendar, person, org, t)
     if isinstance(org, DistrictView):
-        return _district_grants(cal, person, org, t)
+        return _district_grants(calendar, person, org, t)
     return []
 
 
 def _school_grants(
-    world: World, cal: LedgerCalendar, person: PersonView, school: SchoolView, t: datetime
+    world: World, calendar: LedgerCalendar, person: PersonView, school: SchoolView, t: datetime
 ) -> list[Grant]:
     out: list[Grant] = []
     removals = school.removals_of(person.person_id)
-    current = current_released_year(world.calendar(), cal, t)
+    current = current_released_year(world.releases(), calendar, t)
     if current is not None and school_gives_teacher_access(school):
         for auth in held_authorizations(person, school, current.exam_year, t):
             out.append(
@@ -60,17 +60,17 @@ def _school_grants(
     for g in held_system_grants(person, school.school_id, removals, t):
         out.append(Grant(Role.SCHOOL_ADMIN, "R7", (g.event_id,)))
     for r in school.redemptions_of(person.person_id):
-        if redemption_is_held(r, school, cal, t):
+        if redemption_is_held(r, school, calendar, t):
             out.append(Grant(Role.SCHOOL_ADMIN, "R8", (r.event_id, r.code_event_id)))
     return out
 
 
-def _district_grants(cal: LedgerCalendar, person: PersonView, district: DistrictView, t: datetime) -> list[Grant]:
+def _district_grants(calendar: LedgerCalendar, person: PersonView, district: DistrictView, t: datetime) -> list[Grant]:
     out: list[Grant] = []
     removals = district.removals_of(person.person_id)
     for g in held_system_grants(person, district.district_id, removals, t):
         out.append(Grant(Role.DISTRICT_ADMIN, "R7", (g.event_id,)))
-    for a in held_district_additions(district, person.person_id, cal, t):
+    for a in held_district_additions(district, person.person_id, calendar, t):
         out.append(Grant(Role.DISTRICT_ADMIN, "R11", (a.event_id,)))
     return out
 

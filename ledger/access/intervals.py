@@ -33,7 +33,7 @@ class Interval:
         return self.valid_from < end and (self.valid_to is None or self.valid_to > start)
 
 
-def boundaries(world: World, cal: LedgerCalendar, person_id: str, org_id: str) -> list[datetime]:
+def boundaries(world: World, calendar: LedgerCalendar, person_id: str, org_id: str) -> list[datetime]:
     """Every instant at which a decision about (person, organization) may change.
 
     That is: the person's own facts at this organization or at none (registration,
@@ -53,13 +53,13 @@ def boundaries(world: World, cal: LedgerCalendar, person_id: str, org_id: str) -
                 found.add(e.effective_at)
     if isinstance(org, SchoolView):
         for c in org.codes:
-            found.add(cal.code_expiry(c.exam_year))
+            found.add(calendar.code_expiry(c.exam_year))
     elif isinstance(org, DistrictView):
         for a in org.additions:
             if a.person_id == person_id:
-                found.update(cal.access_window(a.access_year))
-    for r in world.calendar().releases:
-        found.add(cal.release_start(r.released_on))
+                found.update(calendar.access_window(a.access_year))
+    for r in world.releases().in_year_order:
+        found.add(calendar.release_start(r.released_on))
     return sorted(found)
 
 
@@ -110,22 +110,22 @@ def sweep(
     return out
 
 
-def role_intervals(world: World, cal: LedgerCalendar, person_id: str, org_id: str) -> list[Interval]:
+def role_intervals(world: World, calendar: LedgerCalendar, person_id: str, org_id: str) -> list[Interval]:
     """The person's highest role at the organization over valid time, with the grants behind it."""
 
     def probe(t: datetime) -> tuple[Role, tuple[str, ...]] | None:
-        grants = grants_at(world, cal, person_id, org_id, t)
+        grants = grants_at(world, calendar, person_id, org_id, t)
         role = highest_role(grants)
         if role is None:
             return None
         return role, unique(sorted(i for g in grants if g.role is role for i in g.evidence))
 
-    return sweep(org_id, boundaries(world, cal, person_id, org_id), probe)
+    return sweep(org_id, boundaries(world, calendar, person_id, org_id), probe)
 
 
 def can_see_level(
     world: World,
-    cal: LedgerCalendar,
+    calendar: LedgerCalendar,
     person_id: str,
     school_id: str | None,
     level: Level,
@@ -141,10 +141,10 @@ def can_see_level(
     person = world.person(person_id)
     if person_has_accepted_terms(person, t) is None:
         return None
-    calendar = world.calendar()
-    if current_released_year(calendar, cal, t) is None:  # R16: no kept year, no report
+    releases = world.releases()
+    if current_released_year(releases, calendar, t) is None:  # R16: no kept year, no report
         return None
-    grants = grants_at(world, cal, person_id, via_org, t)
+    grants = grants_at(world, calendar, person_id, via_org, t)
     role = highest_role(grants)
     if role is None:
         return None
@@ -152,7 +152,7 @@ def can_see_level(
         return role, unique(sorted(i for g in grants if g.role is role for i in g.evidence))
     assert school_id is not None
     sources: list[str] = []
-    for scope in teacher_scopes(person, world.school(school_id), kept_years(calendar, cal, t), t):
+    for scope in teacher_scopes(person, world.school(school_id), kept_years(releases, calendar, t), t):
         if level is Level.AGGREGATE:
             sources.append(scope.authorization.event_id)
         elif scope.student_data:
@@ -165,7 +165,7 @@ def can_see_level(
 
 def level_intervals(
     world: World,
-    cal: LedgerCalendar,
+    calendar: LedgerCalendar,
     person_id: str,
     school_id: str | None,
     level: Level,
@@ -174,12 +174,12 @@ def level_intervals(
 ) -> list[Interval]:
     """Intervals during which the person could see `level` data (R1–R16 all applied); with a
     window, only those overlapping it (whole)."""
-    instants = set(boundaries(world, cal, person_id, via_org))
+    instants = set(boundaries(world, calendar, person_id, via_org))
     if school_id is not None and school_id != via_org:
-        instants |= set(boundaries(world, cal, person_id, school_id))
+        instants |= set(boundaries(world, calendar, person_id, school_id))
 
     def probe(t: datetime) -> tuple[Role, tuple[str, ...]] | None:
-        return can_see_level(world, cal, person_id, school_id, level, t, via_org)
+        return can_see_level(world, calendar, person_id, school_id, level, t, via_org)
 
     return sweep(via_org, sorted(instants), probe, school_id, window)
 

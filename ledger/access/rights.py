@@ -49,7 +49,7 @@ def orgs_of_person(world: World, person_id: str) -> list[str]:
     return sorted(o for o in orgs if world.org(o) is not None)
 
 
-def rights(world: World, cal: LedgerCalendar, person_id: str, t: datetime) -> Rights:
+def rights(world: World, calendar: LedgerCalendar, person_id: str, t: datetime) -> Rights:
     """Per organization: role, scopes, validity interval and grant sources at t."""
     person = world.person(person_id)
     registered = person_is_registered(person, t) is not None
@@ -57,10 +57,10 @@ def rights(world: World, cal: LedgerCalendar, person_id: str, t: datetime) -> Ri
     if not registered:
         return Rights(person_id, False, terms)
     out: list[OrgRights] = []
-    calendar = world.calendar()
-    kept = kept_years(calendar, cal, t)
+    releases = world.releases()
+    kept = kept_years(releases, calendar, t)
     for org_id in orgs_of_person(world, person_id):
-        grants = grants_at(world, cal, person_id, org_id, t)
+        grants = grants_at(world, calendar, person_id, org_id, t)
         role = highest_role(grants)
         affiliation = person_is_affiliated_with(person, org_id, t)
         if role is None and affiliation is None:
@@ -72,11 +72,11 @@ def rights(world: World, cal: LedgerCalendar, person_id: str, t: datetime) -> Ri
         sources = unique(grant_evidence(g for g in grants if g.role is role))
         why_not: Decision | None = None
         if role is not None:
-            valid_from, valid_to = merged_span(role_intervals(world, cal, person_id, org_id), t, role)
-            scopes = _scopes(world, cal, person, org, role, kept, t)
+            valid_from, valid_to = merged_span(role_intervals(world, calendar, person_id, org_id), t, role)
+            scopes = _scopes(world, calendar, person, org, role, kept, t)
         else:
             assert org is not None  # orgs_of_person lists known organizations only
-            why_not = why_no_role(world, cal, person, org, t, affiliation)
+            why_not = why_no_role(world, calendar, person, org, t, affiliation)
         roles = tuple(roles_of(grants))
         out.append(OrgRights(org_id, role, roles, valid_from, valid_to, tuple(scopes), sources, why_not))
     return Rights(person_id, True, terms, tuple(out))
@@ -84,7 +84,7 @@ def rights(world: World, cal: LedgerCalendar, person_id: str, t: datetime) -> Ri
 
 def _scopes(
     world: World,
-    cal: LedgerCalendar,
+    calendar: LedgerCalendar,
     person: PersonView,
     org: SchoolView | DistrictView | None,
     role: Role,

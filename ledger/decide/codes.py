@@ -96,11 +96,13 @@ def _revoke_access_code(
     )
 
 
-def redemption_refusal(school: SchoolView, exam_year: int, cal: LedgerCalendar, t: datetime) -> RuleViolation | None:
+def redemption_refusal(
+    school: SchoolView, exam_year: int, calendar: LedgerCalendar, t: datetime
+) -> RuleViolation | None:
     """R10: why no code of this school and exam year can be redeemed at t, if none is in force."""
-    if code_in_force(school, exam_year, cal, t) is not None:
+    if code_in_force(school, exam_year, calendar, t) is not None:
         return None
-    last = last_code_issued(school, exam_year, cal, t)
+    last = last_code_issued(school, exam_year, calendar, t)
     if last is None:
         return RuleViolation(
             f"no access code was issued for {school.school_id} and exam year {exam_year}",
@@ -131,11 +133,11 @@ def must_not_be_locked_out(person: PersonView, policy: LockoutPolicy, now: datet
         )
 
 
-def must_leave_staff_places(school: SchoolView, cal: LedgerCalendar, change: str) -> None:
+def must_leave_staff_places(school: SchoolView, calendar: LedgerCalendar, change: str) -> None:
     """R9: after `change` (already folded into `school`), at most five staff hold the school's code of each exam
     year at every valid time (one code is in force at a time, so this counts across reissues)."""
     for exam_year in exam_years_with_codes(school):
-        ok, when = five_staff_at_most(school, exam_year, cal)
+        ok, when = five_staff_at_most(school, exam_year, calendar)
         if not ok:
             moment = f" at {iso(when)}" if when else ""
             raise RuleViolation(
@@ -159,7 +161,7 @@ def redemption_refused_before_the_code(
     command: cmd.RedeemAccessCode,
     world: World,
     policy: LockoutPolicy,
-    cal: LedgerCalendar,
+    calendar: LedgerCalendar,
     now: datetime,
     at: datetime,
 ) -> SchoolView:
@@ -176,7 +178,7 @@ def redemption_refused_before_the_code(
             code="not_affiliated",
             rule="R10",
         )
-    refusal = redemption_refusal(school, command.exam_year, cal, at)
+    refusal = redemption_refusal(school, command.exam_year, calendar, at)
     if refusal is not None:
         raise refusal
     return school

@@ -89,7 +89,7 @@ def _release_scores(
     command: cmd.ReleaseScores, ctx: Context, builder: Builder, at: datetime, prepared: Prepared
 ) -> None:
     world = ctx.world(ev.CALENDAR_STREAM)
-    existing = release_of_year(world.calendar(), command.exam_year)
+    existing = release_of_year(world.releases(), command.exam_year)
     if existing is not None:
         raise RuleViolation(
             f"scores of {command.exam_year} were already released on {existing.released_on} (void that event to correct it)",

@@ -24,11 +24,11 @@ handles = registrar(HANDLERS)
 
 
 def has_something_to_remove(
-    world: World, cal: LedgerCalendar, person_id: str, org: SchoolView | DistrictView, t: datetime
+    world: World, calendar: LedgerCalendar, person_id: str, org: SchoolView | DistrictView, t: datetime
 ) -> bool:
     """R14: whether the person holds any role or not-yet-ended grant at the organization at t."""
     org_id = org.school_id if isinstance(org, SchoolView) else org.district_id
-    if grants_at(world, cal, person_id, org_id, t):
+    if grants_at(world, calendar, person_id, org_id, t):
         return True
     person = world.person(person_id)
     if isinstance(org, SchoolView):
@@ -37,9 +37,9 @@ def has_something_to_remove(
             return True
         if held_system_grants(person, org_id, removals, t):
             return True
-        return any(redemption_is_held(r, org, cal, t) for r in org.redemptions_of(person_id))
+        return any(redemption_is_held(r, org, calendar, t) for r in org.redemptions_of(person_id))
     return bool(
-        pending_district_additions(org, person_id, cal, t)
+        pending_district_additions(org, person_id, calendar, t)
         or held_system_grants(person, org_id, org.removals_of(person_id), t)
     )
 

@@ -49,17 +49,17 @@ def held_system_grants(
     ]
 
 
-def district_access_window(addition: ev.DistrictAccessAdded, cal: LedgerCalendar) -> tuple[datetime, datetime]:
+def district_access_window(addition: ev.DistrictAccessAdded, calendar: LedgerCalendar) -> tuple[datetime, datetime]:
     """R11: from the later of the addition's effective time and Aug 1 of A, until Aug 1 of A+1."""
-    opens, closes = cal.access_window(addition.access_year)
+    opens, closes = calendar.access_window(addition.access_year)
     return max(addition.effective_at, opens), closes
 
 
 def district_access_end(
-    addition: ev.DistrictAccessAdded, district: DistrictView, cal: LedgerCalendar
+    addition: ev.DistrictAccessAdded, district: DistrictView, calendar: LedgerCalendar
 ) -> tuple[datetime, ev.LedgerEvent | None]:
     """R11/R14: when a district addition stops counting, and the fact that stops it (None = window end)."""
-    _, end = district_access_window(addition, cal)
+    _, end = district_access_window(addition, calendar)
     enders: list[ev.LedgerEvent] = [*district.access_removals_of(addition.person_id)]
     enders.extend(district.removals_of(addition.person_id))
     first = first_ender(addition.effective_at, enders)
@@ -69,30 +69,30 @@ def district_access_end(
 
 
 def district_access_is_held(
-    addition: ev.DistrictAccessAdded, district: DistrictView, cal: LedgerCalendar, t: datetime
+    addition: ev.DistrictAccessAdded, district: DistrictView, calendar: LedgerCalendar, t: datetime
 ) -> bool:
     """R11: a superintendent's addition makes a district admin within its access window."""
-    start, _ = district_access_window(addition, cal)
-    end, _ = district_access_end(addition, district, cal)
+    start, _ = district_access_window(addition, calendar)
+    end, _ = district_access_end(addition, district, calendar)
     return start <= t < end
 
 
 def held_district_additions(
-    district: DistrictView, person_id: str, cal: LedgerCalendar, t: datetime
+    district: DistrictView, person_id: str, calendar: LedgerCalendar, t: datetime
 ) -> list[ev.DistrictAccessAdded]:
     """R11: the person's additions to the district that count at t."""
-    return [a for a in district.additions_of(person_id) if district_access_is_held(a, district, cal, t)]
+    return [a for a in district.additions_of(person_id) if district_access_is_held(a, district, calendar, t)]
 
 
 def pending_district_additions(
-    district: DistrictView, person_id: str, cal: LedgerCalendar, t: datetime
+    district: DistrictView, person_id: str, calendar: LedgerCalendar, t: datetime
 ) -> list[ev.DistrictAccessAdded]:
     """R11: additions effective at t that are not yet ended (current or future windows)."""
     out = []
     for a in district.additions_of(person_id):
         if a.effective_at > t:
             continue
-        end, _ = district_access_end(a, district, cal)
+        end, _ = district_access_end(a, district, calendar)
         if end > t:
             out.append(a)
     return out

@@ -38,7 +38,7 @@ class CodeLife:
         return self.ended_by if isinstance(self.ended_by, ev.AccessCodeIssued) else None
 
 
-def code_lives(school: SchoolView, exam_year: int, cal: LedgerCalendar) -> list[CodeLife]:
+def code_lives(school: SchoolView, exam_year: int, calendar: LedgerCalendar) -> list[CodeLife]:
     """R8: the life of every code of one school and exam year, read in valid time.
 
     The code in force at t is the one of the latest issuance effective at or before t;
@@ -47,12 +47,12 @@ def code_lives(school: SchoolView, exam_year: int, cal: LedgerCalendar) -> list[
     until the next issuance or revocation of its school and year, or its expiry
     (end of Jul 31 of Y+1), whichever comes first — whatever order they were recorded in.
     """
-    key = ("code_lives", exam_year, cal.zone_name)
+    key = ("code_lives", exam_year, calendar.zone_name)
     found = school.memo.get(key)
     if isinstance(found, list):
         return found
     facts = school.code_facts_of_year(exam_year)
-    expiry = cal.code_expiry(exam_year)
+    expiry = calendar.code_expiry(exam_year)
     lives: list[CodeLife] = []
     for i, fact in enumerate(facts):
         if not isinstance(fact, ev.AccessCodeIssued):
@@ -66,9 +66,9 @@ def code_lives(school: SchoolView, exam_year: int, cal: LedgerCalendar) -> list[
     return lives
 
 
-def code_life(school: SchoolView, code: ev.AccessCodeIssued, cal: LedgerCalendar) -> CodeLife:
+def code_life(school: SchoolView, code: ev.AccessCodeIssued, calendar: LedgerCalendar) -> CodeLife:
     """R8: a code is in force from its issuance until expiry, its revocation or its reissue."""
-    for life in code_lives(school, code.exam_year, cal):
+    for life in code_lives(school, code.exam_year, calendar):
         if life.issued.event_id == code.event_id:
             return life
     raise KeyError(code.event_id)  # pragma: no cover - the code is one of the school's
@@ -79,18 +79,18 @@ def code_is_valid(life: CodeLife, t: datetime) -> bool:
     return life.issued.effective_at <= t < life.end
 
 
-def code_in_force(school: SchoolView, exam_year: int, cal: LedgerCalendar, t: datetime) -> CodeLife | None:
+def code_in_force(school: SchoolView, exam_year: int, calendar: LedgerCalendar, t: datetime) -> CodeLife | None:
     """R8/R10: the code of the school and exam year in force at t; at no instant are there two."""
-    for life in code_lives(school, exam_year, cal):
+    for life in code_lives(school, exam_year, calendar):
         if code_is_valid(life, t):
             return life
     return None
 
 
-def last_code_issued(school: SchoolView, exam_year: int, cal: LedgerCalendar, t: datetime) -> CodeLife | None:
+def last_code_issued(school: SchoolView, exam_year: int, calendar: LedgerCalendar, t: datetime) -> CodeLife | None:
     """R10: the latest issuance of the school and exam year effective at or before t (in force or not)."""
     found = None
-    for life in code_lives(school, exam_year, cal):
+    for life in code_lives(school, exam_year, calendar):
         if life.issued.effective_at <= t:
             found = life
     return found
@@ -112,14 +112,14 @@ def redeemer_is_staff(school: SchoolView, person_id: str, exam_year: int, t: dat
 
 
 def redemption_end(
-    redemption: ev.AccessCodeRedeemed, school: SchoolView, cal: LedgerCalendar
+    redemption: ev.AccessCodeRedeemed, school: SchoolView, calendar: LedgerCalendar
 ) -> tuple[datetime, ev.LedgerEvent | None]:
     """R8/R14: when access through a redemption ends, and the fact that ends it (None = expiry).
 
     A redemption counts only if the code it redeemed is in force at its effective time
     (as known now: a backdated reissue or revocation may have ended that code before it).
     """
-    key = ("redemption_end", redemption.event_id, cal.zone_name)
+    key = ("redemption_end", redemption.event_id, calendar.zone_name)
     found = school.memo.get(key)
     if found is not None:
         return found  # type: ignore[return-value]
@@ -127,7 +127,7 @@ def redemption_end(
     if code is None:  # the issuance was voided: the redemption gives nothing
         result: tuple[datetime, ev.LedgerEvent | None] = (redemption.effective_at, None)
     else:
-        life = code_life(school, code, cal)
+        life = code_life(school, code, calendar)
         if not code_is_valid(life, redemption.effective_at):
             result = (redemption.effective_at, life.ended_by)
         else:
@@ -141,16 +141,18 @@ def redemption_end(
     return result
 
 
-def redemption_is_held(redemption: ev.AccessCodeRedeemed, school: SchoolView, cal: LedgerCalendar, t: datetime) -> bool:
+def redemption_is_held(
+    redemption: ev.AccessCodeRedeemed, school: SchoolView, calendar: LedgerCalendar, t: datetime
+) -> bool:
     """R8: redeeming the valid code makes a school admin until expiry, revocation, reissue or removal."""
     if redemption.effective_at > t:
         return False
-    end, _ = redemption_end(redemption, school, cal)
+    end, _ = redemption_end(redemption, school, calendar)
     return t < end
 
 
 def staff_intervals(
-    school: SchoolView, exam_year: int, cal: LedgerCalendar, code_event_id: str | None = None
+    school: SchoolView, exam_year: int, calendar: LedgerCalendar, code_event_id: str | None = None
 ) -> list[tuple[str, datetime, datetime]]:
     """R9: (person, from, to) for every staff redemption of the school's codes of one exam year (or of one code)."""
     out = []
@@ -159,7 +161,7 @@ def staff_intervals(
             continue
         if not redeemer_is_staff(school, r.person_id, r.exam_year, r.effective_at):
             continue
-        end, _ = redemption_end(r, school, cal)
+        end, _ = redemption_end(r, school, calendar)
         if end > r.effective_at:
             out.append((r.person_id, r.effective_at, end))
     return out
@@ -178,10 +180,10 @@ def most_staff_at_once(
     return best, when
 
 
-def five_staff_at_most(school: SchoolView, exam_year: int, cal: LedgerCalendar) -> tuple[bool, datetime | None]:
+def five_staff_at_most(school: SchoolView, exam_year: int, calendar: LedgerCalendar) -> tuple[bool, datetime | None]:
     """R9: at most five staff hold access through the school's code of one exam year at any moment
     (one code is in force at a time, so this counts across its reissues); else the first instant with six."""
-    count, when = most_staff_at_once(staff_intervals(school, exam_year, cal))
+    count, when = most_staff_at_once(staff_intervals(school, exam_year, calendar))
     return count <= STAFF_PLACES, when
 
 

@@ -85,8 +85,8 @@ def releases_world(*releases: tuple[int, date]) -> World:
     return World({ev.CALENDAR_STREAM: fold(ev.CALENDAR_STREAM, events)})
 
 
-def current_year(world: World, t: datetime, cal: LedgerCalendar = CALENDAR) -> int | None:
-    found = current_released_year(world.calendar(), cal, t)
+def current_year(world: World, t: datetime, calendar: LedgerCalendar = CALENDAR) -> int | None:
+    found = current_released_year(world.releases(), calendar, t)
     return None if found is None else found.exam_year
 
 
@@ -108,7 +108,7 @@ def test_release_day_already_begun_in_utc_but_not_in_new_york_is_not_yet_release
 def test_there_is_no_current_released_year_before_the_first_release():
     world = releases_world((2025, date(2025, 7, 7)))
     assert current_year(world, ny(2025, 7, 6, 23, 59, 59, 999999)) is None
-    assert kept_years(world.calendar(), CALENDAR, ny(2025, 7, 6)) == []
+    assert kept_years(world.releases(), CALENDAR, ny(2025, 7, 6)) == []
 
 
 def test_the_current_released_year_is_the_largest_released_even_when_recorded_out_of_order():
@@ -119,25 +119,25 @@ def test_the_current_released_year_is_the_largest_released_even_when_recorded_ou
 
 def test_five_exam_years_are_kept_the_current_one_and_the_four_before():
     world = releases_world(*((y, date(y, 7, 7)) for y in range(2020, 2026)))
-    assert kept_years(world.calendar(), CALENDAR, ny(2025, 8, 1)) == [2025, 2024, 2023, 2022, 2021]
-    assert not exam_year_is_kept(world.calendar(), CALENDAR, 2020, ny(2025, 8, 1))
-    assert not exam_year_is_kept(world.calendar(), CALENDAR, 2026, ny(2025, 8, 1))
+    assert kept_years(world.releases(), CALENDAR, ny(2025, 8, 1)) == [2025, 2024, 2023, 2022, 2021]
+    assert not exam_year_is_kept(world.releases(), CALENDAR, 2020, ny(2025, 8, 1))
+    assert not exam_year_is_kept(world.releases(), CALENDAR, 2026, ny(2025, 8, 1))
 
 
 def test_the_kept_years_shift_at_the_release_instant():
     world = releases_world(*((y, date(y, 7, 7)) for y in range(2020, 2026)))
     before, at = ny(2025, 7, 6, 23, 59, 59, 999999), ny(2025, 7, 7)
-    assert kept_years(world.calendar(), CALENDAR, before) == [2024, 2023, 2022, 2021, 2020]
-    assert kept_years(world.calendar(), CALENDAR, at) == [2025, 2024, 2023, 2022, 2021]
+    assert kept_years(world.releases(), CALENDAR, before) == [2024, 2023, 2022, 2021, 2020]
+    assert kept_years(world.releases(), CALENDAR, at) == [2025, 2024, 2023, 2022, 2021]
 
 
 def test_a_year_in_the_kept_range_that_was_never_released_is_not_kept():
     world = releases_world(*((y, date(y, 7, 7)) for y in (2021, 2022, 2024, 2025)))
-    assert kept_years(world.calendar(), CALENDAR, ny(2025, 8, 1)) == [2025, 2024, 2022, 2021]
-    assert not exam_year_is_kept(world.calendar(), CALENDAR, 2023, ny(2025, 8, 1))
+    assert kept_years(world.releases(), CALENDAR, ny(2025, 8, 1)) == [2025, 2024, 2022, 2021]
+    assert not exam_year_is_kept(world.releases(), CALENDAR, 2023, ny(2025, 8, 1))
 
 
 def test_the_number_of_kept_years_is_a_setting():
     world = releases_world(*((y, date(y, 7, 7)) for y in range(2020, 2026)))
     three = LedgerCalendar(kept_years=3)
-    assert kept_years(world.calendar(), three, ny(2025, 8, 1)) == [2025, 2024, 2023]
+    assert kept_years(world.releases(), three, ny(2025, 8, 1)) == [2025, 2024, 2023]
