@@ -390,7 +390,8 @@ def _school_windows(
 ) -> dict[str, Any]:
     school = world.school(school_id)
     codes = []
-    for code in school.codes:
+    # By valid time, then exam year: at one instant, codes of one year keep their recording order (R8 ties).
+    for code in sorted(school.codes, key=lambda c: (c.effective_at, c.exam_year)):
         life = code_life(school, code, calendar)
         staff = staff_intervals(school, code.exam_year, calendar, code.event_id)
         holders = sorted({p for p, start, end in staff if start <= t < end})

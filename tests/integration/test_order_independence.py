@@ -6,10 +6,11 @@ issuance that produced it, the event it voids named by the command that appended
 facts are then recorded twice: on memory in the order generated, and on the store under test
 in a second order where some facts arrive later, backdated, as real corrections do. Two
 constraints are kept: a fact still comes after the facts it names (a code's issuance before its
-redemption, an event before its void), and facts effective at the same instant keep their
-recording order (the rules read ties in recording order, e.g. of two issuances effective at
-the same instant the one recorded last is in force). Facts refused in either order are dropped
-from both until both orders accept the same facts.
+redemption, an event before its void), and facts that replace one another (`replaces`)
+effective at the same instant keep their recording order: the rules read such ties in recording
+order (of two issuances effective at the same instant, the one recorded last is in force). Other
+facts at one instant may swap (a grant and its ender: the ender wins either way). Facts refused
+in either order are dropped from both until both orders accept the same facts.
 
 As of the end of both logs, every check (allowed, role, rules, reason, evidence), rights, who
 had access (intervals and sources) and windows (codes in force, their intervals, staff places)
@@ -43,6 +44,7 @@ from storage.service import Outcome
 from tests.conftest import CALENDAR, Clock
 from tests.histories import (
     ALL_SECTIONS,
+    GRANTS,
     LATE_PERSON,
     ORGS,
     PEOPLE,
@@ -219,18 +221,41 @@ def _record_batch(run: Run, clock: Clock, facts: list[Fact], batch: list[int]) -
             continue
 
 
+def replaces(command: dict[str, Any]) -> tuple[str, ...] | None:
+    """The family of facts that replace one another, which the rules read in recording order at one instant.
+
+    Issuances and revocations of one school's code of one year, restrictions and lifts of one
+    scope, additions and ends of one affiliation, designations. Any other facts effective at
+    the same instant may arrive in any order (an ender and a grant at one instant: the ender wins).
+    """
+    match command["type"]:
+        case "issue_access_code" | "revoke_access_code":
+            return ("code", command["school_id"], str(command["exam_year"]))
+        case "restrict_student_data" | "lift_student_data_restriction":
+            return ("restriction", command["school_id"], str(command.get("teacher_id")))
+        case "add_affiliation" | "end_affiliation":
+            return ("affiliation", command["person_id"], command["org_id"])
+        case "designate_principal":
+            return ("principal", command["school_id"])
+        case "designate_superintendent":
+            return ("superintendent", command["district_id"])
+    return None
+
+
 def arrival_order(facts: list[Fact], kept: list[int], delays: list[int]) -> list[int]:
     """The kept facts in order of arrival `index + delay`, keeping what a fact names and ties first."""
     after: dict[int, set[int]] = {k: set() for k in kept}
     indegree = dict.fromkeys(kept, 0)
     keep = set(kept)
-    last_at: dict[datetime, int] = {}
+    last_at: dict[tuple[datetime, tuple[str, ...]], int] = {}
     for k in kept:
         before = {n for n in facts[k].needs if n in keep}
-        tie = last_at.get(facts[k].effective_at)
-        if tie is not None:
-            before.add(tie)
-        last_at[facts[k].effective_at] = k
+        family = replaces(facts[k].command)
+        if family is not None:
+            tie = last_at.get((facts[k].effective_at, family))
+            if tie is not None:
+                before.add(tie)
+            last_at[(facts[k].effective_at, family)] = k
         for b in before:
             after[b].add(k)
             indegree[k] += 1
@@ -378,6 +403,7 @@ JITTERS = (
     timedelta(days=120),
     timedelta(days=400),
 )
+SOON = (timedelta(0), timedelta(microseconds=1), timedelta(hours=1), timedelta(days=1), timedelta(days=20))
 LENGTHS = (timedelta(microseconds=1), timedelta(days=1), timedelta(days=30), timedelta(days=365))
 LATEST = AsOf("latest")
 
@@ -390,21 +416,35 @@ def questions(facts: list[Fact], accepted: list[int], seed: int, count: int = 40
     """
     rng = random.Random(seed)
     commands = [facts[k].command for k in accepted]
-    anchors = [facts[k].effective_at for k in accepted]
-    anchors += [CALENDAR.parse_instant(c["released_on"]) for c in commands if c["type"] == "release_scores"]
+    grants = [c for c in commands if c["type"] in GRANTS] or commands
+    releases = {
+        c["exam_year"]: CALENDAR.parse_instant(c["released_on"]) for c in commands if c["type"] == "release_scores"
+    }
+    anchors = [facts[k].effective_at for k in accepted] + list(releases.values())
 
-    def at() -> datetime:
+    def near(c: dict[str, Any]) -> datetime:
+        """Mostly just after the fact, or after the release of its year, else near any fact."""
+        year = c.get("school_year") or c.get("exam_year")
+        roll = rng.random()
+        if roll < 0.6:
+            return CALENDAR.parse_instant(c["effective_at"]) + rng.choice(SOON)
+        if roll < 0.8 and year in releases:
+            return releases[year] + rng.choice(SOON)
         return rng.choice(anchors) + rng.choice(JITTERS)
 
     out: list[Probe] = []
     for _ in range(count):
-        c = rng.choice(commands)
+        c = rng.choice(grants if rng.random() < 0.7 else commands)
         person = c.get("person_id") or c.get("teacher_id") or rng.choice((*PEOPLE, LATE_PERSON))
         org = c.get("org_id") or c.get("school_id") or c.get("district_id") or rng.choice(ORGS)
+        at = near(c)
         kind = rng.random()
         if kind < 0.5:
             acting = SCHOOLS.get(org) or org if org in SCHOOLS and rng.random() < 0.25 else org
-            year = c.get("school_year") or c.get("exam_year") or c.get("access_year") or rng.choice(YEARS)
+            year = c.get("school_year") or c.get("exam_year")
+            released = [y for y, day in releases.items() if day <= at]
+            if year is None or (released and rng.random() < 0.5):
+                year = max(released) - rng.choice((0, 0, 1)) if released else rng.choice(YEARS)
             teaching = bool(c.get("subject")) and rng.random() < 0.6
             report = rng.choice(
                 (Report.INSTRUCTIONAL_PLANNING, Report.SUBJECT_SCORE_ROSTER) if teaching else list(Report)
@@ -418,16 +458,16 @@ def questions(facts: list[Fact], accepted: list[int], seed: int, count: int = 40
                     school_id=org if org in SCHOOLS else rng.choice((None, *SCHOOLS)),
                     subject=c.get("subject") or rng.choice((None, *SUBJECTS)),
                     section_id=c.get("section_id") or rng.choice((None, *ALL_SECTIONS)),
-                    at=at(),
+                    at=at,
                     as_of=LATEST,
                 )
             )
         elif kind < 0.7:
-            out.append(RightsProbe(person, at(), LATEST))
+            out.append(RightsProbe(person, at, LATEST))
         elif kind < 0.9:
-            out.append(WindowsProbe(org, at(), LATEST))
+            out.append(WindowsProbe(org, at, LATEST))
         else:
-            out.append(AccessProbe(org, at(), rng.choice(LENGTHS), rng.choice(list(Level)), LATEST))
+            out.append(AccessProbe(org, at, rng.choice(LENGTHS), rng.choice(list(Level)), LATEST))
     return out
 
 
@@ -461,6 +501,18 @@ def test_every_answer_about_valid_time_is_the_same_whatever_order_the_facts_were
             one = plain(ask(first.system, probe, at), labels1)
             two = plain(ask(second.system, probe, at), labels2)
             assert one == two, f"{probe}\nin the order generated: {one}\nwith late facts:        {two}"
+            if isinstance(probe, CheckProbe) and one[0] == "answer":
+                expected = picture.allowed(
+                    probe.person_id,
+                    probe.org_id,
+                    probe.report.value,
+                    probe.exam_year,
+                    probe.school_id,
+                    probe.subject,
+                    probe.section_id,
+                    at,
+                )
+                assert one[1]["decision"]["allowed"] == expected, f"{probe}: {one[1]['decision']}"
             person = getattr(probe, "person_id", None)
             if isinstance(probe, RightsProbe | CheckProbe) and person is not None:
                 ledger_roles = roles_in_rights(first.system, person, at)
@@ -473,15 +525,16 @@ def test_every_answer_about_valid_time_is_the_same_whatever_order_the_facts_were
                 )
 
 
-def test_arrival_order_keeps_ties_and_named_facts_in_place() -> None:
+def test_arrival_order_keeps_ties_of_facts_that_replace_one_another_and_named_facts_in_place() -> None:
     t1, t2 = START, START + timedelta(days=1)
+    code = {"type": "issue_access_code", "school_id": "S1", "exam_year": 2025}
     facts = [
-        Fact({"type": "a"}, (), t1),
-        Fact({"type": "b"}, (), t2),
-        Fact({"type": "c"}, (0,), t2),
-        Fact({"type": "d"}, (), t1),
+        Fact(code, (), t1),
+        Fact(code, (), t2),
+        Fact({"type": "redeem_access_code"}, (0,), t2),
+        Fact(code, (), t1),
     ]
     # 0 is delayed past everything: 2 needs it, 3 shares its instant and came after it.
     assert arrival_order(facts, [0, 1, 2, 3], [100, 0, 0, 0]) == [1, 0, 2, 3]
-    # 1 is delayed a little: 2 shares its instant and came after it, so 2 waits for it.
-    assert arrival_order(facts, [0, 1, 2, 3], [0, 5, 0, 0]) == [0, 3, 1, 2]
+    # 1 is delayed a little: 2 shares its instant but replaces nothing of it, so 2 does not wait.
+    assert arrival_order(facts, [0, 1, 2, 3], [0, 5, 0, 0]) == [0, 2, 3, 1]

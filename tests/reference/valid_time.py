@@ -2,10 +2,11 @@
 
 Written from the rules' text, without the ledger's rule functions (`ledger.rules`,
 `ledger.access`, `ledger.decide` are not imported), so that a mistake in one is not
-silently shared by the other. It answers three questions about the final picture
-(every event recorded, voids applied): the highest role of a person at an organization
-at an instant, the access code of a school and exam year in force at an instant (with
-the valid interval of every code) and the staff holding a school's code at an instant.
+silently shared by the other. It answers four questions about the final picture
+(every event recorded, voids applied): whether a check is allowed, the highest role of a
+person at an organization at an instant, the access code of a school and exam year in force
+at an instant (with the valid interval of every code) and the staff holding a school's code
+at an instant.
 
 The readings it encodes:
 - facts are applied in valid-time order; facts effective at the same instant in the
@@ -152,10 +153,14 @@ class ValidTimePicture:
 
     # --- roles ---------------------------------------------------------------------------------
 
-    def _authorized(self, person_id: str, school_id: str, school_year: int, t: datetime) -> bool:
+    def _authorized(
+        self, person_id: str, school_id: str, school_year: int, t: datetime, subject: str | None = None
+    ) -> bool:
         for a in self._of(ev.CourseAuthorized, t):
             assert isinstance(a, ev.CourseAuthorized)
             if (a.person_id, a.school_id, a.school_year) != (person_id, school_id, school_year):
+                continue
+            if subject is not None and a.subject != subject:
                 continue
             withdrawals = [
                 w
@@ -222,3 +227,97 @@ class ValidTimePicture:
         ):
             roles.add("district_admin")
         return max(roles, key=RANK.__getitem__) if roles else None
+
+    # --- checks --------------------------------------------------------------------------------
+
+    def _district_of(self, school_id: str | None) -> str | None:
+        school = self.school(school_id) if school_id is not None else None
+        return school.district_id if school is not None else None
+
+    def _kept(self, exam_year: int, t: datetime) -> bool:
+        """R16: released by t, and one of the kept years below the current released year."""
+        current = self.released_year(t)
+        if current is None or not current - self.cal.kept_years < exam_year <= current:
+            return False
+        return any(
+            e.exam_year == exam_year and self.cal.release_start(e.released_on) <= t
+            for e in self._of(ev.ScoresReleased)
+            if isinstance(e, ev.ScoresReleased)
+        )
+
+    def _restricted(self, school_id: str, teacher_id: str, t: datetime) -> bool:
+        """R6: a restriction for all teachers or for this one, not lifted by t (same instant: recording order)."""
+        active: dict[str | None, bool] = {}
+        for e in self.facts:
+            if e.effective_at > t:
+                break
+            if isinstance(e, ev.StudentDataRestricted | ev.StudentDataRestrictionLifted) and e.school_id == school_id:
+                active[e.teacher_id] = isinstance(e, ev.StudentDataRestricted)
+        return active.get(None, False) or active.get(teacher_id, False)
+
+    def _subjects_held(self, person_id: str, school_id: str, school_year: int, t: datetime) -> set[str]:
+        return {
+            a.subject
+            for a in self._of(ev.CourseAuthorized, t)
+            if isinstance(a, ev.CourseAuthorized)
+            and (a.person_id, a.school_id, a.school_year) == (person_id, school_id, school_year)
+            and self._authorized(person_id, school_id, school_year, t, a.subject)
+        }
+
+    def _section_held(self, person_id: str, school_id: str, year: int, subject: str, section: str, t: datetime) -> bool:
+        return any(
+            (s.person_id, s.school_id, s.school_year, s.subject, s.section_id)
+            == (person_id, school_id, year, subject, section)
+            and not self._ended(s.effective_at, t, self._removals(person_id, school_id))
+            for s in self._of(ev.SectionAssigned, t)
+            if isinstance(s, ev.SectionAssigned)
+        )
+
+    def allowed(
+        self,
+        person_id: str,
+        org_id: str,
+        report: str,
+        exam_year: int,
+        school_id: str | None,
+        subject: str | None,
+        section_id: str | None,
+        t: datetime,
+    ) -> bool:
+        """Whether the person, acting for the organization, may see the report at t (R1–R16)."""
+        registration = [e for e in self.facts if isinstance(e, ev.SchoolRegistered | ev.DistrictRegistered)]
+        org_registered = [
+            e for e in registration if (e.school_id if isinstance(e, ev.SchoolRegistered) else e.district_id) == org_id
+        ]
+        if not org_registered or org_registered[0].effective_at > t:  # R13: acting for an organization that exists
+            return False
+        role = self.role(person_id, org_id, t)
+        if role is None:
+            return False
+        acting_for_school = self.school(org_id) is not None
+        if report == "district_score_summary":  # R11: district admins, for their own district
+            if acting_for_school or (school_id is not None and self._district_of(school_id) != org_id):
+                return False
+        elif school_id is None or (
+            school_id != org_id if acting_for_school else self._district_of(school_id) != org_id
+        ):
+            return False  # R13: the report's school is the organization acted for, or one of its district
+        if not any(e.person_id == person_id for e in self._of(ev.TermsAccepted, t)):  # type: ignore[attr-defined]
+            return False  # R2
+        if not self._kept(exam_year, t):  # R16
+            return False
+        if role != "teacher":  # R12: administrators see every report of their organization
+            return True
+        assert school_id is not None
+        if report not in ("instructional_planning", "subject_score_roster"):  # R4
+            return False
+        subjects = self._subjects_held(person_id, school_id, exam_year, t)
+        if subject is not None:
+            subjects &= {subject}
+        if not subjects:
+            return False
+        if report == "instructional_planning":  # aggregate: R6 does not apply
+            return subject is not None
+        if section_id is None or self._restricted(school_id, person_id, t):
+            return False
+        return any(self._section_held(person_id, school_id, exam_year, s, section_id, t) for s in subjects)
