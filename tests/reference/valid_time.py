@@ -44,7 +44,7 @@ class ValidTimePicture:
         kept = [(i, e) for i, e in enumerate(log) if not isinstance(e, ev.EventVoided) and e.event_id not in voided]
         kept.sort(key=lambda pair: (pair[1].effective_at, pair[0]))
         self.facts: list[ev.LedgerEvent] = [e for _, e in kept]
-        self.cal = calendar
+        self.calendar = calendar
         self.by_id = {e.event_id: e for e in self.facts}
 
     # --- small readings -----------------------------------------------------------------------
@@ -73,7 +73,7 @@ class ValidTimePicture:
         years = [
             e.exam_year
             for e in self._of(ev.ScoresReleased)
-            if isinstance(e, ev.ScoresReleased) and self.cal.release_start(e.released_on) <= t
+            if isinstance(e, ev.ScoresReleased) and self.calendar.release_start(e.released_on) <= t
         ]
         return max(years) if years else None
 
@@ -108,7 +108,7 @@ class ValidTimePicture:
         ]
 
     def code_in_force(self, school_id: str, exam_year: int, t: datetime) -> ev.AccessCodeIssued | None:
-        if t >= self.cal.code_expiry(exam_year):
+        if t >= self.calendar.code_expiry(exam_year):
             return None
         current: ev.AccessCodeIssued | None = None
         for e in self.code_facts(school_id, exam_year):
@@ -121,7 +121,7 @@ class ValidTimePicture:
         """When the code stops being in force: the next issuance or revocation of its school and year, or expiry."""
         facts = self.code_facts(issued.school_id, issued.exam_year)
         after = facts[facts.index(issued) + 1 :]
-        end = self.cal.code_expiry(issued.exam_year)
+        end = self.calendar.code_expiry(issued.exam_year)
         return min(end, after[0].effective_at) if after else end
 
     def redemption_held(self, r: ev.AccessCodeRedeemed, t: datetime) -> bool:
@@ -193,7 +193,7 @@ class ValidTimePicture:
             assert isinstance(a, ev.DistrictAccessAdded)
             if (a.person_id, a.district_id) != (person_id, district_id):
                 continue
-            opens, closes = self.cal.access_window(a.access_year)
+            opens, closes = self.calendar.access_window(a.access_year)
             if not max(opens, a.effective_at) <= t < closes:
                 continue
             removed = [
@@ -237,10 +237,10 @@ class ValidTimePicture:
     def _kept(self, exam_year: int, t: datetime) -> bool:
         """R16: released by t, and one of the kept years below the current released year."""
         current = self.released_year(t)
-        if current is None or not current - self.cal.kept_years < exam_year <= current:
+        if current is None or not current - self.calendar.kept_years < exam_year <= current:
             return False
         return any(
-            e.exam_year == exam_year and self.cal.release_start(e.released_on) <= t
+            e.exam_year == exam_year and self.calendar.release_start(e.released_on) <= t
             for e in self._of(ev.ScoresReleased)
             if isinstance(e, ev.ScoresReleased)
         )
