@@ -29,17 +29,17 @@ from datetime import datetime
 
 from ledger import events as ev
 from ledger.streams import Stream
+from projections.fact_index import Fact, FactIndex
 from projections.runner import ProjectionTimeout
-from projections.source import FactRecord, ViewSource, streams_as_of
-from projections.views import Fact, FactsView
+from projections.source import FactRecord, IndexSource, streams_as_of
 from storage.mapper import LedgerMapper
 
 
-class CachedSource(ViewSource):
+class CachedSource(IndexSource):
     """A FactSource over the fact index with decoded streams held in memory."""
 
     def __init__(
-        self, view: FactsView, mapper: LedgerMapper, *, max_facts: int = 1_000_000, max_folds: int = 50_000
+        self, view: FactIndex, mapper: LedgerMapper, *, max_facts: int = 1_000_000, max_folds: int = 50_000
     ) -> None:
         super().__init__(view, mapper)
         self._lock = threading.RLock()

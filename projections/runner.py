@@ -22,7 +22,7 @@ import psycopg
 from eventsourcing.persistence import IntegrityError
 
 from ledger import events as ev
-from projections.views import Fact, FactsView, fact_of
+from projections.fact_index import Fact, FactIndex, fact_of
 from storage.mapper import LedgerMapper
 from storage.recorders import LedgerRecorder
 
@@ -42,13 +42,13 @@ class ProjectionTimeout(TimeoutError):
 
 
 class ProjectionRunner:
-    """Keeps a FactsView up with the ledger's log."""
+    """Keeps a FactIndex up with the ledger's log."""
 
     def __init__(
         self,
         recorder: LedgerRecorder,
         mapper: LedgerMapper,
-        view: FactsView,
+        view: FactIndex,
         *,
         batch_size: int = 2000,
         poll_interval: float = 0.05,

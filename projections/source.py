@@ -16,7 +16,7 @@ from typing import Protocol
 
 from ledger import events as ev
 from ledger.streams import Stream
-from projections.views import Fact, FactsView, from_us, to_us
+from projections.fact_index import Fact, FactIndex, from_us, to_us
 from storage.mapper import LedgerMapper
 from storage.recorders import LedgerRecorder
 
@@ -96,10 +96,10 @@ class FactSource(Protocol):
         ...
 
 
-class ViewSource:
-    """Facts from the projection's fact index (`projections.views`)."""
+class IndexSource:
+    """Facts from the projection's fact index (`projections.fact_index`)."""
 
-    def __init__(self, view: FactsView, mapper: LedgerMapper) -> None:
+    def __init__(self, view: FactIndex, mapper: LedgerMapper) -> None:
         self.view = view
         self.mapper = mapper
 

@@ -16,10 +16,10 @@ from eventsourcing.utils import Environment
 from ledger.calendar import LedgerCalendar
 from ledger.rules.codes import LockoutPolicy
 from projections.cache import CachedSource
+from projections.fact_index import FactIndex, POPOFactIndex, PostgresFactIndex, SQLiteFactIndex
 from projections.position import ProcessPosition
 from projections.queries import Queries
 from projections.runner import ProjectionRunner, ProjectionTimeout
-from projections.views import FactsView, POPOFactsView, PostgresFactsView, SQLiteFactsView
 from storage.codes import CodeHasher
 from storage.service import LedgerService, open_application, utc_now
 from storage.url import StoreConfig, parse_database_url
@@ -52,7 +52,7 @@ class LedgerSystem:
 
     config: StoreConfig
     service: LedgerService
-    view: FactsView
+    view: FactIndex
     runner: ProjectionRunner
     queries: Queries
     source: CachedSource
@@ -131,18 +131,18 @@ class LedgerSystem:
                 datastore.close()
 
 
-def facts_view_for(factory: object) -> type[FactsView]:
+def facts_view_for(factory: object) -> type[FactIndex]:
     """The view class of the application's store."""
     if isinstance(factory, POPOFactory):
-        return POPOFactsView
+        return POPOFactIndex
     if isinstance(factory, SQLiteFactory):
-        return SQLiteFactsView
+        return SQLiteFactIndex
     if isinstance(factory, PostgresFactory):
-        return PostgresFactsView
+        return PostgresFactIndex
     raise TypeError(f"no fact index for {type(factory).__name__}")
 
 
-def replica_view(primary: StoreConfig, replica: StoreConfig, name: str) -> FactsView:
+def replica_view(primary: StoreConfig, replica: StoreConfig, name: str) -> FactIndex:
     """The fact index as replayed on a hot standby: read-only, so nothing is created there.
 
     The projections are written once, on the primary, by the follower, and reach the standby by
@@ -151,8 +151,8 @@ def replica_view(primary: StoreConfig, replica: StoreConfig, name: str) -> Facts
     if primary.kind != "postgres" or replica.kind != "postgres":
         raise ValueError("read replicas (LEDGER_READ_DATABASE_URL) are PostgreSQL hot standbys of a PostgreSQL primary")
     factory = PostgresFactory(Environment(name, {**replica.env, "CREATE_TABLE": "n"}))
-    view = factory.tracking_recorder(PostgresFactsView)
-    assert isinstance(view, FactsView)
+    view = factory.tracking_recorder(PostgresFactIndex)
+    assert isinstance(view, FactIndex)
     return view
 
 
@@ -181,7 +181,7 @@ def open_ledger(
     service.recorder.catch_up_tree()  # a database written before the log's Merkle tree existed
     view_class = facts_view_for(app.factory)
     view = app.factory.tracking_recorder(view_class)  # type: ignore[arg-type]
-    assert isinstance(view, FactsView)
+    assert isinstance(view, FactIndex)
     runner = ProjectionRunner(service.recorder, service.mapper, view, batch_size=batch_size)
     service.listeners.append(runner.notify)
     replica = parse_database_url(read_urls[os.getpid() % len(read_urls)]) if read_urls else None

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from api.console.display import Formatter
 from api.console.refs import PageRefs
-from api.console.views import Formatter
 from ledger import events as ev
 from ledger.access.check import Decision
 from ledger.access.vocabulary import Report, Role

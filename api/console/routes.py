@@ -26,7 +26,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from api.console import person_facts, views
+from api.console import display, person_facts
 from api.console.refs import PageRefs
 from api.console.rules_text import RULES, rule_text
 from api.console.state import (
@@ -77,7 +77,7 @@ _env = Environment(
     lstrip_blocks=True,
 )
 # Helpers the macros use too (imported macros do not see the render context).
-_env.globals.update(short=views.short_id, quote=lambda s: quote(str(s), safe=""))
+_env.globals.update(short=display.short_id, quote=lambda s: quote(str(s), safe=""))
 
 
 # --- errors and the route class -------------------------------------------------------------------
@@ -102,7 +102,7 @@ class ConsoleRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def console_handler(request: Request) -> Response:
-            request.scope["query_string"] = views.joined_date_and_time(request.scope.get("query_string", b""))
+            request.scope["query_string"] = display.joined_date_and_time(request.scope.get("query_string", b""))
             try:
                 response = await handler(request)
             except SignInRequired:
@@ -189,11 +189,11 @@ def render(
     request: Request, template: str, context: dict[str, Any], *, session: Session | None, status: int = 200
 ) -> HTMLResponse:
     container = request.app.state.container
-    fmt = views.Formatter(container.calendar.zone)
+    fmt = display.Formatter(container.calendar.zone)
     refs = context.pop("refs", None) or PageRefs(container.system.queries)
 
     def summary(event: ev.LedgerEvent, skip: Iterable[str] = ()) -> str:
-        return views.event_summary(event, skip, refs.field_text)
+        return display.event_summary(event, skip, refs.field_text)
 
     html = _env.get_template(template).render(
         request_path=request.url.path,
@@ -460,10 +460,10 @@ def person_page(
                 found = queries.record(source)
                 if found is not None:
                     events[source] = found.event
-    rows = views.interval_rows(timeline.intervals, known_position if comparing else None, events)
-    fmt = views.Formatter(calendar.zone)
+    rows = display.interval_rows(timeline.intervals, known_position if comparing else None, events)
+    fmt = display.Formatter(calendar.zone)
     known_label = f"on {fmt.text(known_at)}" if known_at else "today"
-    chart = views.build_chart(
+    chart = display.build_chart(
         rows,
         comparing=comparing,
         known_label=known_label,
@@ -527,7 +527,7 @@ def person_page(
         "interval_rows": sorted(
             rows, key=lambda r: (r.interval.org_id, r.interval.valid_from, r.interval.known_from_position)
         ),
-        "status_text": views.STATUS_TEXT,
+        "status_text": display.STATUS_TEXT,
         "chart": chart,
         "latest": latest,
         "window": window,
@@ -653,12 +653,12 @@ def event_page(request: Request, event_id: Annotated[str, Path(min_length=1, max
     context = {
         "record": record,
         "event": record.event,
-        "fields": views.event_fields(record.event),
+        "fields": display.event_fields(record.event),
         "void": void,
         "voided_event": voided_event,
         "person": record.event.about_person(),
         "org": record.event.about_org(),
-        "hidden": sorted(views.HIDDEN_FIELDS & set(record.event.data())),
+        "hidden": sorted(display.HIDDEN_FIELDS & set(record.event.data())),
     }
     return render(request, "event.html", context, session=session)
 
@@ -689,7 +689,7 @@ def _access_inputs(
     request: Request, container: Container, from_: str, to: str, level: str, as_of: str, errors: list[str]
 ) -> tuple[str, str, datetime, datetime, Level, int | datetime | None]:
     calendar, queries = container.calendar, container.system.queries
-    default_from, default_to = views.default_range(calendar, container.system.clock())
+    default_from, default_to = display.default_range(calendar, container.system.clock())
     from_text = from_.strip() or default_from.isoformat()
     to_text = to.strip() or default_to.isoformat()
     start = _instant(calendar.parse_instant, from_text, "From", errors) or calendar.start_of_day(default_from)
@@ -733,7 +733,7 @@ def org_page(
     if not errors:
         try:
             answer = _who_had_access(request, queries, org_id, start, end, level_value, as_of_value)
-            entries = views.sorted_entries(answer.entries, sort, dir == "desc")
+            entries = display.sorted_entries(answer.entries, sort, dir == "desc")
         except UnknownOrganization:
             errors.append(f"{org_id} was not yet recorded as of {as_of.strip()}")
     pages = max(1, -(-len(entries) // PAGE_ROWS))
@@ -745,10 +745,10 @@ def org_page(
     if as_of.strip():
         params["as_of"] = as_of.strip()
     sort_links = {}
-    for key in views.SORT_KEYS:
+    for key in display.SORT_KEYS:
         next_dir = "desc" if sort == key and dir != "desc" else "asc"
         sort_links[key] = "?" + urlencode({**params, "sort": key, "dir": next_dir})
-    sorted_params = {**params, "sort": sort, "dir": dir} if sort in views.SORT_KEYS else params
+    sorted_params = {**params, "sort": sort, "dir": dir} if sort in display.SORT_KEYS else params
     page_links = {
         n: "?" + urlencode({**sorted_params, "page": n}) for n in (page_number - 1, page_number + 1) if 1 <= n <= pages
     }
@@ -771,10 +771,10 @@ def org_page(
         "as_of_shown": as_of_value if isinstance(as_of_value, datetime) else None,
         "level": level_value.value,
         "as_of": as_of.strip(),
-        "sort": sort if sort in views.SORT_KEYS else "",
+        "sort": sort if sort in display.SORT_KEYS else "",
         "dir": "desc" if dir == "desc" else "asc",
         "sort_links": sort_links,
-        "sort_labels": views.SORT_LABELS,
+        "sort_labels": display.SORT_LABELS,
         "csv_link": f"{COOKIE_PATH}/orgs/{quote(org_id, safe='')}/access.csv?" + urlencode(params),
     }
     return render(request, "org.html", context, session=session, status=422 if errors else 200)

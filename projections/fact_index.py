@@ -110,7 +110,7 @@ def iso_us(text: str) -> int:
     return to_us(datetime.fromisoformat(text))
 
 
-class FactsView:
+class FactIndex:
     """What every store's view offers to the queries (a mixin over a library TrackingRecorder)."""
 
     @abstractmethod
@@ -184,7 +184,7 @@ class FactsView:
 # --- memory ---------------------------------------------------------------------------------
 
 
-class POPOFactsView(POPOTrackingRecorder, FactsView):
+class POPOFactIndex(POPOTrackingRecorder, FactIndex):
     """The fact index in memory (tests and `memory://`)."""
 
     def __init__(self) -> None:
@@ -315,7 +315,7 @@ def _fact(r: Sequence[Any]) -> Fact:
     )
 
 
-class _SQLFacts(FactsView):
+class _SQLFacts(FactIndex):
     """Queries shared by SQLite and PostgreSQL; `q` adapts placeholders and `_run` executes."""
 
     placeholder = "?"
@@ -428,7 +428,7 @@ INDEXES = (
 INDEX_NAMES = tuple(s.split(" ON ")[0].split()[-1] for s in INDEXES)
 
 
-class SQLiteFactsView(SQLiteTrackingRecorder, _SQLFacts):
+class SQLiteFactIndex(SQLiteTrackingRecorder, _SQLFacts):
     """The fact index in the ledger's SQLite database."""
 
     def construct_create_table_statements(self) -> list[str]:
@@ -476,7 +476,7 @@ class SQLiteFactsView(SQLiteTrackingRecorder, _SQLFacts):
                     c.execute(statement)
 
 
-class PostgresFactsView(PostgresTrackingRecorder, _SQLFacts):
+class PostgresFactIndex(PostgresTrackingRecorder, _SQLFacts):
     """The fact index in the ledger's PostgreSQL database (same schema as the events)."""
 
     placeholder = "%s"
@@ -565,4 +565,4 @@ class PostgresFactsView(PostgresTrackingRecorder, _SQLFacts):
                     curs.execute(statement)
 
 
-__all__ = ["POPOFactsView", "PostgresFactsView", "SQLiteFactsView"]
+__all__ = ["POPOFactIndex", "PostgresFactIndex", "SQLiteFactIndex"]
