@@ -7,11 +7,8 @@ other LEDGER_* settings.
 from __future__ import annotations
 
 import base64
-import csv
 import hashlib
 import os
-import sys
-import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -23,17 +20,17 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
+from api.cli_audit import audit_app, show_access
 from api.settings import Settings
 from ledger.access.vocabulary import Level
 from ledger.calendar import LedgerCalendar
 from ledger.commands import Command, parse_command
 from ledger.errors import LedgerError
 from ledger.rules.codes import LockoutPolicy
-from ledger.verify import VerificationError, log_id, public_key_bytes
+from ledger.verify import log_id, public_key_bytes
 from projections.system import LedgerSystem, open_ledger
-from storage.bundle import export_bundle, verify_bundle
+from storage.bundle import export_bundle
 from storage.codes import CodeHasher
 from storage.evidence import LogEvidence
 from storage.integrity import checkpoint_json, parse_checkpoints
@@ -236,8 +233,6 @@ def replay(
     as_csv: Annotated[bool, typer.Option("--csv", help="print CSV")] = False,
 ) -> None:
     """Who had access to an organization's data between two dates, through which grant (for auditors)."""
-    from api.present import ACCESS_CSV_HEADER, access_csv_rows
-
     settings = Settings()
     system = _open(settings)
     try:
@@ -255,18 +250,11 @@ def replay(
             err.print(f"unknown organization {org}")
             raise typer.Exit(1)
         answer = system.queries.who_had_access(org, start, end, level, as_of=position)
-        rows = access_csv_rows(answer)
-        if as_csv:
-            writer = csv.writer(sys.stdout, lineterminator="\n")
-            writer.writerow(ACCESS_CSV_HEADER)
-            writer.writerows(rows)
-            return
-        table = Table(title=f"{level.value}-level access to {org}, [{from_}, {to}), as of position {answer.position}")
-        for column in ACCESS_CSV_HEADER:
-            table.add_column(column)
-        for row in rows:
-            table.add_row(*row)
-        out.print(table)
+        show_access(
+            answer,
+            f"{level.value}-level access to {org}, [{from_}, {to}), as of position {answer.position}",
+            as_csv=as_csv,
+        )
     finally:
         system.close()
 
@@ -388,10 +376,6 @@ def keygen(
     out.print(f"log id: {log_id(public)}", soft_wrap=True)
 
 
-audit_app = typer.Typer(help="Check an exported audit bundle, with no database and no server.", no_args_is_help=True)
-app.add_typer(audit_app, name="audit")
-
-
 @app.command()
 def export(
     directory: Annotated[Path, typer.Argument(file_okay=False, help="where to write the bundle")],
@@ -417,22 +401,7 @@ def export(
     out.print(f"{count} events written to {directory}")
 
 
-@audit_app.command("verify")
-def audit_verify(
-    directory: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="an exported bundle")],
-) -> None:
-    """Check a bundle's signatures, its tree and its proofs; exit 1 naming the first problem."""
-    started = time.perf_counter()
-    try:
-        report = verify_bundle(directory)
-    except VerificationError as e:
-        err.print(f"NOT VERIFIED: {e}")
-        raise typer.Exit(1) from None
-    elapsed = time.perf_counter() - started
-    out.print(
-        f"ok: {report.events} events (positions {report.first_position}–{report.last_position}) verified against "
-        f"the signed head, consistent with the log's head of size {report.latest_size} ({elapsed:.2f} s)"
-    )
+app.add_typer(audit_app, name="audit")
 
 
 def main() -> None:

@@ -27,11 +27,15 @@ from typing import Any
 
 import orjson
 
+from eventsourcing.persistence import StoredEvent
+
 from ledger import merkle
-from ledger.verify import VerificationError, check_consistency, verify_head
+from ledger.verify import VerificationError, check_consistency, decode_entry, verify_head
 from storage import tree
+from storage.integrity import GENESIS, chain_hash
 from storage.evidence import LogEvidence
 from storage.mapper import LedgerMapper
+from storage.recorders import LedgerRecorder, Row
 
 EVENTS, PROOF, KEY = "events.jsonl", "proof.json", "key.json"
 
@@ -127,3 +131,26 @@ def verify_bundle(directory: Path) -> BundleReport:
             )
         check_consistency(proof["head"], proof["latest"], proof["consistency"], key)
     return BundleReport(len(lines), first, compact.size if lines else 0, latest_size)
+
+
+def load_bundle(directory: Path, recorder: LedgerRecorder) -> BundleReport:
+    """Verify a bundle that starts at the first event and append its events, exactly as stored, to an
+    empty store (a memory ledger an auditor replays questions on)."""
+    report = verify_bundle(directory)
+    if report.events and report.first_position != 1:
+        raise VerificationError(
+            f"the bundle starts at position {report.first_position}: a replay needs every event from the first "
+            "(export without --from)"
+        )
+    if recorder.last_position():
+        raise ValueError("the store to replay into must be empty")
+    rows, chain = [], GENESIS
+    for raw in (directory / EVENTS).read_bytes().splitlines():
+        entry = decode_entry(base64.b64decode(orjson.loads(raw)["entry"]))
+        stored = StoredEvent(entry.stream_id, entry.version, entry.topic, entry.state)
+        chain = chain_hash(chain, entry.position, stored, entry.event_id)
+        rows.append(Row(entry.position, stored, entry.event_id, chain))
+    for start in range(0, len(rows), 5000):
+        with recorder.append_txn() as txn:
+            txn.insert(rows[start : start + 5000])
+    return report

@@ -111,3 +111,33 @@ def test_the_cli_exports_and_verifies_a_bundle(tmp_path: Path, monkeypatch: pyte
     refused = cli.invoke(cli_app, ["audit", "verify", str(tmp_path / "bundle")])
     assert refused.exit_code == 1
     assert "NOT VERIFIED" in refused.stderr
+
+
+def test_a_replay_from_the_bundle_alone_answers_exactly_as_the_live_ledger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("LEDGER_DATABASE_URL", f"sqlite:///{tmp_path}/ledger.db")
+    monkeypatch.setenv("LEDGER_CODE_HASH_TIME_COST", "1")
+    monkeypatch.setenv("LEDGER_CODE_HASH_MEMORY_KIB", "64")
+    cli = CliRunner()
+    assert cli.invoke(cli_app, ["demo"]).exit_code == 0
+    assert cli.invoke(cli_app, ["export", str(tmp_path / "bundle")]).exit_code == 0
+    for org, level in (("S-110", "student"), ("D-100", "aggregate")):
+        question = ["--org", org, "--from", "2024-08-01", "--to", "2026-08-01", "--level", level, "--csv"]
+        live = cli.invoke(cli_app, ["replay", *question])
+        offline = cli.invoke(cli_app, ["audit", "replay", str(tmp_path / "bundle"), *question])
+        assert live.exit_code == offline.exit_code == 0, live.output + offline.output
+        assert len(live.stdout.splitlines()) > 2
+        assert offline.stdout == live.stdout
+
+
+def test_a_replay_refuses_a_bundle_that_does_not_start_at_the_first_event(
+    ledger: LedgerSystem, clock: Clock, tmp_path: Path
+):
+    fill(ledger, clock, days=3)
+    bundle(ledger, tmp_path, "2025-03-02")
+    result = CliRunner().invoke(
+        cli_app, ["audit", "replay", str(tmp_path), "--org", "S", "--from", "2025-01-01", "--to", "2026-01-01"]
+    )
+    assert result.exit_code == 1
+    assert "needs every event from the first" in " ".join(result.stderr.split())
