@@ -26,14 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-
 from eventsourcing.persistence import StoredEvent
 
 from ledger import merkle
 from ledger.verify import VerificationError, check_consistency, decode_entry, verify_head
 from storage import tree
-from storage.integrity import GENESIS, chain_hash
 from storage.evidence import LogEvidence
+from storage.integrity import GENESIS, chain_hash
 from storage.mapper import LedgerMapper
 from storage.recorders import LedgerRecorder, Row
 
