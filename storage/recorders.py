@@ -32,7 +32,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from eventsourcing.persistence import (
     IntegrityError,
@@ -114,6 +114,11 @@ class AppendTxn(ABC):
         """Remember first results, in the same transaction as the events."""
 
     head: tree.Head | None = None  # the tree's size and root after this transaction's inserts
+    # The right edge this process last committed: when the log still ends there (no other writer since),
+    # appending need not read it back. After this transaction: its own edge and leaves.
+    known_edge: tree.Edge | None = None
+    edge: tree.Edge | None = None
+    leaves: dict[int, bytes] | None = None
 
     @abstractmethod
     def read_nodes(self, nodes: Sequence[Node]) -> dict[Node, bytes]:
@@ -130,8 +135,12 @@ class AppendTxn(ABC):
     def extend_tree(self, rows: Sequence[Row]) -> None:
         """Hash inserted rows into the tree (called by `insert`, and to catch an older database up)."""
         if rows:
-            nodes, self.head = tree.extend(rows, self.read_nodes)
+            nodes, self.head, self.edge = tree.extend(rows, self.read_nodes, self.known_edge)
             self.write_nodes(nodes)
+            self.leaves = {index + 1: h for (level, index), h in nodes.items() if level == 0}
+
+
+TxnT = TypeVar("TxnT", bound=AppendTxn)
 
 
 class LedgerRecorder(ABC):
@@ -186,11 +195,17 @@ class LedgerRecorder(ABC):
         """Records of a kind, oldest first (with `latest`, only the newest that many, newest first)."""
 
     latest_head: tree.Head | None = None  # the newest (size, root) this process committed
+    latest_edge: tree.Edge | None = None  # its right edge
+    latest_leaves: dict[int, bytes] = {}  # noqa: RUF012 (replaced, never mutated) its leaves, by position
+
+    def _open_txn(self, txn: TxnT) -> TxnT:
+        txn.known_edge = self.latest_edge
+        return txn
 
     def _committed_head(self, txn: AppendTxn) -> None:
         head = txn.head
         if head is not None and (self.latest_head is None or head[0] > self.latest_head[0]):
-            self.latest_head = head
+            self.latest_head, self.latest_edge, self.latest_leaves = head, txn.edge, txn.leaves or {}
 
     def catch_up_tree(self, page: int = 10_000) -> int:
         """Extend the stored tree to the log's end (a database written before the tree existed); the size."""
@@ -224,7 +239,7 @@ class POPOLedgerRecorder(POPOApplicationRecorder, LedgerRecorder):
     @contextmanager
     def append_txn(self) -> Iterator[AppendTxn]:
         with self._database_lock:
-            txn = _POPOTxn(self)
+            txn = self._open_txn(_POPOTxn(self))
             yield txn
             txn.commit()
             self._committed_head(txn)
@@ -420,7 +435,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
                 raw.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as e:
                 raise OperationalError(e) from e
-            txn = _SQLiteTxn(raw)
+            txn = self._open_txn(_SQLiteTxn(raw))
             try:
                 yield txn
             except BaseException:
@@ -673,7 +688,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
         with self.datastore.get_connection() as conn, conn.pipeline(), conn.transaction(), conn.cursor() as curs:
             for statement in self.lock_table_statements:
                 curs.execute(statement, prepare=True)
-            txn = _PostgresTxn(self, curs)
+            txn = self._open_txn(_PostgresTxn(self, curs))
             yield txn
             if txn.inserted:
                 self._notify_channel(curs)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the recorders import this module
     from storage.recorders import Row
 
 Head = tuple[int, bytes]  # (tree size, root hash)
+Edge = tuple[int, list[bytes]]  # (tree size, the hashes of its right edge, `merkle.cover(0, size)`)
 ReadNodes = Callable[[Sequence[merkle.Node]], dict[merkle.Node, bytes]]
 
 
@@ -35,19 +36,27 @@ def leaf_of(row: Row) -> bytes:
     return merkle.leaf_hash(entry_of(row))
 
 
-def extend(rows: Sequence[Row], read: ReadNodes) -> tuple[dict[merkle.Node, bytes], Head]:
-    """The nodes that appending `rows` (consecutive positions) completes, and the new head."""
+def extend(
+    rows: Sequence[Row], read: ReadNodes, known: Edge | None = None
+) -> tuple[dict[merkle.Node, bytes], Head, Edge]:
+    """The nodes that appending `rows` (consecutive positions) completes, the new head and right edge.
+
+    `known` is a right edge already at hand: used when it ends where the log does, else the edge is read."""
     size = rows[0].position - 1
-    edge = merkle.cover(0, size)
-    found = read(edge)
-    if len(found) < len(edge):
-        raise TreeBehind(f"the stored tree does not hold the first {size} events")
-    tree = merkle.CompactRange(size, [found[node] for node in edge])
+    if known is not None and known[0] == size:
+        hashes = known[1]
+    else:
+        edge = merkle.cover(0, size)
+        found = read(edge)
+        if len(found) < len(edge):
+            raise TreeBehind(f"the stored tree does not hold the first {size} events")
+        hashes = [found[node] for node in edge]
+    tree = merkle.CompactRange(size, hashes)
     for row in rows:
         if row.position != tree.size + 1:
             raise ValueError(f"position {row.position} does not follow {tree.size}")
         tree.append(leaf_of(row))
-    return tree.completed, (tree.size, tree.root())
+    return tree.completed, (tree.size, tree.root()), (tree.size, [h for _, h in tree.edge])
 
 
 def root_at(size: int, read: ReadNodes) -> bytes:

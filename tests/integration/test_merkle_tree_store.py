@@ -97,3 +97,20 @@ def test_a_database_written_before_the_tree_is_caught_up_when_opened(store_url: 
         assert tree.root_at(6, system.service.recorder.read_nodes) == merkle.root_of(leaves_from_rows(system))
     finally:
         system.close()
+
+
+def test_two_writers_taking_turns_keep_one_tree(store_url: str, clock: Clock):
+    if store_url == "memory://":
+        pytest.skip("a memory store lives in one process")
+    first = open_ledger(store_url, calendar=CALENDAR, clock=clock, hasher=FAST_HASHER, follow=False)
+    second = open_ledger(store_url, calendar=CALENDAR, clock=clock, hasher=FAST_HASHER, follow=False)
+    try:
+        for turn in range(6):  # each writer's remembered right edge goes stale when the other appends
+            writer = first if turn % 3 else second
+            register_people(writer, 2, clock, prefix=f"t{turn}-")
+        leaves = leaves_from_rows(first)
+        assert len(leaves) == 12
+        assert tree.root_at(12, first.service.recorder.read_nodes) == merkle.root_of(leaves)
+    finally:
+        first.close()
+        second.close()
