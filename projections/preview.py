@@ -16,7 +16,8 @@ from ledger import events as ev
 from ledger.access.intervals import Interval, role_intervals
 from ledger.access.rights import orgs_of_person
 from ledger.access.vocabulary import Role
-from ledger.streams import Stream, World, evolve
+from ledger.streams import Stream, evolve
+from ledger.world import World
 from projections.queries import Queries
 
 # Kinds of change, as a support person reads them.

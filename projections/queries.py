@@ -25,7 +25,8 @@ from ledger.rules.codes import STAFF_PLACES, code_is_valid, code_life, code_prin
 from ledger.rules.designations import principal_of, superintendent_of
 from ledger.rules.teachers import active_restriction, authorization_is_held, school_gives_teacher_access
 from ledger.rules.years import current_released_year, kept_years
-from ledger.streams import DistrictView, SchoolView, Views, World
+from ledger.streams import DistrictView, SchoolView
+from ledger.world import Views, World
 from projections.people import PeopleDirectory, PersonEntry, search
 from projections.source import FactRecord, FactSource, streams_as_of
 

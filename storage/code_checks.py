@@ -26,7 +26,8 @@ from ledger.decide.codes import redemption_refused_before_the_code, too_many_cod
 from ledger.decide.core import Prepared, effective_time
 from ledger.errors import InvalidInput, LedgerError
 from ledger.rules.codes import LockoutPolicy, attempts_left
-from ledger.streams import PersonView, SchoolView, Stream, World
+from ledger.streams import PersonView, SchoolView, Stream
+from ledger.world import World
 
 
 class Hasher(Protocol):

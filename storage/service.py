@@ -54,7 +54,8 @@ from ledger.errors import (
     WrongCode,
 )
 from ledger.rules.codes import LockoutPolicy
-from ledger.streams import Stream, Views, evolve, fold
+from ledger.streams import Stream, evolve, fold
+from ledger.world import Views
 from storage.code_checks import plan_code_checks, run_code_checks
 from storage.codes import CodeHasher
 from storage.integrity import GENESIS, chain_hash

@@ -17,7 +17,8 @@ from ledger.rules.enders import effective_by
 from ledger.rules.removals import latest_removal
 from ledger.rules.teachers import school_gives_teacher_access, teacher_scopes
 from ledger.rules.years import current_released_year, exam_year_is_kept, kept_years, release_of_year
-from ledger.streams import DistrictView, PersonView, SchoolView, World
+from ledger.streams import DistrictView, PersonView, SchoolView
+from ledger.world import World
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from ledger.rules.admins import held_district_additions, held_system_grants
 from ledger.rules.codes import redemption_is_held
 from ledger.rules.teachers import held_authorizations, school_gives_teacher_access
 from ledger.rules.years import current_released_year
-from ledger.streams import DistrictView, PersonView, SchoolView, World
+from ledger.streams import DistrictView, PersonView, SchoolView
+from ledger.world import World
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from ledger.calendar import LedgerCalendar
 from ledger.rules.accounts import person_has_accepted_terms
 from ledger.rules.teachers import teacher_scopes
 from ledger.rules.years import current_released_year, kept_years
-from ledger.streams import DistrictView, SchoolView, World
+from ledger.streams import DistrictView, SchoolView
+from ledger.world import World
 
 BEGINNING = datetime.min.replace(tzinfo=UTC)
 

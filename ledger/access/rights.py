@@ -14,7 +14,8 @@ from ledger.calendar import LedgerCalendar
 from ledger.rules.accounts import person_has_accepted_terms, person_is_affiliated_with, person_is_registered
 from ledger.rules.teachers import teacher_scopes
 from ledger.rules.years import kept_years
-from ledger.streams import DistrictView, PersonView, SchoolView, World
+from ledger.streams import DistrictView, PersonView, SchoolView
+from ledger.world import World
 
 
 @dataclass(frozen=True)

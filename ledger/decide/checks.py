@@ -12,7 +12,8 @@ from ledger.rules.designations import (
     principal_of,
     superintendent_of,
 )
-from ledger.streams import DistrictView, PersonView, SchoolView, World
+from ledger.streams import DistrictView, PersonView, SchoolView
+from ledger.world import World
 
 
 def iso(t: datetime) -> str:

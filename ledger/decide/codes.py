@@ -25,7 +25,8 @@ from ledger.rules.codes import (
     redemption_is_held,
 )
 from ledger.rules.designations import principal_designated_for_year
-from ledger.streams import PersonView, SchoolView, World, evolve
+from ledger.streams import PersonView, SchoolView, evolve
+from ledger.world import World
 
 HANDLERS: dict[type[cmd.Command], Handler] = {}
 handles = registrar(HANDLERS)

@@ -16,7 +16,8 @@ from ledger import events as ev
 from ledger.calendar import LedgerCalendar
 from ledger.errors import InvalidInput, LedgerError
 from ledger.rules.codes import LockoutPolicy
-from ledger.streams import Stream, Views, World
+from ledger.streams import Stream
+from ledger.world import Views, World
 
 
 @dataclass

@@ -17,7 +17,8 @@ from ledger.rules.admins import held_system_grants, pending_district_additions
 from ledger.rules.codes import redemption_is_held
 from ledger.rules.designations import person_is_principal_of, person_is_superintendent_of
 from ledger.rules.teachers import authorization_is_held
-from ledger.streams import DistrictView, SchoolView, World, evolve
+from ledger.streams import DistrictView, SchoolView, evolve
+from ledger.world import World
 
 HANDLERS: dict[type[cmd.Command], Handler] = {}
 handles = registrar(HANDLERS)

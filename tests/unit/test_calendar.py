@@ -11,7 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 from ledger import events as ev
 from ledger.calendar import LedgerCalendar
 from ledger.rules.years import current_released_year, exam_year_is_kept, kept_years
-from ledger.streams import World, fold
+from ledger.streams import fold
+from ledger.world import World
 from tests.conftest import CALENDAR, ny
 
 US = timedelta(microseconds=1)
