@@ -22,7 +22,7 @@ class Views:
     state is never taken for a recorded one; the oldest views are dropped beyond `limit`.
     """
 
-    def __init__(self, limit: int = 100_000) -> None:
+    def __init__(self, limit: int = 50_000) -> None:  # as many states as the read cache keeps folded
         self._limit = limit
         self._by_state: dict[int, tuple[Stream, object]] = {}
         self._lock = threading.Lock()
