@@ -128,32 +128,35 @@ def root_of(leaves: Sequence[bytes]) -> bytes:
 class CompactRange:
     """The right edge of a growing tree: append leaf hashes, read the root, in O(log n) memory.
 
-    `completed` collects every complete node created by the appends (what a store writes).
+    `hashes` are the right edge's complete subtrees, `cover(0, size)`, left to right. With `keep`,
+    `completed` collects every complete node the appends create (what a store writes).
     """
 
-    def __init__(self, size: int = 0, edge: Sequence[bytes] = ()) -> None:
-        expected = cover(0, size)
-        if len(edge) != len(expected):
-            raise ValueError(f"a tree of {size} leaves has {len(expected)} right-edge nodes, not {len(edge)}")
+    def __init__(self, size: int = 0, edge: Sequence[bytes] = (), *, keep: bool = True) -> None:
+        expected = len(cover(0, size))
+        if len(edge) != expected:
+            raise ValueError(f"a tree of {size} leaves has {expected} right-edge nodes, not {len(edge)}")
         self.size = size
-        self.edge: list[tuple[Node, bytes]] = list(zip(expected, edge, strict=True))
+        self.hashes: list[bytes] = list(edge)
+        self.keep = keep
         self.completed: dict[Node, bytes] = {}
 
     def append(self, leaf: bytes) -> None:
-        node: Node = (0, self.size)
-        self.completed[node] = leaf
-        self.edge.append((node, leaf))
-        # Two neighbours of one level make their parent complete.
-        while len(self.edge) >= 2 and self.edge[-1][0][0] == self.edge[-2][0][0]:
-            (_right_node, right), (left_node, left) = self.edge.pop(), self.edge.pop()
-            parent: Node = (left_node[0] + 1, left_node[1] >> 1)
-            digest = node_hash(left, right)
-            self.completed[parent] = digest
-            self.edge.append((parent, digest))
+        index, digest, level = self.size, leaf, 0
+        if self.keep:
+            self.completed[(0, index)] = leaf
+        # Leaf `index` completes one parent per trailing 1 bit of `index`.
+        while index & 1:
+            digest = node_hash(self.hashes.pop(), digest)
+            index >>= 1
+            level += 1
+            if self.keep:
+                self.completed[(level, index)] = digest
+        self.hashes.append(digest)
         self.size += 1
 
     def root(self) -> bytes:
-        return fold([h for _, h in self.edge])
+        return fold(self.hashes)
 
 
 # --- verification (RFC 9162 §2.1.3.2 and §2.1.4.2) ------------------------------------------

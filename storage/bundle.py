@@ -19,6 +19,7 @@ range is one run of consecutive positions.
 from __future__ import annotations
 
 import base64
+import binascii
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -110,13 +111,16 @@ def verify_bundle(directory: Path) -> BundleReport:
     edge = [bytes.fromhex(h) for h in proof["start_edge"]]
     first = proof.get("first_position") or 1
     try:
-        compact = merkle.CompactRange(first - 1, edge)
+        compact = merkle.CompactRange(first - 1, edge, keep=False)
     except ValueError as e:
         raise VerificationError(f"the start edge does not fit position {first}: {e}") from None
-    leaf_hash, append = merkle.leaf_hash, compact.append
+    leaf_hash, append, unbase64 = merkle.leaf_hash, compact.append, binascii.a2b_base64
     for number, raw in enumerate(lines, start=1):
         line = orjson.loads(raw)
-        leaf = leaf_hash(base64.b64decode(line["entry"]))
+        try:
+            leaf = leaf_hash(unbase64(line["entry"]))
+        except (binascii.Error, TypeError, KeyError):
+            raise VerificationError(f"line {number}: no entry in base64") from None
         if line["position"] != compact.size + 1:
             raise VerificationError(f"line {number}: position {line['position']} does not follow {compact.size}")
         if leaf.hex() != line["leaf_hash"]:

@@ -56,7 +56,7 @@ def extend(
         if row.position != tree.size + 1:
             raise ValueError(f"position {row.position} does not follow {tree.size}")
         tree.append(leaf_of(row))
-    return tree.completed, (tree.size, tree.root()), (tree.size, [h for _, h in tree.edge])
+    return tree.completed, (tree.size, tree.root()), (tree.size, list(tree.hashes))
 
 
 def root_at(size: int, read: ReadNodes) -> bytes:

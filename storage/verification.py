@@ -80,7 +80,7 @@ def _walk(
     recorder: LedgerRecorder, start: int, edge: Sequence[bytes], heads: Iterable[tuple[int, bytes]], page: int
 ) -> TreeCheck:
     """Re-hash the rows after `start` into the tree, comparing stored leaves and the signed roots on the way."""
-    compact = merkle.CompactRange(start, edge)
+    compact = merkle.CompactRange(start, edge, keep=False)
     pending = sorted((s, r) for s, r in heads if s > start)
     vouched = start  # the last size a signed head (or the start) vouches for
     checked = 0
