@@ -6,7 +6,6 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
@@ -22,10 +21,9 @@ from api.routers import log as log_routes
 from api.security import KeyRing
 from api.settings import Settings
 from api.throttle import AuthThrottle
+from bootstrap import calendar_of, open_from_settings
 from ledger.calendar import LedgerCalendar
-from ledger.rules.codes import LockoutPolicy
-from projections.system import LedgerSystem, open_ledger
-from storage.codes import CodeHasher
+from projections.system import LedgerSystem
 from storage.evidence import LogEvidence
 from storage.signing import signing_key
 
@@ -46,15 +44,7 @@ SystemFactory = Callable[[Settings, LedgerCalendar], LedgerSystem]
 
 def default_system(settings: Settings, calendar: LedgerCalendar) -> LedgerSystem:
     """Open the ledger named by LEDGER_DATABASE_URL and follow it into the projections."""
-    return open_ledger(
-        settings.database_url,
-        calendar=calendar,
-        hasher=CodeHasher(time_cost=settings.code_hash_time_cost, memory_cost_kib=settings.code_hash_memory_kib),
-        lockout=LockoutPolicy(settings.lockout_failures, timedelta(minutes=settings.lockout_minutes)),
-        follow=settings.project,
-        max_code_checks=settings.max_code_checks_per_request,
-        read_urls=[u for u in (settings.read_database_url or "").split(",") if u.strip()],
-    )
+    return open_from_settings(settings, calendar=calendar)
 
 
 def load_keys(settings: Settings, announce: Callable[[str], None] = print) -> KeyRing:
@@ -102,7 +92,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level)
-        calendar = LedgerCalendar(settings.timezone, settings.kept_years)
+        calendar = calendar_of(settings)
         keys = load_keys(settings, announce)
         key = signing_key(settings.database_url, settings.signing_key_file)  # refused before the store opens
         system = system_factory(settings, calendar)

@@ -11,7 +11,7 @@ import hashlib
 import os
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,15 +23,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from api.cli_audit import audit_app, show_access
 from api.settings import Settings
+from bootstrap import calendar_of, open_from_settings
 from ledger.access.vocabulary import Level
-from ledger.calendar import LedgerCalendar
 from ledger.commands import Command, parse_command
 from ledger.errors import LedgerError
-from ledger.rules.codes import LockoutPolicy
 from ledger.verify import log_id, public_key_bytes
-from projections.system import LedgerSystem, open_ledger
+from projections.system import LedgerSystem
 from storage.bundle import export_bundle
-from storage.codes import CodeHasher
 from storage.evidence import LogEvidence
 from storage.integrity import checkpoint_json, parse_checkpoints
 from storage.recorders import Checkpoint
@@ -47,22 +45,11 @@ out = Console()
 err = Console(stderr=True)
 
 
-def _calendar(settings: Settings) -> LedgerCalendar:
-    return LedgerCalendar(settings.timezone, settings.kept_years)
-
-
 def _open(settings: Settings, *, clock: Any = None, follow: bool = False) -> LedgerSystem:
-    kwargs: dict[str, Any] = {}
-    if clock is not None:
-        kwargs["clock"] = clock
-    return open_ledger(
-        settings.database_url,
-        calendar=_calendar(settings),
-        hasher=CodeHasher(time_cost=settings.code_hash_time_cost, memory_cost_kib=settings.code_hash_memory_kib),
-        lockout=LockoutPolicy(settings.lockout_failures, timedelta(minutes=settings.lockout_minutes)),
-        follow=follow,
-        **kwargs,
-    )
+    """The ledger the settings name (the same composition root as the server's); not followed by default."""
+    if clock is None:
+        return open_from_settings(settings, follow=follow)
+    return open_from_settings(settings, clock=clock, follow=follow)
 
 
 @app.command()
@@ -385,7 +372,7 @@ def export(
     """Write an offline audit bundle: the events recorded in [--from, --to) with their entry bytes, the
     signed heads and proofs that tie them to the log, and the public key (`ledger audit verify DIR`)."""
     settings = Settings()
-    calendar = _calendar(settings)
+    calendar = calendar_of(settings)
     try:
         start = calendar.parse_instant(from_) if from_ else None
         end = calendar.parse_instant(to) if to else None

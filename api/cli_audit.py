@@ -14,11 +14,11 @@ from rich.table import Table
 
 from api.present import ACCESS_CSV_HEADER, access_csv_rows
 from api.settings import Settings
+from bootstrap import open_ledger
 from ledger.access.vocabulary import Level
 from ledger.calendar import LedgerCalendar
 from ledger.verify import VerificationError
 from projections.queries import AccessAnswer
-from projections.system import open_ledger
 from storage.bundle import load_bundle, verify_bundle
 
 audit_app = typer.Typer(help="Check an exported audit bundle, with no database and no server.", no_args_is_help=True)

@@ -24,7 +24,8 @@ import psycopg
 
 from bench.generate import GENERATOR_VERSION, START, history_for_tier
 from bench.load import ScriptedClock, load
-from projections.system import LedgerSystem, open_ledger
+from bootstrap import open_ledger
+from projections.system import LedgerSystem
 from storage.codes import CodeHasher
 from storage.recorders import Row
 

@@ -169,14 +169,7 @@ class Queries:
         at: datetime | None = None,
         as_of: AsOf = None,
     ) -> CheckAnswer:
-        """May the person, acting for the organization, see the report (the check)."""
-        k = self.position(as_of)
-        world = self.world(self.check_streams(person_id, org_id, school_id), k)
-        unknown: frozenset[str] = frozenset()
-        if world.org(org_id) is None:
-            unknown |= {org_id}
-        if school_id is not None and world.org(school_id) is None:
-            unknown |= {school_id}
+        """May the person, acting for the organization, see the report (the check); `at` defaults to now."""
         request = CheckRequest(
             person_id=person_id,
             org_id=org_id,
@@ -187,6 +180,13 @@ class Queries:
             subject=subject,
             section_id=section_id,
         )
+        return self.decide(request, as_of)
+
+    def decide(self, request: CheckRequest, as_of: AsOf = None) -> CheckAnswer:
+        """The check of a domain request, as known at `as_of`."""
+        k = self.position(as_of)
+        world = self.world(self.check_streams(request.person_id, request.org_id, request.school_id), k)
+        unknown = frozenset(o for o in (request.org_id, request.school_id) if o is not None and world.org(o) is None)
         return CheckAnswer(check(world, self.calendar, request), k, unknown)
 
     def check_streams(self, person_id: str, org_id: str, school_id: str | None) -> list[str]:

@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
+from bootstrap import open_ledger
 from ledger.calendar import LedgerCalendar
 from ledger.commands import parse_command
-from projections.system import LedgerSystem, open_ledger
+from projections.system import LedgerSystem
 from storage.codes import CodeHasher
 from storage.service import Outcome
 

@@ -40,10 +40,11 @@ from zoneinfo import ZoneInfo
 import psycopg
 from hypothesis import strategies as st
 
+from bootstrap import open_ledger
 from ledger.access.vocabulary import Level, Report
 from ledger.commands import parse_command
 from ledger.errors import LedgerError
-from projections.system import LedgerSystem, open_ledger
+from projections.system import LedgerSystem
 from storage.service import Outcome
 from tests.conftest import CALENDAR, FAST_HASHER, PG_URL, Clock, require_postgres
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ from api.deps import (
 )
 from api.errors import ApiError
 from api.present import check_result
+from ledger.access.check import CheckRequest
 from ledger.access.vocabulary import Report
 
 router = APIRouter(prefix="/v1", tags=["reads"])
@@ -43,6 +45,19 @@ class CheckQuery(BaseModel):
     as_of: str | None = Field(default=None, description=AS_OF_DOC)
     min_position: int | None = Field(default=None, ge=0, description=MIN_POSITION_DOC)
     consistency: str | None = Field(default=None, description=CONSISTENCY_DOC)
+
+    def request(self, at: datetime) -> CheckRequest:
+        """The domain's request, at valid time `at` (the read point is resolved separately)."""
+        return CheckRequest(
+            person_id=self.person_id,
+            org_id=self.org_id,
+            report=self.report,
+            exam_year=self.exam_year,
+            at=at,
+            school_id=self.school_id,
+            subject=self.subject,
+            section_id=self.section_id,
+        )
 
 
 def _documented_parameters() -> list[dict[str, Any]]:
@@ -87,17 +102,7 @@ async def check(request: Request, client: PortalReader) -> Response:
     queries = container.system.queries
 
     def answer() -> Response:
-        decided = queries.check(
-            person_id=q.person_id,
-            org_id=q.org_id,
-            report=q.report,
-            exam_year=q.exam_year,
-            school_id=q.school_id,
-            subject=q.subject,
-            section_id=q.section_id,
-            at=point.at,
-            as_of=point.as_of,
-        )
+        decided = queries.decide(q.request(point.at or queries.clock()), point.as_of)
         # Organizations unknown to the ledger at all are 404 (known only later than `as_of`: R13 in the answer).
         for org, code, name in (
             (q.org_id, "unknown_organization", "org_id"),

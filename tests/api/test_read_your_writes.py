@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 
-from projections.system import open_ledger
+from bootstrap import open_ledger
 from tests.api.conftest import STAFF, Api, World, redeem
 from tests.api.test_reads import DATAFILE, container
 from tests.conftest import CALENDAR, FAST_HASHER, run

@@ -32,10 +32,10 @@ import pytest
 
 from api import present
 from api.models import WindowsResult
+from bootstrap import open_ledger
 from ledger.access.vocabulary import Level, Report
 from projections.queries import Queries
 from projections.source import ReferenceSource
-from projections.system import open_ledger
 from storage.service import utc_now
 from tests.conftest import CALENDAR, FAST_HASHER
 from tests.e2e.servers import Server, start_server

@@ -34,9 +34,10 @@ from urllib.parse import parse_qs, urlparse
 import psycopg
 import pytest
 
+from bootstrap import open_ledger
 from ledger.commands import parse_command
 from ledger.errors import LedgerError
-from projections.system import LedgerSystem, open_ledger
+from projections.system import LedgerSystem
 from storage.audit import feed
 from tests.conftest import CALENDAR, FAST_HASHER, PG_URL, Clock, require_postgres
 

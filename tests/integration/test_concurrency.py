@@ -18,9 +18,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 
+from bootstrap import open_ledger
 from ledger.errors import LedgerError, RuleViolation
 from ledger.events import AccessCodeRedeemed, school_stream
-from projections.system import LedgerSystem, open_ledger
+from projections.system import LedgerSystem
 from storage.audit import feed
 from storage.integrity import verify_chain
 from storage.service import utc_now

@@ -29,8 +29,9 @@ from urllib.parse import parse_qs, urlparse
 import psycopg
 import pytest
 
+from bootstrap import open_ledger
 from ledger.commands import parse_command
-from projections.system import LedgerSystem, open_ledger
+from projections.system import LedgerSystem
 from storage.recorders import PostgresLedgerRecorder, SQLiteLedgerRecorder
 from tests.conftest import CALENDAR, FAST_HASHER, PG_URL, Clock
 
@@ -44,7 +45,7 @@ CHILD_BATCH = 25
 # running long enough, even on a fast machine, for the parent to kill it part-way.
 CHILD = """
 import sys, time
-from projections.system import open_ledger
+from bootstrap import open_ledger
 system = open_ledger(sys.argv[1], follow=False, batch_size=int(sys.argv[2]))
 system.runner.catch_up(progress=lambda done, end: time.sleep(0.004))
 print("finished", flush=True)

@@ -8,8 +8,9 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bootstrap import open_ledger
 from ledger.verify import VerificationError, check_receipt_still_holds
-from projections.system import LedgerSystem, open_ledger
+from projections.system import LedgerSystem
 from storage.evidence import LogEvidence
 from storage.verification import SIGNED_HEAD, VERIFICATION, last_verification, run_verification
 from tests.conftest import CALENDAR, FAST_HASHER, Clock, run

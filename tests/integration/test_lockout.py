@@ -23,11 +23,12 @@ from fastapi.testclient import TestClient
 
 from api.bootstrap import create_app
 from api.settings import Settings
+from bootstrap import open_ledger
 from ledger.calendar import LedgerCalendar
 from ledger.commands import parse_command
 from ledger.errors import LockedOut, WrongCode
 from ledger.rules.codes import LockoutPolicy
-from projections.system import LedgerSystem, open_ledger
+from projections.system import LedgerSystem
 from storage.audit import feed
 from storage.service import Outcome
 from tests.conftest import CALENDAR, FAST_HASHER, Clock

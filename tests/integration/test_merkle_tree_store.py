@@ -9,9 +9,10 @@ import sqlite3
 import psycopg
 import pytest
 
+from bootstrap import open_ledger
 from ledger import merkle
 from ledger.commands import parse_command
-from projections.system import LedgerSystem, open_ledger
+from projections.system import LedgerSystem
 from storage import tree
 from storage.recorders import POPOLedgerRecorder
 from tests.conftest import CALENDAR, FAST_HASHER, Clock, run

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from bootstrap import open_ledger
 from ledger.access.vocabulary import Level, Report
 from projections.runner import ProjectionTimeout
-from projections.system import LedgerSystem, open_ledger
+from projections.system import LedgerSystem
 from tests.conftest import CALENDAR, FAST_HASHER, ny, run
 
 EARLY = "2020-01-01"

@@ -21,10 +21,11 @@ from typing import Any
 
 import pytest
 
+from bootstrap import open_ledger
 from ledger.commands import parse_command
 from ledger.errors import BatchRefused, InvalidInput, LedgerError, LockedOut
 from ledger.events import AccessCodeRedemptionFailed, person_stream
-from projections.system import LedgerSystem, open_ledger
+from projections.system import LedgerSystem
 from storage.codes import CodeHasher
 from tests.conftest import CALENDAR, Clock
 from tests.integration.test_lockout import START, WRONG, world_commands

@@ -30,7 +30,8 @@ from typer.testing import CliRunner
 from api.bootstrap import create_app
 from api.cli import app as cli_app
 from api.settings import Settings
-from projections.system import LedgerSystem, open_ledger
+from bootstrap import open_ledger
+from projections.system import LedgerSystem
 from storage.integrity import GENESIS, chain_hash, checkpoint_json, parse_checkpoints, verify
 from storage.recorders import Checkpoint, Row
 from tests.conftest import CALENDAR, FAST_HASHER, PG_URL, Clock, run
