@@ -54,7 +54,7 @@ def take(out: Path, chromium: str = CHROMIUM) -> Path:
     cli.demo(if_empty=False)
     settings = Settings(
         database_url=url,
-        api_keys=f"support:support:{support_key}",  # type: ignore[arg-type]
+        api_keys=f"support:support:{support_key}",
         code_hash_time_cost=1,
         code_hash_memory_kib=64,
     )
