@@ -243,7 +243,7 @@ def test_the_readme_curl_examples_work_against_the_demo_exactly_as_written(demo,
         if Path(f"{source}{suffix}").exists():
             shutil.copy(f"{source}{suffix}", tmp_path / f"ledger.db{suffix}")
     curls = readme_curls()
-    assert len(curls) == 5
+    assert len(curls) == 6
     with serve(sqlite_url(tmp_path / "ledger.db"), tmp_path) as server:
         port = server.url.rsplit(":", 1)[1]
         env = {**os.environ, "KEY": KEYS["portal"], "REG": KEYS["registrar"]}
