@@ -184,4 +184,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["soak"]:
+        from bench import soak
+
+        raise SystemExit(soak.main(sys.argv[2:]))
     raise SystemExit(main())

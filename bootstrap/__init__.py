@@ -24,6 +24,7 @@ from projections.fact_index import FactIndex, POPOFactIndex, PostgresFactIndex, 
 from projections.queries import Queries
 from projections.runner import ProjectionRunner
 from projections.system import LedgerSystem
+from storage import breaker
 from storage.codes import CodeHasher
 from storage.service import LedgerService, open_application, utc_now
 from storage.url import StoreConfig, parse_database_url
@@ -77,6 +78,7 @@ def replica_view(primary: StoreConfig, replica: StoreConfig, name: str) -> FactI
     if primary.kind != "postgres" or replica.kind != "postgres":
         raise ValueError("read replicas (LEDGER_READ_DATABASE_URL) are PostgreSQL hot standbys of a PostgreSQL primary")
     factory = PostgresFactory(Environment(name, {**replica.env, "CREATE_TABLE": "n"}))
+    breaker.install(factory.datastore)
     view = factory.tracking_recorder(PostgresFactIndex)
     assert isinstance(view, FactIndex)
     return view

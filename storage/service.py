@@ -56,6 +56,7 @@ from ledger.errors import (
 from ledger.rules.codes import LockoutPolicy
 from ledger.streams import Stream, evolve, fold
 from ledger.world import Views
+from storage import breaker
 from storage.code_checks import plan_code_checks, run_code_checks
 from storage.codes import CodeHasher
 from storage.integrity import GENESIS, chain_hash
@@ -80,7 +81,11 @@ class LedgerApplication(Application[str]):
 
 def open_application(config: StoreConfig) -> LedgerApplication:
     """Build the library application for a parsed LEDGER_DATABASE_URL (tables are created on first use)."""
-    return LedgerApplication(env=config.env)
+    app = LedgerApplication(env=config.env)
+    datastore = getattr(app.factory, "datastore", None)
+    if config.kind == "postgres" and datastore is not None:
+        breaker.install(datastore)  # an outage answers 503 at once instead of after each connect timeout
+    return app
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,30 @@
+"""A short soak with a fault: one minute of mixed load against two workers on a PostgreSQL cluster of its
+own, stopped for a third of the run in the middle (`python -m bench soak --minutes 1`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench import soak
+from tests.e2e.clusters import require_cluster_binaries
+from tests.e2e.servers import free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+
+def test_a_minute_of_load_through_a_postgresql_outage_loses_nothing_and_answers_only_503_meanwhile(tmp_path: Path):
+    require_cluster_binaries()
+    report = soak.run(
+        minutes=1, rate=5, outage_seconds=15, workers=2, port=free_port(), pg_port=free_port(), work_dir=tmp_path
+    )
+    assert set(report["statuses_during_outage"]) <= {"200", "503"}, report["statuses_during_outage"]
+    assert "503" in report["statuses_during_outage"]  # the outage was felt: commands could not be recorded
+    assert not [s for s in report["statuses_after_recovery"] if s.startswith("5") or s == "0"], report
+    checked = report["verification"]
+    assert checked["acknowledged"] >= 1
+    assert checked["missing"] == checked["duplicated"] == checked["misplaced"] == []
+    assert checked["projection_differences"] == []
+    assert sum(m["requests"] for m in report["per_minute"]) == 60 * 5
+    assert report["ok"] is True
