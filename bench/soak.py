@@ -41,7 +41,7 @@ from projections.source import ReferenceSource
 from storage.codes import CodeHasher
 from storage.signing import write_new_key
 
-SECRETS = {"registrar": "soak-registrar", "portal": "soak-portal", "support": "soak-support"}
+SECRETS = {role: f"soak-{role}-secret-not-for-production-use" for role in ("registrar", "portal", "support")}
 SCHOOL, DISTRICT, PRINCIPAL = "S-1", "D-1", "P-PRIN"
 STAFF = [f"P-S{n:02d}" for n in range(1, 21)]
 CHECK = {"org_id": SCHOOL, "report": "student_datafile", "exam_year": 2025, "school_id": SCHOOL, "at": "2025-07-08"}
@@ -98,7 +98,8 @@ class Sample:
 class Outage:
     stop_at: float  # seconds into the load
     seconds: float  # how long the cluster stays down
-    stopped: float = math.nan
+    stopped: float = math.nan  # the cluster is down from here ...
+    restarting: float = math.nan  # ... to here (it may accept connections before `pg_ctl start` returns)
     restarted: float = math.nan
 
 
@@ -178,6 +179,7 @@ async def drive(soak: Soak, seconds: float, rate: float, outage: Outage, cluster
             cluster.stop()
             outage.stopped = time.perf_counter() - began
             time.sleep(outage_seconds)
+            outage.restarting = time.perf_counter() - began
             cluster.start()
             outage.restarted = time.perf_counter() - began
 
@@ -340,7 +342,10 @@ def run(
         wait_ready(url, 120, server, log_path)
         resend_unacknowledged(soak)
         before = Counter(s.status for s in soak.samples if s.started < outage.stopped)
-        during = Counter(s.status for s in soak.samples if outage.stopped <= s.started <= outage.restarted)
+        # Answers given while the cluster was down (a command sent then may still succeed once it is back).
+        during = Counter(
+            s.status for s in soak.samples if outage.stopped <= s.started + s.latency_ms / 1000 < outage.restarting
+        )
         # Recovery: the first command acknowledged after the restart; from then on, no 5xx is allowed.
         after_restart = [s for s in soak.samples if s.started > outage.restarted]
         recovered_at = next((s.started for s in after_restart if s.kind == "command" and s.status == 201), math.inf)
