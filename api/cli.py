@@ -34,6 +34,7 @@ from storage.evidence import LogEvidence
 from storage.integrity import checkpoint_json, parse_checkpoints
 from storage.recorders import Checkpoint
 from storage.signing import SigningKeyError, signing_key, write_new_key
+from storage.url import parse_database_url
 from storage.verification import run_verification
 
 app = typer.Typer(
@@ -73,7 +74,10 @@ def serve(
     if workers > 1 and settings.database_url.startswith("memory:"):
         err.print("memory:// is private to one process: use SQLite or PostgreSQL with --workers")
         raise typer.Exit(2)
-    out.print(f"Serving the ledger ({settings.database_url}) on http://{host}:{port}", soft_wrap=True)
+    out.print(
+        f"Serving the ledger ({parse_database_url(settings.database_url).display}) on http://{host}:{port}",
+        soft_wrap=True,
+    )
     out.print(f"  API docs: http://{host}:{port}/docs   console: http://{host}:{port}/console", soft_wrap=True)
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False, http=HEAD_LIMITED)

@@ -19,6 +19,7 @@ from api.security import Client, ClientRole, KeyRing
 from api.settings import Settings
 from api.throttle import AuthThrottle
 from ledger.calendar import LedgerCalendar
+from ledger.commands import refuse_unshown_characters
 from projections.system import LedgerSystem
 from storage.evidence import LogEvidence
 
@@ -142,8 +143,18 @@ def _read_parameters(route: APIRoute) -> frozenset[str]:
     return frozenset(names)
 
 
+def refuse_unshown_values(request: Request) -> None:
+    """Ids and values in the path or query hold no control character (a NUL would reach the store)."""
+    for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
+        try:
+            refuse_unshown_characters(str(value))
+        except ValueError as e:
+            raise ApiError(422, "invalid_input", f"{name}: {e}", field=name) from None
+
+
 def refuse_unknown_parameters(request: Request) -> None:
     """No parameter is silently ignored: one the operation does not read is a 422 naming it."""
+    refuse_unshown_values(request)
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or not request.query_params:
         return

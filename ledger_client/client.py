@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from types import TracebackType
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel
@@ -49,6 +50,11 @@ class Positions:
     def observe(self, position: int) -> None:
         with self._lock:
             self._position = max(self._position, position)
+
+
+def _segment(value: str) -> str:
+    """An id as one URL path segment (a `/` or `?` in it stays part of the id)."""
+    return quote(value, safe="")
 
 
 def _text(value: Instant | AsOf | None) -> str | None:
@@ -149,7 +155,7 @@ class LedgerClient:
         self, person_id: str, *, at: Instant | None = None, as_of: AsOf | None = None, min_position: int | None = None
     ) -> RightsAnswer:
         """Per organization: the role held, its scopes and interval, or why none is held."""
-        path = f"/v1/people/{person_id}/rights"
+        path = f"/v1/people/{_segment(person_id)}/rights"
         return self._read(RightsAnswer, path, {}, at=at, as_of=as_of, min_position=min_position)
 
     def who_had_access(
@@ -164,19 +170,19 @@ class LedgerClient:
     ) -> AccessAnswer:
         """Who could see the organization's data of `level` during [start, end)."""
         params = {"from": _text(start), "to": _text(end), "level": level}
-        path = f"/v1/orgs/{org_id}/access"
+        path = f"/v1/orgs/{_segment(org_id)}/access"
         return self._read(AccessAnswer, path, params, as_of=as_of, min_position=min_position)
 
     def windows(
         self, org_id: str, *, at: Instant | None = None, as_of: AsOf | None = None, min_position: int | None = None
     ) -> WindowsAnswer:
         """The annual-window state of a school or district."""
-        path = f"/v1/orgs/{org_id}/windows"
+        path = f"/v1/orgs/{_segment(org_id)}/windows"
         return self._read(WindowsAnswer, path, {}, at=at, as_of=as_of, min_position=min_position)
 
     def timeline(self, person_id: str, *, as_of: AsOf | None = None, min_position: int | None = None) -> TimelineAnswer:
         """Every event about the person with both times, and the derived access intervals."""
-        path = f"/v1/people/{person_id}/timeline"
+        path = f"/v1/people/{_segment(person_id)}/timeline"
         return self._read(TimelineAnswer, path, {}, as_of=as_of, min_position=min_position)
 
     # --- commands -----------------------------------------------------------------------------------

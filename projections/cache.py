@@ -208,6 +208,10 @@ class CachedSource(IndexSource):
         self._index_at_cache()
         return super().schools_of_district(district_id, as_of)
 
+    def directory_records(self, after: int, upto: int) -> list[FactRecord]:
+        self._index_at_cache()
+        return super().directory_records(after, upto)
+
     def person_records(self, person_id: str) -> list[FactRecord]:
         self._index_at_cache()
         return [r for r in super().person_records(person_id) if r.position <= self._position]

@@ -87,7 +87,7 @@ def preview_correction(
     else:
         try:
             decided = system_.service.preview([command], session.client.client_id)
-            system_.runner.wait(decided.position, container.settings.read_wait_seconds)
+            system_.wait(decided.position, container.settings.read_wait_seconds)
             difference = access_difference(queries, [e for _, e in decided.events], decided.position)
         except LedgerError as error:
             refusal = error

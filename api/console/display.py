@@ -35,9 +35,10 @@ def joined_date_and_time(query: bytes) -> bytes:
     times = {k[: -len(TIME_SUFFIX)]: v.strip() for k, v in pairs if k.endswith(TIME_SUFFIX)}
     if not times:
         return query
+    present = {key for key, _ in pairs}
     out = []
     for key, value in pairs:
-        if key.endswith(TIME_SUFFIX) and key[: -len(TIME_SUFFIX)] in dict(pairs):
+        if key.endswith(TIME_SUFFIX) and key[: -len(TIME_SUFFIX)] in present:
             continue
         moment = times.get(key, "")
         if moment and len(value.strip()) == 10:

@@ -104,7 +104,7 @@ def record_checkpoint(client: Auditor, container: ContainerDep) -> models.Verify
     and a signed tree head. Keep `head` (and `checkpoint`) outside the database. A log that fails verification
     is refused (409) and the failed verification is recorded."""
     log = container.log
-    report = run_verification(container.system.service.recorder, log, source="api")
+    report = run_verification(container.system.service.recorder, log, source="api", by=client.client_id)
     if not report.ok:
         raise ApiError(
             409,

@@ -90,6 +90,6 @@ def preview(container: Container, command: Command, client: Client) -> models.Co
     """Decide without appending, then compare access before and after at the position decided against."""
     system = container.system
     decided = system.service.preview([command], client.client_id)
-    system.runner.wait(decided.position, container.settings.read_wait_seconds)
+    system.wait(decided.position, container.settings.read_wait_seconds)
     difference = access_difference(system.queries, [e for _, e in decided.events], decided.position)
     return command_preview(decided, difference)

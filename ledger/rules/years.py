@@ -9,6 +9,8 @@ from ledger import events as ev
 from ledger.calendar import LedgerCalendar
 from ledger.streams import ReleasesView
 
+_UNKNOWN = object()
+
 
 def _memo(releases: ReleasesView, name: str) -> dict[tuple[object, ...], Any]:
     """One of the releases state's memos: sweeps ask the same instants many times."""
@@ -23,8 +25,10 @@ def current_released_year(releases: ReleasesView, calendar: LedgerCalendar, t: d
     """Y*(t): the release of the largest exam year released at or before t (none before the first)."""
     memo = _memo(releases, "current")
     key = (calendar.zone_name, t)
-    if key in memo:
-        found_before: ev.ScoresReleased | None = memo[key]
+    # One lookup, not `in` then `[]`: request threads share the memo and another may clear it in between.
+    remembered = memo.get(key, _UNKNOWN)
+    if remembered is not _UNKNOWN:
+        found_before: ev.ScoresReleased | None = remembered
         return found_before
     found: ev.ScoresReleased | None = None
     for r in releases.in_year_order:

@@ -356,3 +356,24 @@ def test_the_console_shows_html_looking_names_escaped(api):
     assert "<img src=x" not in page.text
     assert "&lt;script&gt;" in page.text
     assert "default-src 'none'" in page.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/v1/events/%00/proof", {}, "event_id"),
+        ("/v1/people/P-1%00/rights", {}, "person_id"),
+        ("/v1/orgs/S-1%1B/windows", {}, "org_id"),
+        (
+            "/v1/check",
+            {"person_id": "P-1\x00", "org_id": "S-1", "report": "score_summary", "exam_year": 2025, "school_id": "S-1"},
+            "person_id",
+        ),
+        ("/v1/people", {"query": "Dana\u202e"}, "query"),
+    ],
+)
+def test_a_control_character_in_an_id_or_a_query_value_is_refused_with_422_naming_it_on_every_store(
+    api, path, params, field
+):
+    error = assert_error(api.get(path, **params), 422, "invalid_input")
+    assert error.get("field") == field
