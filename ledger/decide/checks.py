@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ledger import events as ev
 from ledger.errors import NotFound, RuleViolation
 from ledger.rules.accounts import person_is_registered
 from ledger.rules.designations import (
@@ -36,31 +37,35 @@ def registered_person(world: World, person_id: str, t: datetime, field_name: str
     return person
 
 
-def registered_school(world: World, school_id: str, t: datetime, field_name: str = "school_id") -> SchoolView:
-    """The school must be registered at the command's valid time."""
-    school = world.school(school_id)
-    if school.registration is None:
-        raise NotFound(f"unknown school {school_id} ({field_name})", code="unknown_school", field=field_name)
-    if school.registration.effective_at > t:
+def _must_be_registered(
+    kind: str,
+    org_id: str,
+    registration: ev.SchoolRegistered | ev.DistrictRegistered | None,
+    t: datetime,
+    field_name: str,
+) -> None:
+    """A school or district named by a command exists and is registered at the command's valid time."""
+    if registration is None:
+        raise NotFound(f"unknown {kind} {org_id} ({field_name})", code=f"unknown_{kind}", field=field_name)
+    if registration.effective_at > t:
         raise RuleViolation(
-            f"school {school_id} is registered only from {iso(school.registration.effective_at)}",
+            f"{kind} {org_id} is registered only from {iso(registration.effective_at)}",
             code="not_registered_yet",
             field=field_name,
         )
+
+
+def registered_school(world: World, school_id: str, t: datetime, field_name: str = "school_id") -> SchoolView:
+    """The school must be registered at the command's valid time."""
+    school = world.school(school_id)
+    _must_be_registered("school", school_id, school.registration, t, field_name)
     return school
 
 
 def registered_district(world: World, district_id: str, t: datetime, field_name: str = "district_id") -> DistrictView:
     """The district must be registered at the command's valid time."""
     district = world.district(district_id)
-    if district.registration is None:
-        raise NotFound(f"unknown district {district_id} ({field_name})", code="unknown_district", field=field_name)
-    if district.registration.effective_at > t:
-        raise RuleViolation(
-            f"district {district_id} is registered only from {iso(district.registration.effective_at)}",
-            code="not_registered_yet",
-            field=field_name,
-        )
+    _must_be_registered("district", district_id, district.registration, t, field_name)
     return district
 
 
