@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ledger import events as ev
+from ledger.rules.enders import latest_effective
 from ledger.streams import PersonView
 
 
@@ -18,11 +19,7 @@ def person_is_registered(person: PersonView, t: datetime) -> ev.PersonRegistered
 
 def person_has_accepted_terms(person: PersonView, t: datetime) -> ev.TermsAccepted | None:
     """R2: the latest acceptance of the terms of use effective at or before t."""
-    found = None
-    for acc in person.terms:
-        if acc.effective_at <= t:
-            found = acc
-    return found
+    return latest_effective(person.terms, t)
 
 
 def person_is_affiliated_with(person: PersonView, org_id: str, t: datetime) -> ev.AffiliationAdded | None:

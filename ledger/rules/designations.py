@@ -5,34 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 
 from ledger import events as ev
+from ledger.rules.enders import latest_effective
 from ledger.streams import DistrictView, SchoolView
 
 
 def principal_of(school: SchoolView, t: datetime) -> ev.PrincipalDesignated | None:
     """Who acts: the designation for the school with the latest effective time at or before t."""
-    found = None
-    for d in school.principals:
-        if d.effective_at <= t:
-            found = d
-    return found
+    return latest_effective(school.principals, t)
 
 
 def principal_designated_for_year(school: SchoolView, exam_year: int, t: datetime) -> ev.PrincipalDesignated | None:
     """Who acts: the latest designation for this exam year effective at or before t (codes are issued to them)."""
-    found = None
-    for d in school.principals:
-        if d.exam_year == exam_year and d.effective_at <= t:
-            found = d
-    return found
+    return latest_effective((d for d in school.principals if d.exam_year == exam_year), t)
 
 
 def superintendent_of(district: DistrictView, t: datetime) -> ev.SuperintendentDesignated | None:
     """Who acts: the district's latest superintendent designation effective at or before t."""
-    found = None
-    for d in district.superintendents:
-        if d.effective_at <= t:
-            found = d
-    return found
+    return latest_effective(district.superintendents, t)
 
 
 def person_is_principal_of(school: SchoolView, person_id: str, t: datetime) -> bool:

@@ -31,3 +31,12 @@ def first_ender(start: datetime, enders: Iterable[ev.LedgerEvent], t: datetime |
 def effective_by(facts: Iterable[E], t: datetime) -> list[E]:
     """The facts (in valid-time order) that took effect at or before t, whether or not something ended them since."""
     return [f for f in facts if f.effective_at <= t]
+
+
+def latest_effective(facts: Iterable[E], t: datetime) -> E | None:
+    """The last of `facts` (given in valid-time order) effective at or before t: the one in force, latest wins."""
+    found: E | None = None
+    for f in facts:
+        if f.effective_at <= t:
+            found = f
+    return found
