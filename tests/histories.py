@@ -366,12 +366,12 @@ def preambles(draw: st.DrawFn) -> list[Step]:
         steps.append(Step({"type": "register_district", "district_id": d, "name": d}, at(EARLY)))
     opened = dict.fromkeys(SCHOOLS, EARLY)
     opened["S2"] = draw(st.sampled_from((EARLY, EARLY, "2022-09-01")))
-    for s, d in SCHOOLS.items():
-        command = {
+    for s, district in SCHOOLS.items():
+        command: dict[str, Any] = {
             "type": "register_school",
             "school_id": s,
             "name": s,
-            "district_id": d,
+            "district_id": district,
             "homeschool": s in HOMESCHOOLS,
         }
         steps.append(Step(command, at(opened[s])))
@@ -739,7 +739,7 @@ probe_ats = st.none() | instants()
 def check_probes(draw: st.DrawFn) -> CheckProbe:
     """A check; the school asked about is mostly the organization acted for (or one of its district's)."""
     org = draw(probe_orgs)
-    same = org if org in SCHOOLS else draw(st.sampled_from([s for s, d in SCHOOLS.items() if d == org] or [None]))
+    same = org if org in SCHOOLS else draw(st.sampled_from(_schools_of(org)))
     school = draw(st.one_of(st.just(same), st.just(same), st.none(), st.sampled_from((*SCHOOLS, UNKNOWN_ORG))))
     return CheckProbe(
         person_id=draw(probe_persons),
@@ -754,7 +754,13 @@ def check_probes(draw: st.DrawFn) -> CheckProbe:
     )
 
 
+def _schools_of(district: str) -> list[str | None]:
+    """The schools of a district, or [None] when it has none (or is not a district)."""
+    return [s for s, d in SCHOOLS.items() if d == district] or [None]
+
+
 def _org_of(command: dict[str, Any]) -> str | None:
+
     return command.get("org_id") or command.get("school_id") or command.get("district_id")
 
 
@@ -817,12 +823,13 @@ def focused_ats(done: Executed, command: dict[str, Any] | None = None) -> st.Sea
 def focused_checks(draw: st.DrawFn, done: Executed) -> CheckProbe:
     """A check about the person and organization of a command that was appended (random checks rarely are)."""
     granted = done.of_types(GRANTS)
-    c = draw(st.sampled_from(granted if granted and draw(st.integers(0, 2)) else focus(done)))
+    from_granted = bool(granted) and draw(st.integers(0, 2)) != 0
+    c = draw(st.sampled_from(granted if from_granted else focus(done)))
     person = c.get("person_id") or c.get("teacher_id") or draw(probe_persons)
     org = _org_of(c) or draw(probe_orgs)
     if org in SCHOOLS and draw(st.integers(0, 3)) == 0:
         org = SCHOOLS[org] or org  # as the school's district: district admins see it
-    school = org if org in SCHOOLS else draw(st.sampled_from([s for s, d in SCHOOLS.items() if d == org] or [None]))
+    school = org if org in SCHOOLS else draw(st.sampled_from(_schools_of(org)))
     year = _year_of(c)
     released = sorted({r["exam_year"] for r in done.commands if r["type"] == "release_scores"})
     if released and (not year or not draw(st.integers(0, 3))):

@@ -38,7 +38,7 @@ def busy(retry_after: str | None = "1") -> httpx.Response:
     return httpx.Response(503, json=BUSY, headers={"Retry-After": retry_after} if retry_after else {})
 
 
-def test_a_command_answered_503_is_retried_after_retry_after_with_the_same_idempotency_key():
+def test_a_command_answered_503_is_retried_after_retry_after_with_the_same_idempotency_key() -> None:
     transport, seen = scripted(busy("2"), busy("1"), httpx.Response(201, json=ACCEPTED))
     sleeps: list[float] = []
     result = client(transport, sleeps).command("register_person", person_id="P-1", name="A", email="a@x.org")
@@ -51,7 +51,7 @@ def test_a_command_answered_503_is_retried_after_retry_after_with_the_same_idemp
     assert keys != {None}
 
 
-def test_retries_are_bounded_and_the_last_503_is_raised():
+def test_retries_are_bounded_and_the_last_503_is_raised() -> None:
     transport, seen = scripted(busy(), busy(), busy())
     with pytest.raises(LedgerApiError) as refused:
         client(transport, [], retries=2).command("accept_terms", person_id="P-1", terms_version="v1")
@@ -60,14 +60,14 @@ def test_retries_are_bounded_and_the_last_503_is_raised():
     assert len(seen) == 3
 
 
-def test_a_long_retry_after_is_capped_and_a_missing_one_backs_off():
+def test_a_long_retry_after_is_capped_and_a_missing_one_backs_off() -> None:
     transport, _ = scripted(busy("3600"), busy(None), httpx.Response(201, json=ACCEPTED))
     sleeps: list[float] = []
     client(transport, sleeps, max_wait=5.0, backoff=0.5).command("accept_terms", person_id="P-1", terms_version="v1")
     assert sleeps == [5.0, 1.0]  # capped; then 0.5 * 2**1
 
 
-def test_a_refusal_by_a_rule_is_not_retried_and_names_rule_and_field():
+def test_a_refusal_by_a_rule_is_not_retried_and_names_rule_and_field() -> None:
     refused_body = {"error": {"code": "five_staff_limit", "message": "full", "rule": "R9", "field": "code"}}
     transport, seen = scripted(httpx.Response(409, json=refused_body))
     with pytest.raises(LedgerApiError) as refused:
@@ -76,13 +76,13 @@ def test_a_refusal_by_a_rule_is_not_retried_and_names_rule_and_field():
     assert len(seen) == 1
 
 
-def test_a_connection_failure_is_retried():
+def test_a_connection_failure_is_retried() -> None:
     transport, seen = scripted(httpx.ConnectError("refused"), httpx.Response(201, json=ACCEPTED))
     assert client(transport, []).command("accept_terms", person_id="P-1", terms_version="v1").position == 7
     assert len(seen) == 2
 
 
-def test_the_position_of_a_write_is_sent_as_min_position_by_the_next_read():
+def test_the_position_of_a_write_is_sent_as_min_position_by_the_next_read() -> None:
     check = {"allowed": True, "role": "teacher", "rules": ["R3"], "reason": "", "evidence": [], "position": 7}
     transport, seen = scripted(httpx.Response(201, json=ACCEPTED), httpx.Response(200, json=check))
     ledger = client(transport, [])

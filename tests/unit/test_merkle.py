@@ -54,23 +54,23 @@ def proof(ranges: list[merkle.Range], nodes: dict[merkle.Node, bytes]) -> list[b
     return [merkle.range_hash(lo, hi, nodes) for lo, hi in ranges]
 
 
-def test_the_empty_entry_hashes_to_the_rfc_leaf_hash():
+def test_the_empty_entry_hashes_to_the_rfc_leaf_hash() -> None:
     assert merkle.leaf_hash(b"").hex() == "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
 
 
-def test_the_eight_rfc_leaves_hash_to_the_rfc_root_naively_and_from_stored_nodes():
+def test_the_eight_rfc_leaves_hash_to_the_rfc_root_naively_and_from_stored_nodes() -> None:
     expected = "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"
     assert naive_root(RFC_LEAVES).hex() == expected
     assert merkle.range_hash(0, 8, stored_nodes(RFC_LEAVES)).hex() == expected
 
 
-def test_the_first_three_rfc_leaves_hash_to_the_rfc_root_naively_and_from_stored_nodes():
+def test_the_first_three_rfc_leaves_hash_to_the_rfc_root_naively_and_from_stored_nodes() -> None:
     expected = "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77"
     assert naive_root(RFC_LEAVES[:3]).hex() == expected
     assert merkle.range_hash(0, 3, stored_nodes(RFC_LEAVES)).hex() == expected
 
 
-def test_the_compact_range_root_equals_the_naive_root_at_every_size_up_to_eight():
+def test_the_compact_range_root_equals_the_naive_root_at_every_size_up_to_eight() -> None:
     tree = merkle.CompactRange()
     for n, entry in enumerate(RFC_LEAVES, start=1):
         tree.append(merkle.leaf_hash(entry))
@@ -78,7 +78,7 @@ def test_the_compact_range_root_equals_the_naive_root_at_every_size_up_to_eight(
 
 
 @pytest.mark.parametrize("size", range(1, 9))
-def test_every_inclusion_proof_of_the_rfc_trees_equals_the_naive_one_and_verifies(size: int):
+def test_every_inclusion_proof_of_the_rfc_trees_equals_the_naive_one_and_verifies(size: int) -> None:
     leaves = [merkle.leaf_hash(e) for e in RFC_LEAVES[:size]]
     nodes = stored_nodes(RFC_LEAVES)
     root = naive_root(RFC_LEAVES[:size])
@@ -90,7 +90,7 @@ def test_every_inclusion_proof_of_the_rfc_trees_equals_the_naive_one_and_verifie
 
 
 @pytest.mark.parametrize("second", range(1, 9))
-def test_every_consistency_proof_of_the_rfc_trees_equals_the_naive_one_and_verifies(second: int):
+def test_every_consistency_proof_of_the_rfc_trees_equals_the_naive_one_and_verifies(second: int) -> None:
     leaves = [merkle.leaf_hash(e) for e in RFC_LEAVES[:second]]
     nodes = stored_nodes(RFC_LEAVES)
     for first in range(1, second + 1):
@@ -102,12 +102,12 @@ def test_every_consistency_proof_of_the_rfc_trees_equals_the_naive_one_and_verif
             assert not merkle.verify_consistency(first, second, second_root, second_root, got)
 
 
-def test_the_empty_tree_is_consistent_with_every_tree_and_nothing_is_proved_in_it():
+def test_the_empty_tree_is_consistent_with_every_tree_and_nothing_is_proved_in_it() -> None:
     assert merkle.verify_consistency(0, 3, merkle.EMPTY_ROOT, naive_root(RFC_LEAVES[:3]), [])
     assert not merkle.verify_inclusion(merkle.leaf_hash(b""), 0, 0, [], merkle.EMPTY_ROOT)
 
 
-def test_a_compact_range_resumed_from_its_right_edge_continues_the_same_tree():
+def test_a_compact_range_resumed_from_its_right_edge_continues_the_same_tree() -> None:
     nodes = stored_nodes(RFC_LEAVES[:5])
     resumed = merkle.CompactRange(5, [nodes[n] for n in merkle.cover(0, 5)])
     for entry in RFC_LEAVES[5:]:
@@ -120,7 +120,7 @@ entries = st.lists(st.binary(max_size=12), min_size=1, max_size=70)
 
 @settings(max_examples=EXAMPLES, deadline=None)
 @given(entries=entries, data=st.data())
-def test_every_leaf_is_proved_in_every_tree_that_holds_it(entries: list[bytes], data: st.DataObject):
+def test_every_leaf_is_proved_in_every_tree_that_holds_it(entries: list[bytes], data: st.DataObject) -> None:
     nodes = stored_nodes(entries)
     size = data.draw(st.integers(1, len(entries)), label="size")
     root = merkle.range_hash(0, size, nodes)
@@ -157,7 +157,7 @@ def tampered(entries: list[bytes], how: str, at: int) -> list[bytes]:
 )
 def test_a_changed_byte_a_reorder_a_deletion_or_an_insertion_breaks_the_proofs_of_the_signed_tree(
     entries: list[bytes], how: str, data: st.DataObject
-):
+) -> None:
     at = data.draw(st.integers(0, len(entries) - 2), label="at")
     kept_root, kept_size = naive_root(entries), len(entries)  # what a client holds: a head of the honest tree
     forged = tampered(entries, how, at)

@@ -43,33 +43,33 @@ def anchors(markdown: str) -> set[str]:
     return explicit | headings
 
 
-def test_the_heading_anchor_is_what_a_markdown_renderer_makes():
+def test_the_heading_anchor_is_what_a_markdown_renderer_makes() -> None:
     assert slug("Commands and events") == "commands-and-events"
     assert slug("R9 — five staff") == "r9--five-staff"
     assert slug("Write-time") == "write-time"
 
 
 @pytest.mark.parametrize("rule", [f"R{n}" for n in range(1, 17)])
-def test_every_rule_has_its_own_section_in_docs_rules(rule: str):
+def test_every_rule_has_its_own_section_in_docs_rules(rule: str) -> None:
     text = RULES.read_text(encoding="utf-8")
     assert rule.lower() in anchors(text)
     assert re.search(rf"^### {rule} — \S", text, flags=re.M), f"no heading for {rule}"
 
 
-def test_the_decisions_have_a_subsection_for_each_kind():
+def test_the_decisions_have_a_subsection_for_each_kind() -> None:
     found = anchors(RULES.read_text(encoding="utf-8"))
     kinds = ("writes", "reads", "time", "codes", "security", "evidence", "interfaces")
     assert {f"decisions-{k}" for k in kinds} <= found
 
 
-def test_every_link_within_docs_rules_leads_to_a_section_of_it():
+def test_every_link_within_docs_rules_leads_to_a_section_of_it() -> None:
     text = RULES.read_text(encoding="utf-8")
     targets = set(re.findall(r"\]\(#([^)]+)\)", text))
     assert targets, "the table of contents links to the sections"
     assert targets <= anchors(text), targets - anchors(text)
 
 
-def test_every_reference_to_a_section_of_docs_rules_in_the_repository_exists():
+def test_every_reference_to_a_section_of_docs_rules_in_the_repository_exists() -> None:
     known = anchors(RULES.read_text(encoding="utf-8"))
     broken = [
         f"{path.relative_to(ROOT)}: #{anchor}"
@@ -80,7 +80,7 @@ def test_every_reference_to_a_section_of_docs_rules_in_the_repository_exists():
     assert broken == []
 
 
-def test_nothing_in_the_repository_refers_the_reader_to_a_document_outside_it():
+def test_nothing_in_the_repository_refers_the_reader_to_a_document_outside_it() -> None:
     outside = re.compile("|".join([re.escape("../" + "shared/"), "SP" + "EC §"]))
     work = re.compile(r"\b[Ii]ss" + r"ue [0-9]+")
     found = []

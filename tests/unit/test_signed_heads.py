@@ -27,7 +27,7 @@ KEY = Ed25519PrivateKey.generate()
 PUBLIC = public_key_bytes(KEY.public_key())
 
 
-def test_the_signed_message_is_the_sorted_spaceless_json_of_the_four_signed_keys():
+def test_the_signed_message_is_the_sorted_spaceless_json_of_the_four_signed_keys() -> None:
     head = sign_head(KEY, 3, bytes(32), 1_700_000_000_000)
     expected = json.dumps(
         {"log_id": head["log_id"], "root_hash": "00" * 32, "timestamp": 1_700_000_000_000, "tree_size": 3},
@@ -40,7 +40,7 @@ def test_the_signed_message_is_the_sorted_spaceless_json_of_the_four_signed_keys
     assert len(head["log_id"]) == 64
 
 
-def test_a_head_verifies_under_its_key_and_not_once_any_signed_field_changes():
+def test_a_head_verifies_under_its_key_and_not_once_any_signed_field_changes() -> None:
     head = sign_head(KEY, 5, bytes(range(32)), 1)
     assert verify_head(head, PUBLIC) == (5, bytes(range(32)))
     for field, value in (("tree_size", 6), ("root_hash", "11" * 32), ("timestamp", 2)):
@@ -51,7 +51,7 @@ def test_a_head_verifies_under_its_key_and_not_once_any_signed_field_changes():
         verify_head(head, other)
 
 
-def test_an_entry_round_trips_and_carries_position_id_and_exact_stored_bytes():
+def test_an_entry_round_trips_and_carries_position_id_and_exact_stored_bytes() -> None:
     entry = Entry(42, "0190-abc", "person:p1", 7, "ledger.events:PersonRegistered", b'{"name":"A\\u00e9"}')
     data = encode_entry(entry)
     assert decode_entry(data) == entry
@@ -61,7 +61,7 @@ def test_an_entry_round_trips_and_carries_position_id_and_exact_stored_bytes():
         decode_entry(data + b"x")
 
 
-def test_inclusion_and_consistency_are_checked_against_signed_heads():
+def test_inclusion_and_consistency_are_checked_against_signed_heads() -> None:
     leaves = [merkle.leaf_hash(bytes([i])) for i in range(6)]
     tree = merkle.CompactRange()
     for leaf in leaves:

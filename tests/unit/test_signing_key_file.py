@@ -13,7 +13,7 @@ from api.cli import app as cli_app
 from storage.signing import SigningKeyError, default_key_path, load_key, signing_key
 
 
-def test_keygen_writes_an_owner_only_key_that_loads_and_never_overwrites_it(tmp_path: Path):
+def test_keygen_writes_an_owner_only_key_that_loads_and_never_overwrites_it(tmp_path: Path) -> None:
     file = tmp_path / "keys" / "log.key"
     result = CliRunner().invoke(cli_app, ["keygen", str(file)])
     assert result.exit_code == 0, result.output
@@ -25,7 +25,7 @@ def test_keygen_writes_an_owner_only_key_that_loads_and_never_overwrites_it(tmp_
     assert load_key(file).private_bytes_raw() == key.private_bytes_raw()
 
 
-def test_a_key_file_others_may_read_is_refused_naming_the_file(tmp_path: Path):
+def test_a_key_file_others_may_read_is_refused_naming_the_file(tmp_path: Path) -> None:
     file = tmp_path / "log.key"
     CliRunner().invoke(cli_app, ["keygen", str(file)])
     os.chmod(file, 0o644)
@@ -35,7 +35,7 @@ def test_a_key_file_others_may_read_is_refused_naming_the_file(tmp_path: Path):
         load_key(tmp_path / "missing.key")
 
 
-def test_without_a_key_file_a_sqlite_ledger_keeps_one_next_to_its_database(tmp_path: Path):
+def test_without_a_key_file_a_sqlite_ledger_keeps_one_next_to_its_database(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/data/ledger.db"
     assert default_key_path(url) == tmp_path / "data" / "ledger-signing.key"
     first = signing_key(url, None)
