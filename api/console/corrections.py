@@ -13,7 +13,7 @@ from fastapi import Path, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from api.console.routes import MAX_ID, ConsoleError, container_of, render, router, signed_in
+from api.console.web import MAX_ID, ConsoleError, container_of, render, router, signed_in
 from api.security import ClientRole
 from ledger.commands import parse_command
 from ledger.errors import LedgerError
