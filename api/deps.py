@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -100,17 +100,28 @@ class RoleGate:
     the documented roles are the enforced ones.
     """
 
-    def __init__(self, *roles: ClientRole) -> None:
+    def __init__(self, *roles: ClientRole, only_with: Mapping[ClientRole, str] | None = None) -> None:
         self.roles = roles
         self.allowed = ", ".join(r.value for r in roles)
+        # A role admitted only with a boolean query parameter set to true (support: dry_run=true).
+        self.only_with = dict(only_with or {})
 
     async def __call__(self, request: Request, credentials: Credentials) -> Client:
         client = authenticate(request, credentials)
         if client.role not in self.roles:
             raise ApiError(403, "forbidden", f"role {client.role.value} may not call this; allowed: {self.allowed}")
+        flag = self.only_with.get(client.role)
+        if flag is not None and (request.query_params.get(flag) or "").lower() not in TRUE_TEXTS:
+            raise ApiError(
+                403, "forbidden", f"role {client.role.value} may call this only with {flag}=true", field=flag
+            )
         # Checked here, where every /v1 operation already passes, rather than in one more dependency level.
         refuse_unknown_parameters(request)
         return client
+
+
+# What a boolean query parameter accepts as true (as the parameter's own parsing does).
+TRUE_TEXTS = frozenset({"1", "on", "t", "true", "y", "yes"})
 
 
 # Reads of the log itself (feed, verify, checkpoints) are always at its head: `min_position` holds there.
@@ -169,9 +180,10 @@ def refuse_unknown_parameters(request: Request) -> None:
         )
 
 
-def require(*roles: ClientRole) -> RoleGate:
-    """The dependency admitting only `roles`."""
-    return RoleGate(*roles)
+def require(*roles: ClientRole, only_with: Mapping[ClientRole, str] | None = None) -> RoleGate:
+    """The dependency admitting only `roles`; a role in `only_with` only when it sets that boolean
+    query parameter to true."""
+    return RoleGate(*roles, only_with=only_with)
 
 
 Registrar = Annotated[Client, Depends(require(ClientRole.REGISTRAR))]

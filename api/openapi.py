@@ -1,5 +1,6 @@
 """The OpenAPI document: each operation's roles (`x-roles`, read from the role gate it depends on,
-so the documented roles are the enforced ones) and its request and answer examples."""
+so the documented roles are the enforced ones), the conditions some roles are admitted under
+(`x-role-conditions`, from the same gate), and its request and answer examples."""
 
 from __future__ import annotations
 
@@ -33,6 +34,27 @@ def roles_of(route: APIRoute) -> list[str] | None:
     return [role.value for role in ClientRole if role in admitted]
 
 
+def conditions_of(route: APIRoute) -> dict[str, dict[str, bool]]:
+    """Roles the route admits only under a condition: role -> the query parameters it must send, with their values."""
+    conditions: dict[str, dict[str, bool]] = {}
+    for call in _calls(route.dependant):
+        if isinstance(call, RoleGate):
+            for role, flag in call.only_with.items():
+                conditions.setdefault(role.value, {})[flag] = True
+    return conditions
+
+
+def roles_line(roles: list[str] | None, conditions: dict[str, dict[str, bool]]) -> str:
+    """`registrar, support (support: dry_run=true only)`."""
+    if roles is None:
+        return "anyone (no key needed)"
+    notes = [
+        f"{role}: {', '.join(f'{name}={str(value).lower()}' for name, value in needs.items())} only"
+        for role, needs in conditions.items()
+    ]
+    return ", ".join(roles) + (f" ({'; '.join(notes)})" if notes else "")
+
+
 def operation_key(method: str, route: APIRoute) -> str:
     return f"{method} {route.path_format}"
 
@@ -61,15 +83,18 @@ def api_routes(routers: Iterable[APIRouter]) -> Iterator[APIRoute]:
 
 
 def describe(routers: Iterable[APIRouter], schema: dict[str, Any]) -> dict[str, Any]:
-    """Add `x-roles`, a "Roles:" line and the examples to every operation of `schema`."""
+    """Add `x-roles`, `x-role-conditions`, a "Roles:" line and the examples to every operation of `schema`."""
     for route in api_routes(routers):
         if route.path_format not in schema["paths"]:
             continue
         roles = roles_of(route)
+        conditions = conditions_of(route)
         for method in sorted(route.methods or ()):
             operation = schema["paths"][route.path_format][method.lower()]
-            who = ", ".join(roles) if roles is not None else "anyone (no key needed)"
             operation["x-roles"] = roles if roles is not None else [ANYONE]
+            if conditions:
+                operation["x-role-conditions"] = conditions
+            who = roles_line(roles, conditions)
             operation["description"] = f"**Roles:** {who}.\n\n" + operation.get("description", "")
             example = EXAMPLES.get(operation_key(method, route))
             if example:

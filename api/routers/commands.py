@@ -20,7 +20,11 @@ router = APIRouter(prefix="/v1/commands", tags=["commands"])
 ERRORS = models.error_responses(401, 403, 404, 409, 413, 422, 429)
 
 
-RegistrarOrSupport = Annotated[Client, Depends(require(ClientRole.REGISTRAR, ClientRole.SUPPORT))]
+# Support may only preview: the gate refuses its calls without dry_run=true, and the OpenAPI
+# document reads the same condition from it (`x-role-conditions`).
+RegistrarOrSupportPreview = Annotated[
+    Client, Depends(require(ClientRole.REGISTRAR, ClientRole.SUPPORT, only_with={ClientRole.SUPPORT: "dry_run"}))
+]
 DRY_RUN_DOC = (
     "true: decide and answer what would be recorded and the access intervals it would change, "
     "appending nothing (registrar, support)"
@@ -33,7 +37,7 @@ PREVIEW: dict[int | str, dict[str, Any]] = {
 @router.post("", status_code=201, response_model=models.CommandAccepted, responses={**ERRORS, **PREVIEW})
 def post_command(
     command: Annotated[AnyCommand, Body(discriminator="type")],
-    client: RegistrarOrSupport,
+    client: RegistrarOrSupportPreview,
     container: ContainerDep,
     response: Response,
     dry_run: Annotated[bool, Query(description=DRY_RUN_DOC)] = False,
@@ -42,12 +46,11 @@ def post_command(
 
     With `dry_run=true` the command is decided as it would be now and nothing is appended: the
     answer (200) lists the events it would record and whose access intervals would start, end
-    or move; a refusal is the same error as the real command's. Support may only preview.
+    or move; a refusal is the same error as the real command's. Support may only preview
+    (`x-role-conditions`: support calls it with `dry_run=true` only, 403 otherwise).
     """
     if dry_run:
         return JSONResponse(preview(container, command, client).model_dump(), status_code=200)
-    if client.role is not ClientRole.REGISTRAR:
-        raise ApiError(403, "forbidden", f"role {client.role.value} may only preview commands (dry_run=true)")
     outcome = container.system.service.execute(command, client.client_id)
     if outcome.replayed:
         response.headers["Idempotent-Replayed"] = "true"

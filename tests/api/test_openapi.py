@@ -29,10 +29,13 @@ def operations(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     return [(method.upper(), path, op) for path, ops in schema["paths"].items() for method, op in ops.items()]
 
 
-def call(client: TestClient, method: str, path: str, headers: dict[str, str]) -> int:
-    """Call an operation with no parameters: a gate answers 403 before the input is looked at."""
+def call(
+    client: TestClient, method: str, path: str, headers: dict[str, str], params: dict[str, Any] | None = None
+) -> int:
+    """Call an operation with no other input: a gate answers 403 before the input is looked at."""
     url = re.sub(r"\{[^}]+\}", "X-1", path)
-    response = client.request(method, url, headers=headers, json={} if method == "POST" else None)
+    query = {name: str(value).lower() for name, value in (params or {}).items()}
+    response = client.request(method, url, headers=headers, params=query, json={} if method == "POST" else None)
     return response.status_code
 
 
@@ -46,12 +49,37 @@ def test_every_v1_operation_lists_as_x_roles_exactly_the_roles_the_server_admits
             if call(client, method, path, {}) == 401:
                 wrong.append(f"{method} {path}: documented open to anyone, but asks for a key")
             continue
-        admitted = [role for role in ROLES if call(client, method, path, auth(role)) != 403]
+        conditions = op.get("x-role-conditions", {})
+        admitted = [role for role in ROLES if call(client, method, path, auth(role), conditions.get(role)) != 403]
         if op.get("x-roles") != admitted:
             wrong.append(f"{method} {path}: x-roles {op.get('x-roles')}, server admits {admitted}")
         if call(client, method, path, {}) != 401:
             wrong.append(f"{method} {path}: answers without a key, but x-roles are {op.get('x-roles')}")
     assert wrong == []
+
+
+def test_support_may_post_commands_only_as_a_dry_run_and_the_document_says_so(client: TestClient):
+    schema = client.get("/openapi.json").json()
+    for path in ("/v1/commands",):
+        op = schema["paths"][path]["post"]
+        assert op["x-roles"] == ["registrar", "support"]
+        assert op["x-role-conditions"] == {"support": {"dry_run": True}}
+        first_line = op["description"].splitlines()[0]
+        assert first_line == "**Roles:** registrar, support (support: dry_run=true only)."
+
+
+def test_a_role_admitted_under_a_condition_is_refused_without_it(client: TestClient):
+    conditioned = [
+        (m, p, role, needs)
+        for m, p, op in operations(client.get("/openapi.json").json())
+        for role, needs in op.get("x-role-conditions", {}).items()
+    ]
+    assert conditioned
+    for method, path, role, needs in conditioned:
+        assert call(client, method, path, auth(role)) == 403, f"{method} {path} as {role} without {needs}"
+        unmet = {name: not value for name, value in needs.items()}
+        assert call(client, method, path, auth(role), unmet) == 403, f"{method} {path} as {role} with {unmet}"
+        assert call(client, method, path, auth(role), needs) != 403, f"{method} {path} as {role} with {needs}"
 
 
 def test_each_operation_names_its_roles_in_its_description(client: TestClient):
