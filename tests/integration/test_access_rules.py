@@ -136,7 +136,7 @@ def code_holder(led: LedgerSystem, clock: Clock, pid: str, *, affiliate: bool = 
 # --- R1 account -----------------------------------------------------------------------------------
 
 
-def test_a_check_about_an_unknown_person_answers_not_allowed_with_r1_instead_of_raising(led):
+def test_a_check_about_an_unknown_person_answers_not_allowed_with_r1_instead_of_raising(led: LedgerSystem) -> None:
     d = check(led, "NOBODY", "S1", Report.SCORE_SUMMARY)
     assert not d.allowed
     assert d.rules == ("R1",)
@@ -144,7 +144,7 @@ def test_a_check_about_an_unknown_person_answers_not_allowed_with_r1_instead_of_
     assert d.evidence == ()
 
 
-def test_a_person_registered_from_2026_was_not_registered_in_2025(led):
+def test_a_person_registered_from_2026_was_not_registered_in_2025(led: LedgerSystem) -> None:
     person(led, "LATE", "S1", registered="2026-01-01", terms="2026-01-01")
     run(
         led, type="grant_system_access", person_id="LATE", org_id="S1", system="course_audit", effective_at="2026-01-01"
@@ -158,7 +158,9 @@ def test_a_person_registered_from_2026_was_not_registered_in_2025(led):
 # --- R2 terms --------------------------------------------------------------------------------------
 
 
-def test_a_person_who_has_not_accepted_the_terms_is_denied_with_r2_and_the_role_is_still_reported(led):
+def test_a_person_who_has_not_accepted_the_terms_is_denied_with_r2_and_the_role_is_still_reported(
+    led: LedgerSystem,
+) -> None:
     person(led, "TN", "S1", terms=None)
     grant = run(led, type="grant_system_access", person_id="TN", org_id="S1", system="course_audit", effective_at=EARLY)
     d = check(led, "TN", "S1", Report.SCORE_SUMMARY)
@@ -169,7 +171,7 @@ def test_a_person_who_has_not_accepted_the_terms_is_denied_with_r2_and_the_role_
     assert event_id(grant) in d.evidence
 
 
-def test_rights_of_a_person_without_terms_still_list_what_acceptance_would_unlock(led):
+def test_rights_of_a_person_without_terms_still_list_what_acceptance_would_unlock(led: LedgerSystem) -> None:
     person(led, "TN", "S1", terms=None)
     run(led, type="grant_system_access", person_id="TN", org_id="S1", system="course_audit", effective_at=EARLY)
     led.runner.catch_up()
@@ -179,7 +181,7 @@ def test_rights_of_a_person_without_terms_still_list_what_acceptance_would_unloc
     assert s1.role == "school_admin"
 
 
-def test_terms_accepted_effective_in_2026_had_not_been_accepted_in_2025(led):
+def test_terms_accepted_effective_in_2026_had_not_been_accepted_in_2025(led: LedgerSystem) -> None:
     person(led, "TL", "S1", terms="2026-01-01")
     run(led, type="grant_system_access", person_id="TL", org_id="S1", system="course_audit", effective_at=EARLY)
     assert check(led, "TL", "S1", Report.SCORE_SUMMARY).rules == ("R2",)
@@ -189,7 +191,9 @@ def test_terms_accepted_effective_in_2026_had_not_been_accepted_in_2025(led):
 # --- R3 / R4 teachers -----------------------------------------------------------------------------------
 
 
-def test_a_teacher_with_a_current_year_authorization_sees_the_instructional_planning_report_of_the_subject(led):
+def test_a_teacher_with_a_current_year_authorization_sees_the_instructional_planning_report_of_the_subject(
+    led: LedgerSystem,
+) -> None:
     auth = teacher(led, "T1")
     d = check(led, "T1", "S1", Report.INSTRUCTIONAL_PLANNING, subject="AP-BIO")
     assert d.allowed
@@ -199,7 +203,7 @@ def test_a_teacher_with_a_current_year_authorization_sees_the_instructional_plan
     assert auth in d.evidence
 
 
-def test_a_teacher_sees_the_roster_of_an_assigned_section_but_not_of_another_section(led):
+def test_a_teacher_sees_the_roster_of_an_assigned_section_but_not_of_another_section(led: LedgerSystem) -> None:
     teacher(led, "T1")
     assert check(led, "T1", "S1", Report.SUBJECT_SCORE_ROSTER, subject="AP-BIO", section_id="AP-BIO-1").allowed
     other = check(led, "T1", "S1", Report.SUBJECT_SCORE_ROSTER, subject="AP-BIO", section_id="AP-BIO-2")
@@ -208,7 +212,7 @@ def test_a_teacher_sees_the_roster_of_an_assigned_section_but_not_of_another_sec
     assert other.role == "teacher"
 
 
-def test_a_teacher_does_not_see_another_subject_or_the_school_wide_reports(led):
+def test_a_teacher_does_not_see_another_subject_or_the_school_wide_reports(led: LedgerSystem) -> None:
     teacher(led, "T1")
     chem = check(led, "T1", "S1", Report.INSTRUCTIONAL_PLANNING, subject="AP-CHEM")
     assert not chem.allowed
@@ -219,7 +223,7 @@ def test_a_teacher_does_not_see_another_subject_or_the_school_wide_reports(led):
         assert d.rules == ("R4",), report
 
 
-def test_a_teacher_sees_an_earlier_kept_year_of_a_subject_authorized_in_that_school_year(led):
+def test_a_teacher_sees_an_earlier_kept_year_of_a_subject_authorized_in_that_school_year(led: LedgerSystem) -> None:
     teacher(led, "T1", year=2024)
     run(
         led,
@@ -239,7 +243,7 @@ def test_a_teacher_sees_an_earlier_kept_year_of_a_subject_authorized_in_that_sch
     assert d.rules == ("R4",)
 
 
-def test_no_teacher_access_before_the_first_release(led):
+def test_no_teacher_access_before_the_first_release(led: LedgerSystem) -> None:
     # school year 2021 authorization; the first release (2021) is on 2021-07-07
     teacher(led, "T1", year=2021)
     d = check(led, "T1", "S1", Report.INSTRUCTIONAL_PLANNING, year=2021, at=ny(2021, 3, 1), subject="AP-BIO")
@@ -247,7 +251,7 @@ def test_no_teacher_access_before_the_first_release(led):
     assert d.rules == ("R3",)
 
 
-def test_a_withdrawn_current_year_authorization_no_longer_makes_a_teacher(led):
+def test_a_withdrawn_current_year_authorization_no_longer_makes_a_teacher(led: LedgerSystem) -> None:
     teacher(led, "T1")
     run(
         led,
@@ -267,7 +271,7 @@ def test_a_withdrawn_current_year_authorization_no_longer_makes_a_teacher(led):
 # --- R5 homeschool ------------------------------------------------------------------------------------
 
 
-def test_authorizations_at_a_homeschool_organization_give_no_access_r5(led):
+def test_authorizations_at_a_homeschool_organization_give_no_access_r5(led: LedgerSystem) -> None:
     teacher(led, "TH", school="H1")
     d = check(led, "TH", "H1", Report.INSTRUCTIONAL_PLANNING, subject="AP-BIO")
     assert not d.allowed
@@ -278,7 +282,9 @@ def test_authorizations_at_a_homeschool_organization_give_no_access_r5(led):
 # --- R6 restriction ---------------------------------------------------------------------------------------
 
 
-def test_a_restricted_teacher_is_denied_rosters_with_r6_and_keeps_instructional_planning_with_r6(led):
+def test_a_restricted_teacher_is_denied_rosters_with_r6_and_keeps_instructional_planning_with_r6(
+    led: LedgerSystem,
+) -> None:
     teacher(led, "T1")
     restriction = run(
         led, type="restrict_student_data", school_id="S1", teacher_id="T1", requested_by="PR", effective_at="2025-09-01"
@@ -293,11 +299,14 @@ def test_a_restricted_teacher_is_denied_rosters_with_r6_and_keeps_instructional_
     assert "R6" in planning.rules
 
 
-def test_a_restriction_of_all_teachers_applies_to_each_of_them_and_lifting_it_restores_rosters(led):
+def test_a_restriction_of_all_teachers_applies_to_each_of_them_and_lifting_it_restores_rosters(
+    led: LedgerSystem,
+) -> None:
     teacher(led, "T1")
     run(led, type="restrict_student_data", school_id="S1", requested_by="PR", effective_at="2025-09-01")
     run(led, type="lift_student_data_restriction", school_id="S1", requested_by="PR", effective_at="2025-10-01")
-    ask = {"subject": "AP-BIO", "section_id": "AP-BIO-1"}
+    ask: dict[str, Any] = {"subject": "AP-BIO", "section_id": "AP-BIO-1"}
+
     assert check(led, "T1", "S1", Report.SUBJECT_SCORE_ROSTER, at=ny(2025, 8, 31, 23, 59), **ask).allowed
     assert check(led, "T1", "S1", Report.SUBJECT_SCORE_ROSTER, **ask).rules == ("R6",)
     lifted = check(led, "T1", "S1", Report.SUBJECT_SCORE_ROSTER, at=ny(2025, 10, 1), **ask)
@@ -305,7 +314,7 @@ def test_a_restriction_of_all_teachers_applies_to_each_of_them_and_lifting_it_re
     assert "R6" not in lifted.rules
 
 
-def test_a_restriction_of_one_teacher_does_not_restrict_another(led):
+def test_a_restriction_of_one_teacher_does_not_restrict_another(led: LedgerSystem) -> None:
     teacher(led, "T1")
     teacher(led, "T2")
     run(
@@ -314,7 +323,7 @@ def test_a_restriction_of_one_teacher_does_not_restrict_another(led):
     assert check(led, "T2", "S1", Report.SUBJECT_SCORE_ROSTER, subject="AP-BIO", section_id="AP-BIO-1").allowed
 
 
-def test_a_restriction_does_not_restrict_school_administrators(led):
+def test_a_restriction_does_not_restrict_school_administrators(led: LedgerSystem) -> None:
     person(led, "AS", "S1")
     run(led, type="grant_system_access", person_id="AS", org_id="S1", system="course_audit", effective_at=EARLY)
     run(led, type="restrict_student_data", school_id="S1", requested_by="PR", effective_at="2025-09-01")
@@ -324,7 +333,7 @@ def test_a_restriction_does_not_restrict_school_administrators(led):
 # --- R7 system access --------------------------------------------------------------------------------------
 
 
-def test_system_access_at_a_school_makes_a_school_admin_while_it_lasts(led):
+def test_system_access_at_a_school_makes_a_school_admin_while_it_lasts(led: LedgerSystem) -> None:
     person(led, "AS", "S1")
     grant = run(
         led, type="grant_system_access", person_id="AS", org_id="S1", system="registration_ordering", effective_at=EARLY
@@ -347,7 +356,7 @@ def test_system_access_at_a_school_makes_a_school_admin_while_it_lasts(led):
     assert after.rules == ("R7",)
 
 
-def test_system_access_at_a_district_makes_a_district_admin(led):
+def test_system_access_at_a_district_makes_a_district_admin(led: LedgerSystem) -> None:
     person(led, "AD", "D1")
     run(led, type="grant_system_access", person_id="AD", org_id="D1", system="course_audit", effective_at=EARLY)
     d = check(led, "AD", "D1", Report.STUDENT_DATAFILE, school_id="S2")
@@ -359,7 +368,7 @@ def test_system_access_at_a_district_makes_a_district_admin(led):
 # --- R8 code -------------------------------------------------------------------------------------------------
 
 
-def test_redeeming_the_code_makes_a_school_admin_from_the_redemption(led, clock):
+def test_redeeming_the_code_makes_a_school_admin_from_the_redemption(led: LedgerSystem, clock: Clock) -> None:
     _, redemption = code_holder(led, clock, "AC")
     assert not check(led, "AC", "S1", Report.STUDENT_DATAFILE, at=ny(2025, 7, 9, 8, 59)).allowed
     d = check(led, "AC", "S1", Report.STUDENT_DATAFILE)
@@ -369,7 +378,7 @@ def test_redeeming_the_code_makes_a_school_admin_from_the_redemption(led, clock)
     assert redemption in d.evidence
 
 
-def test_a_revoked_code_ends_the_access_it_gave(led, clock):
+def test_a_revoked_code_ends_the_access_it_gave(led: LedgerSystem, clock: Clock) -> None:
     code_holder(led, clock, "AC")
     clock.set(ny(2025, 9, 1))
     run(led, type="revoke_access_code", school_id="S1", exam_year=2025, reason="leaked")
@@ -379,7 +388,9 @@ def test_a_revoked_code_ends_the_access_it_gave(led, clock):
     assert d.rules == ("R8",)
 
 
-def test_a_reissued_code_ends_access_through_the_old_one_and_the_new_one_can_be_redeemed(led, clock):
+def test_a_reissued_code_ends_access_through_the_old_one_and_the_new_one_can_be_redeemed(
+    led: LedgerSystem, clock: Clock
+) -> None:
     code_holder(led, clock, "AC")
     clock.set(ny(2025, 9, 1))
     new = run(led, type="issue_access_code", school_id="S1", exam_year=2025).result["code"]
@@ -405,7 +416,7 @@ def district_user(led: LedgerSystem) -> None:
     )
 
 
-def test_a_district_admin_sees_every_report_of_every_school_of_the_district(led):
+def test_a_district_admin_sees_every_report_of_every_school_of_the_district(led: LedgerSystem) -> None:
     district_user(led)
     for school in ("S1", "S2"):
         for report in Report:
@@ -417,20 +428,20 @@ def test_a_district_admin_sees_every_report_of_every_school_of_the_district(led)
             assert "R11" in d.rules
 
 
-def test_a_district_admin_sees_the_district_score_summary_with_or_without_a_school(led):
+def test_a_district_admin_sees_the_district_score_summary_with_or_without_a_school(led: LedgerSystem) -> None:
     district_user(led)
     assert check(led, "DU", "D1", Report.DISTRICT_SCORE_SUMMARY).allowed
     assert check(led, "DU", "D1", Report.DISTRICT_SCORE_SUMMARY, school_id="S2").allowed
 
 
-def test_a_district_admin_does_not_see_a_school_of_another_district(led):
+def test_a_district_admin_does_not_see_a_school_of_another_district(led: LedgerSystem) -> None:
     district_user(led)
     d = check(led, "DU", "D1", Report.STUDENT_DATAFILE, school_id="S3")
     assert not d.allowed
     assert d.rules == ("R13",)
 
 
-def test_a_school_admin_does_not_get_the_district_score_summary(led):
+def test_a_school_admin_does_not_get_the_district_score_summary(led: LedgerSystem) -> None:
     person(led, "AS", "S1")
     run(led, type="grant_system_access", person_id="AS", org_id="S1", system="course_audit", effective_at=EARLY)
     d = check(led, "AS", "S1", Report.DISTRICT_SCORE_SUMMARY, school_id="S1")
@@ -439,7 +450,7 @@ def test_a_school_admin_does_not_get_the_district_score_summary(led):
     assert d.role == "school_admin"
 
 
-def test_only_the_superintendent_may_add_district_users(led):
+def test_only_the_superintendent_may_add_district_users(led: LedgerSystem) -> None:
     person(led, "DU", "D1")
     with pytest.raises(RuleViolation) as refused:
         run(led, type="add_district_user", person_id="DU", district_id="D1", access_year=2025, requested_by="PR")
@@ -449,7 +460,9 @@ def test_only_the_superintendent_may_add_district_users(led):
 # --- R12 highest role --------------------------------------------------------------------------------------------
 
 
-def test_a_department_chair_with_the_code_decides_as_school_admin_and_sees_another_departments_subject(led, clock):
+def test_a_department_chair_with_the_code_decides_as_school_admin_and_sees_another_departments_subject(
+    led: LedgerSystem, clock: Clock
+) -> None:
     teacher(led, "DC")
     code_holder(led, clock, "DC", affiliate=False)
     chem = check(led, "DC", "S1", Report.INSTRUCTIONAL_PLANNING, subject="AP-CHEM")
@@ -462,7 +475,9 @@ def test_a_department_chair_with_the_code_decides_as_school_admin_and_sees_anoth
     assert roster.role == "school_admin"
 
 
-def test_a_department_chair_restricted_as_a_teacher_still_sees_rosters_as_school_admin(led, clock):
+def test_a_department_chair_restricted_as_a_teacher_still_sees_rosters_as_school_admin(
+    led: LedgerSystem, clock: Clock
+) -> None:
     teacher(led, "DC")
     code_holder(led, clock, "DC", affiliate=False)
     run(
@@ -474,7 +489,7 @@ def test_a_department_chair_restricted_as_a_teacher_still_sees_rosters_as_school
 # --- R13 one organization at a time ----------------------------------------------------------------------------
 
 
-def test_access_at_one_school_does_not_count_when_asking_about_another_school(led):
+def test_access_at_one_school_does_not_count_when_asking_about_another_school(led: LedgerSystem) -> None:
     person(led, "AS", "S1")
     run(led, type="grant_system_access", person_id="AS", org_id="S1", system="course_audit", effective_at=EARLY)
     d = check(led, "AS", "S1", Report.STUDENT_DATAFILE, school_id="S2")
@@ -482,7 +497,9 @@ def test_access_at_one_school_does_not_count_when_asking_about_another_school(le
     assert d.rules == ("R13",)
 
 
-def test_acting_for_an_organization_where_the_person_has_no_role_or_affiliation_is_denied_with_r13(led):
+def test_acting_for_an_organization_where_the_person_has_no_role_or_affiliation_is_denied_with_r13(
+    led: LedgerSystem,
+) -> None:
     person(led, "AS", "S1")
     run(led, type="grant_system_access", person_id="AS", org_id="S1", system="course_audit", effective_at=EARLY)
     d = check(led, "AS", "S2", Report.STUDENT_DATAFILE)
@@ -491,7 +508,7 @@ def test_acting_for_an_organization_where_the_person_has_no_role_or_affiliation_
     assert d.role is None
 
 
-def test_a_teacher_at_one_school_has_no_teacher_access_acting_for_another(led):
+def test_a_teacher_at_one_school_has_no_teacher_access_acting_for_another(led: LedgerSystem) -> None:
     teacher(led, "T1")
     run(led, type="add_affiliation", person_id="T1", org_id="S2", effective_at=EARLY)
     d = check(led, "T1", "S2", Report.INSTRUCTIONAL_PLANNING, subject="AP-BIO")
@@ -502,7 +519,7 @@ def test_a_teacher_at_one_school_has_no_teacher_access_acting_for_another(led):
 # --- R14 removal ---------------------------------------------------------------------------------------------
 
 
-def test_a_removal_ends_code_access_from_its_effective_time(led, clock):
+def test_a_removal_ends_code_access_from_its_effective_time(led: LedgerSystem, clock: Clock) -> None:
     code_holder(led, clock, "AC")
     clock.set(ny(2025, 10, 5))
     removal = run(led, type="remove_access", person_id="AC", org_id="S1", removed_by="PR", effective_at="2025-10-01")
@@ -513,7 +530,7 @@ def test_a_removal_ends_code_access_from_its_effective_time(led, clock):
     assert event_id(removal) in d.evidence
 
 
-def test_a_removal_ends_every_role_at_the_organization_teacher_and_admin(led, clock):
+def test_a_removal_ends_every_role_at_the_organization_teacher_and_admin(led: LedgerSystem, clock: Clock) -> None:
     teacher(led, "DC")
     run(led, type="grant_system_access", person_id="DC", org_id="S1", system="course_audit", effective_at=EARLY)
     run(led, type="remove_access", person_id="DC", org_id="S1", removed_by="PR", effective_at="2025-10-01")
@@ -522,7 +539,7 @@ def test_a_removal_ends_every_role_at_the_organization_teacher_and_admin(led, cl
     assert not check(led, "DC", "S1", Report.INSTRUCTIONAL_PLANNING, at=at, subject="AP-BIO").allowed
 
 
-def test_a_grant_effective_after_the_removal_counts_again(led, clock):
+def test_a_grant_effective_after_the_removal_counts_again(led: LedgerSystem, clock: Clock) -> None:
     code_holder(led, clock, "AC")
     clock.set(ny(2025, 10, 5))
     run(led, type="remove_access", person_id="AC", org_id="S1", removed_by="PR", effective_at="2025-10-01")
@@ -533,14 +550,16 @@ def test_a_grant_effective_after_the_removal_counts_again(led, clock):
     assert again.rules[0] == "R7"
 
 
-def test_the_superintendent_of_the_schools_district_may_remove_access_at_the_school(led, clock):
+def test_the_superintendent_of_the_schools_district_may_remove_access_at_the_school(
+    led: LedgerSystem, clock: Clock
+) -> None:
     code_holder(led, clock, "AC")
     clock.set(ny(2025, 10, 5))
     run(led, type="remove_access", person_id="AC", org_id="S1", removed_by="SU", effective_at="2025-10-01")
     assert check(led, "AC", "S1", Report.STUDENT_DATAFILE, at=ny(2025, 10, 2)).rules == ("R14",)
 
 
-def test_a_removal_recorded_late_changes_the_answer_only_from_its_position(led, clock):
+def test_a_removal_recorded_late_changes_the_answer_only_from_its_position(led: LedgerSystem, clock: Clock) -> None:
     code_holder(led, clock, "AC")
     led.runner.catch_up()
     before = led.service.recorder.last_position()
@@ -555,7 +574,9 @@ def test_a_removal_recorded_late_changes_the_answer_only_from_its_position(led, 
 # --- R15 void ---------------------------------------------------------------------------------------------------
 
 
-def test_a_voided_grant_counts_as_never_recorded_from_the_void_on_and_earlier_as_of_still_sees_it(led, clock):
+def test_a_voided_grant_counts_as_never_recorded_from_the_void_on_and_earlier_as_of_still_sees_it(
+    led: LedgerSystem, clock: Clock
+) -> None:
     person(led, "AS", "S1")
     clock.set(ny(2025, 8, 1))
     grant = run(led, type="grant_system_access", person_id="AS", org_id="S1", system="course_audit", effective_at=EARLY)
@@ -569,7 +590,9 @@ def test_a_voided_grant_counts_as_never_recorded_from_the_void_on_and_earlier_as
         assert event_id(grant) not in d.evidence
 
 
-def test_voiding_a_removal_restores_the_access_it_ended_for_as_of_after_the_void(led, clock):
+def test_voiding_a_removal_restores_the_access_it_ended_for_as_of_after_the_void(
+    led: LedgerSystem, clock: Clock
+) -> None:
     code_holder(led, clock, "AC")
     clock.set(ny(2025, 10, 5))
     removal = run(led, type="remove_access", person_id="AC", org_id="S1", removed_by="PR", effective_at="2025-10-01")
@@ -580,7 +603,7 @@ def test_voiding_a_removal_restores_the_access_it_ended_for_as_of_after_the_void
     assert check(led, "AC", "S1", Report.STUDENT_DATAFILE, at=at, as_of=void.position).allowed
 
 
-def test_a_void_cannot_itself_be_voided(led):
+def test_a_void_cannot_itself_be_voided(led: LedgerSystem) -> None:
     person(led, "AS", "S1")
     grant = run(led, type="grant_system_access", person_id="AS", org_id="S1", system="course_audit", effective_at=EARLY)
     void = run(led, type="void_event", event_id=event_id(grant), reason="mistake")
@@ -592,7 +615,7 @@ def test_a_void_cannot_itself_be_voided(led):
 # --- R16 ----------------------------------------------------------------------------------------------------------
 
 
-def test_a_teacher_asking_for_an_exam_year_that_is_not_kept_is_denied_with_r16(led):
+def test_a_teacher_asking_for_an_exam_year_that_is_not_kept_is_denied_with_r16(led: LedgerSystem) -> None:
     teacher(led, "T1")
     d = check(led, "T1", "S1", Report.INSTRUCTIONAL_PLANNING, year=2020, subject="AP-BIO")
     assert not d.allowed

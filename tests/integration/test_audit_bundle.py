@@ -40,7 +40,7 @@ def bundle(ledger: LedgerSystem, path: Path, start: str | None = None, end: str 
     )
 
 
-def test_a_whole_log_bundle_verifies_offline(ledger: LedgerSystem, clock: Clock, tmp_path: Path):
+def test_a_whole_log_bundle_verifies_offline(ledger: LedgerSystem, clock: Clock, tmp_path: Path) -> None:
     fill(ledger, clock)
     assert bundle(ledger, tmp_path) == 18
     report = verify_bundle(tmp_path)
@@ -49,7 +49,7 @@ def test_a_whole_log_bundle_verifies_offline(ledger: LedgerSystem, clock: Clock,
 
 def test_a_date_range_bundle_holds_that_range_and_verifies_against_the_latest_head(
     ledger: LedgerSystem, clock: Clock, tmp_path: Path
-):
+) -> None:
     fill(ledger, clock)
     assert bundle(ledger, tmp_path, "2025-03-03", "2025-03-05") == 6
     lines = [orjson.loads(x) for x in (tmp_path / EVENTS).read_bytes().splitlines()]
@@ -60,7 +60,7 @@ def test_a_date_range_bundle_holds_that_range_and_verifies_against_the_latest_he
 
 
 @pytest.mark.parametrize("attack", ["change", "remove", "add", "reorder", "forged head"])
-def test_a_tampered_bundle_fails(ledger: LedgerSystem, clock: Clock, tmp_path: Path, attack: str):
+def test_a_tampered_bundle_fails(ledger: LedgerSystem, clock: Clock, tmp_path: Path, attack: str) -> None:
     fill(ledger, clock, days=3)
     bundle(ledger, tmp_path, "2025-03-02")
     lines = (tmp_path / EVENTS).read_bytes().splitlines()
@@ -86,7 +86,7 @@ def test_a_tampered_bundle_fails(ledger: LedgerSystem, clock: Clock, tmp_path: P
         verify_bundle(tmp_path)
 
 
-def test_the_cli_exports_and_verifies_a_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock):
+def test_the_cli_exports_and_verifies_a_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock) -> None:
     url = f"sqlite:///{tmp_path}/ledger.db"
     monkeypatch.setenv("LEDGER_DATABASE_URL", url)
     monkeypatch.setenv("LEDGER_CODE_HASH_TIME_COST", "1")
@@ -115,7 +115,7 @@ def test_the_cli_exports_and_verifies_a_bundle(tmp_path: Path, monkeypatch: pyte
 
 def test_a_replay_from_the_bundle_alone_answers_exactly_as_the_live_ledger(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
+) -> None:
     monkeypatch.setenv("LEDGER_DATABASE_URL", f"sqlite:///{tmp_path}/ledger.db")
     monkeypatch.setenv("LEDGER_CODE_HASH_TIME_COST", "1")
     monkeypatch.setenv("LEDGER_CODE_HASH_MEMORY_KIB", "64")
@@ -133,7 +133,7 @@ def test_a_replay_from_the_bundle_alone_answers_exactly_as_the_live_ledger(
 
 def test_a_replay_refuses_a_bundle_that_does_not_start_at_the_first_event(
     ledger: LedgerSystem, clock: Clock, tmp_path: Path
-):
+) -> None:
     fill(ledger, clock, days=3)
     bundle(ledger, tmp_path, "2025-03-02")
     result = CliRunner().invoke(

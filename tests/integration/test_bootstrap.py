@@ -8,7 +8,7 @@ from api.settings import Settings
 from bootstrap import open_from_settings
 
 
-def test_the_settings_choose_the_store_zone_kept_years_lockout_and_code_checks(store_url: str):
+def test_the_settings_choose_the_store_zone_kept_years_lockout_and_code_checks(store_url: str) -> None:
     settings = Settings(
         database_url=store_url,
         timezone="America/Chicago",

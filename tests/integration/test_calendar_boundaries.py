@@ -56,7 +56,7 @@ def decide(led: LedgerSystem, person: str, org: str, report: Report, year: int, 
     return led.queries.check(person_id=person, org_id=org, report=report, exam_year=year, at=at, **kw).decision
 
 
-def test_windows_report_the_current_released_year_changing_at_the_release_instant(led: LedgerSystem):
+def test_windows_report_the_current_released_year_changing_at_the_release_instant(led: LedgerSystem) -> None:
     school_with_releases(led, {2024: "2024-07-08", 2025: "2025-07-07"})
     led.runner.catch_up()
     before = led.queries.windows("S1", at=ny(2025, 7, 6, 23, 59, 59, 999999)).body
@@ -65,7 +65,9 @@ def test_windows_report_the_current_released_year_changing_at_the_release_instan
     assert at["current_released_year"] == 2025
 
 
-def test_renewal_a_teacher_authorized_for_2024_25_gains_access_exactly_at_the_release_of_2025(led: LedgerSystem):
+def test_renewal_a_teacher_authorized_for_2024_25_gains_access_exactly_at_the_release_of_2025(
+    led: LedgerSystem,
+) -> None:
     school_with_releases(led, {2024: "2024-07-08", 2025: "2025-07-07"})
     register_people(led, "T25", org="S1")
     run(
@@ -89,7 +91,9 @@ def test_renewal_a_teacher_authorized_for_2024_25_gains_access_exactly_at_the_re
     assert "R3" in at.rules
 
 
-def test_renewal_a_teacher_authorized_only_for_2023_24_loses_access_exactly_at_the_release_of_2025(led: LedgerSystem):
+def test_renewal_a_teacher_authorized_only_for_2023_24_loses_access_exactly_at_the_release_of_2025(
+    led: LedgerSystem,
+) -> None:
     school_with_releases(led, {2024: "2024-07-08", 2025: "2025-07-07"})
     register_people(led, "T24", org="S1")
     run(
@@ -113,7 +117,7 @@ def test_renewal_a_teacher_authorized_only_for_2023_24_loses_access_exactly_at_t
     assert at.code == "no_current_authorization"
 
 
-def test_windows_say_renewal_is_due_from_the_release_instant(led: LedgerSystem):
+def test_windows_say_renewal_is_due_from_the_release_instant(led: LedgerSystem) -> None:
     school_with_releases(led, {2024: "2024-07-08", 2025: "2025-07-07"})
     register_people(led, "T24", org="S1")
     run(
@@ -128,7 +132,11 @@ def test_windows_say_renewal_is_due_from_the_release_instant(led: LedgerSystem):
     led.runner.catch_up()
 
     def teacher(at: datetime) -> dict[str, Any]:
-        (row,) = [t for t in led.queries.windows("S1", at=at).body["teachers"] if t["person_id"] == "T24"]
+        rows: list[dict[str, Any]] = [
+            t for t in led.queries.windows("S1", at=at).body["teachers"] if t["person_id"] == "T24"
+        ]
+        (row,) = rows
+
         return row
 
     assert teacher(ny(2025, 7, 6, 23, 59, 59, 999999))["renewal_due"] is False
@@ -155,14 +163,16 @@ def district_summary(led: LedgerSystem, at: datetime) -> Decision:
     return decide(led, "DU", "D1", Report.DISTRICT_SCORE_SUMMARY, 2025, at)
 
 
-def test_a_district_addition_for_2025_does_not_count_on_jul_31_2025_even_if_effective_earlier(led: LedgerSystem):
+def test_a_district_addition_for_2025_does_not_count_on_jul_31_2025_even_if_effective_earlier(
+    led: LedgerSystem,
+) -> None:
     district_with_user(led)
     late_jul_31 = district_summary(led, ny(2025, 7, 31, 23, 59))
     assert not late_jul_31.allowed
     assert late_jul_31.rules == ("R11",)
 
 
-def test_a_district_addition_for_2025_counts_from_aug_1_2025_at_midnight_new_york(led: LedgerSystem):
+def test_a_district_addition_for_2025_counts_from_aug_1_2025_at_midnight_new_york(led: LedgerSystem) -> None:
     district_with_user(led)
     first = district_summary(led, ny(2025, 8, 1))
     assert first.allowed
@@ -170,12 +180,14 @@ def test_a_district_addition_for_2025_counts_from_aug_1_2025_at_midnight_new_yor
     assert "R11" in first.rules
 
 
-def test_a_district_addition_does_not_count_yet_at_aug_1_in_utc_while_new_york_is_still_on_jul_31(led: LedgerSystem):
+def test_a_district_addition_does_not_count_yet_at_aug_1_in_utc_while_new_york_is_still_on_jul_31(
+    led: LedgerSystem,
+) -> None:
     district_with_user(led)
     assert not district_summary(led, datetime(2025, 8, 1, 2, tzinfo=UTC)).allowed
 
 
-def test_a_district_addition_for_2025_counts_through_the_end_of_jul_31_2026_and_not_on_aug_1(led: LedgerSystem):
+def test_a_district_addition_for_2025_counts_through_the_end_of_jul_31_2026_and_not_on_aug_1(led: LedgerSystem) -> None:
     district_with_user(led)
     assert district_summary(led, ny(2026, 7, 31, 23, 59, 59, 999999)).allowed
     after = district_summary(led, ny(2026, 8, 1))
@@ -183,25 +195,27 @@ def test_a_district_addition_for_2025_counts_through_the_end_of_jul_31_2026_and_
     assert after.rules == ("R11",)
 
 
-def test_a_district_addition_still_counts_at_aug_1_in_utc_while_new_york_is_still_on_jul_31(led: LedgerSystem):
+def test_a_district_addition_still_counts_at_aug_1_in_utc_while_new_york_is_still_on_jul_31(led: LedgerSystem) -> None:
     district_with_user(led)
     assert district_summary(led, datetime(2026, 8, 1, 2, tzinfo=UTC)).allowed
 
 
-def test_a_district_addition_effective_after_aug_1_counts_from_its_effective_time(led: LedgerSystem):
+def test_a_district_addition_effective_after_aug_1_counts_from_its_effective_time(led: LedgerSystem) -> None:
     district_with_user(led, effective_at="2025-09-15T10:00:00-04:00")
     assert not district_summary(led, ny(2025, 9, 15, 9, 59, 59)).allowed
     assert district_summary(led, ny(2025, 9, 15, 10)).allowed
 
 
-def test_the_district_access_year_at_aug_1_in_utc_but_jul_31_in_new_york_is_still_the_old_one(led: LedgerSystem):
+def test_the_district_access_year_at_aug_1_in_utc_but_jul_31_in_new_york_is_still_the_old_one(
+    led: LedgerSystem,
+) -> None:
     district_with_user(led)
     led.runner.catch_up()
     assert led.queries.windows("D1", at=datetime(2026, 8, 1, 2, tzinfo=UTC)).body["current_access_year"] == 2025
     assert led.queries.windows("D1", at=ny(2026, 8, 1)).body["current_access_year"] == 2026
 
 
-def test_district_windows_show_the_access_window_in_new_york_time(led: LedgerSystem):
+def test_district_windows_show_the_access_window_in_new_york_time(led: LedgerSystem) -> None:
     district_with_user(led)
     led.runner.catch_up()
     (user,) = led.queries.windows("D1", at=ny(2025, 7, 31, 23, 59)).body["users"]
@@ -226,7 +240,7 @@ def datafile(led: LedgerSystem, at: datetime) -> Decision:
     return decide(led, "AD", "S1", Report.STUDENT_DATAFILE, 2025, at, school_id="S1")
 
 
-def test_the_2025_code_is_still_valid_at_jul_31_2026_23_59_59_new_york(led: LedgerSystem, clock: Clock):
+def test_the_2025_code_is_still_valid_at_jul_31_2026_23_59_59_new_york(led: LedgerSystem, clock: Clock) -> None:
     school_with_code_holder(led, clock)
     d = datafile(led, ny(2026, 7, 31, 23, 59, 59))
     assert d.allowed
@@ -234,7 +248,7 @@ def test_the_2025_code_is_still_valid_at_jul_31_2026_23_59_59_new_york(led: Ledg
     assert d.rules[0] == "R8"
 
 
-def test_the_2025_code_no_longer_gives_access_at_aug_1_2026_midnight_new_york(led: LedgerSystem, clock: Clock):
+def test_the_2025_code_no_longer_gives_access_at_aug_1_2026_midnight_new_york(led: LedgerSystem, clock: Clock) -> None:
     school_with_code_holder(led, clock)
     d = datafile(led, ny(2026, 8, 1))
     assert not d.allowed
@@ -243,14 +257,14 @@ def test_the_2025_code_no_longer_gives_access_at_aug_1_2026_midnight_new_york(le
 
 def test_the_2025_code_is_still_valid_at_2am_utc_on_aug_1_2026_which_is_jul_31_in_new_york(
     led: LedgerSystem, clock: Clock
-):
+) -> None:
     school_with_code_holder(led, clock)
     assert datafile(led, datetime(2026, 8, 1, 2, tzinfo=UTC)).allowed
 
 
 def test_the_2025_code_can_be_redeemed_on_jul_31_late_evening_new_york_but_not_on_aug_1(
     led: LedgerSystem, clock: Clock
-):
+) -> None:
     school_with_releases(led, {2025: "2025-07-07"})
     register_people(led, "A2", "A3", org="S1")
     clock.set(ny(2025, 7, 10, 9))
@@ -279,7 +293,7 @@ def test_the_2025_code_can_be_redeemed_on_jul_31_late_evening_new_york_but_not_o
     assert refused.value.code == "code_expired"
 
 
-def test_windows_show_the_code_valid_until_aug_1_2026_in_new_york(led: LedgerSystem, clock: Clock):
+def test_windows_show_the_code_valid_until_aug_1_2026_in_new_york(led: LedgerSystem, clock: Clock) -> None:
     school_with_code_holder(led, clock)
     led.runner.catch_up()
     (code,) = led.queries.windows("S1", at=datetime(2026, 8, 1, 2, tzinfo=UTC)).body["codes"]
@@ -289,7 +303,7 @@ def test_windows_show_the_code_valid_until_aug_1_2026_in_new_york(led: LedgerSys
     assert expired["valid_at"] is False
 
 
-def test_exam_years_2021_to_2025_are_kept_after_the_2025_release_and_2020_is_denied_with_r16(led: LedgerSystem):
+def test_exam_years_2021_to_2025_are_kept_after_the_2025_release_and_2020_is_denied_with_r16(led: LedgerSystem) -> None:
     school_with_releases(led, {y: f"{y}-07-07" for y in range(2020, 2026)})
     register_people(led, "AD", org="S1")
     run(led, type="grant_system_access", person_id="AD", org_id="S1", system="course_audit", effective_at=EARLY)
@@ -306,7 +320,7 @@ def test_exam_years_2021_to_2025_are_kept_after_the_2025_release_and_2020_is_den
     assert future.rules == ("R16",)
 
 
-def test_exam_year_2020_is_still_kept_the_day_before_the_2025_release(led: LedgerSystem):
+def test_exam_year_2020_is_still_kept_the_day_before_the_2025_release(led: LedgerSystem) -> None:
     school_with_releases(led, {y: f"{y}-07-07" for y in range(2020, 2026)})
     register_people(led, "AD", org="S1")
     run(led, type="grant_system_access", person_id="AD", org_id="S1", system="course_audit", effective_at=EARLY)
@@ -317,7 +331,7 @@ def test_exam_year_2020_is_still_kept_the_day_before_the_2025_release(led: Ledge
     assert not_yet.rules == ("R16",)
 
 
-def test_an_exam_year_in_the_kept_range_that_was_never_released_is_denied_with_r16(led: LedgerSystem):
+def test_an_exam_year_in_the_kept_range_that_was_never_released_is_denied_with_r16(led: LedgerSystem) -> None:
     school_with_releases(led, {y: f"{y}-07-07" for y in (2021, 2022, 2024, 2025)})
     register_people(led, "AD", org="S1")
     run(led, type="grant_system_access", person_id="AD", org_id="S1", system="course_audit", effective_at=EARLY)

@@ -100,7 +100,9 @@ def school_admin_at(ledger: LedgerSystem, person_id: str, at: str) -> bool:
     return answer.decision.allowed and answer.decision.role == "school_admin"
 
 
-def test_redeeming_the_backdated_code_after_its_reissue_is_refused_as_revoked(ledger, codes):
+def test_redeeming_the_backdated_code_after_its_reissue_is_refused_as_revoked(
+    ledger: LedgerSystem, codes: dict[str, Outcome]
+) -> None:
     error = refusal(
         ledger,
         attempts=1,  # the code was right: its attempt counts toward the lockout
@@ -114,13 +116,17 @@ def test_redeeming_the_backdated_code_after_its_reissue_is_refused_as_revoked(le
     assert (error.code, error.rule) == ("code_revoked", "R10"), error.message
 
 
-def test_the_later_issued_code_is_the_one_in_force_after_its_effective_time(ledger, codes):
+def test_the_later_issued_code_is_the_one_in_force_after_its_effective_time(
+    ledger: LedgerSystem, codes: dict[str, Outcome]
+) -> None:
     outcome = redeem(ledger, "Y", code(codes["A"]), "2025-07-25")
     assert outcome.result["staff"] is True
     assert school_admin_at(ledger, "Y", "2025-07-25T13:00:00Z")
 
 
-def test_a_redemption_of_the_backdated_code_ends_when_the_later_code_takes_over(ledger, codes):
+def test_a_redemption_of_the_backdated_code_ends_when_the_later_code_takes_over(
+    ledger: LedgerSystem, codes: dict[str, Outcome]
+) -> None:
     outcome = redeem(ledger, "X", code(codes["B"]), "2025-07-12")
     assert outcome.result["valid_to"] == JUL_24.isoformat()
     assert school_admin_at(ledger, "X", "2025-07-23T23:00:00Z")
@@ -130,7 +136,9 @@ def test_a_redemption_of_the_backdated_code_ends_when_the_later_code_takes_over(
     assert at_s.valid_to == JUL_24
 
 
-def test_windows_list_one_valid_2025_code_with_its_staff_places(ledger, codes):
+def test_windows_list_one_valid_2025_code_with_its_staff_places(
+    ledger: LedgerSystem, codes: dict[str, Outcome]
+) -> None:
     redeem(ledger, "X", code(codes["A"]), "2025-07-25")
     answer = caught_up(ledger).queries.windows("S", at=CALENDAR.parse_instant("2025-07-25T13:00:00Z"))
     valid = [c for c in answer.body["codes"] if c["valid_at"]]
@@ -140,7 +148,9 @@ def test_windows_list_one_valid_2025_code_with_its_staff_places(ledger, codes):
     assert (b["valid_from"], b["valid_to"]) == (CALENDAR.parse_instant("2025-07-10").isoformat(), JUL_24.isoformat())
 
 
-def test_five_staff_places_hold_per_school_and_exam_year_across_a_reissue(ledger, codes):
+def test_five_staff_places_hold_per_school_and_exam_year_across_a_reissue(
+    ledger: LedgerSystem, codes: dict[str, Outcome]
+) -> None:
     for pid in STAFF[:5]:
         redeem(ledger, pid, code(codes["B"]), "2025-07-12")
     # B's five end on Jul 24, so A has its own five places from then on.
@@ -163,7 +173,9 @@ def test_five_staff_places_hold_per_school_and_exam_year_across_a_reissue(ledger
         assert used == 5, (at, body["codes"])
 
 
-def test_a_void_that_would_let_six_staff_hold_the_code_of_one_school_and_year_is_refused(ledger, clock):
+def test_a_void_that_would_let_six_staff_hold_the_code_of_one_school_and_year_is_refused(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
     school_with_a_principal(ledger, clock)
     clock.set("2025-07-24T15:00:00Z")
     a = issue(ledger, "2025-07-01")
@@ -182,7 +194,9 @@ def test_a_void_that_would_let_six_staff_hold_the_code_of_one_school_and_year_is
     assert (error.code, error.rule) == ("five_staff_limit", "R9"), error.message
 
 
-def test_a_revocation_ends_the_code_in_force_at_its_time_even_if_that_code_was_recorded_later(ledger, clock):
+def test_a_revocation_ends_the_code_in_force_at_its_time_even_if_that_code_was_recorded_later(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
     school_with_a_principal(ledger, clock)
     clock.set("2025-07-24T15:00:00Z")
     a = issue(ledger, "2025-07-01")

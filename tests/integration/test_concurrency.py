@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -198,7 +199,9 @@ def shared_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_sixteen_processes_racing_to_redeem_one_code_on_postgresql_let_exactly_five_staff_in(pg_schema_url):
+def test_sixteen_processes_racing_to_redeem_one_code_on_postgresql_let_exactly_five_staff_in(
+    pg_schema_url: str,
+) -> None:
     url = with_pool(pg_schema_url, 1, 3)
     with instances(url, [utc_now] * RACERS) as racers:
         for round_no in range(PG_ROUNDS):
@@ -210,7 +213,9 @@ def test_sixteen_processes_racing_to_redeem_one_code_on_postgresql_let_exactly_f
 
 
 @pytest.mark.slow
-def test_sixteen_instances_racing_to_redeem_one_code_on_one_sqlite_file_let_exactly_five_staff_in(tmp_path):
+def test_sixteen_instances_racing_to_redeem_one_code_on_one_sqlite_file_let_exactly_five_staff_in(
+    tmp_path: Path,
+) -> None:
     with instances(f"sqlite:///{tmp_path}/race.db", [utc_now] * RACERS) as racers:
         for round_no in range(SQLITE_ROUNDS):
             race_round(racers, round_no)
@@ -220,7 +225,9 @@ def test_sixteen_instances_racing_to_redeem_one_code_on_one_sqlite_file_let_exac
 # --- c. recorded_at is monotonic under concurrent writers with skewed clocks --------------------------------
 
 
-def test_recorded_at_never_decreases_along_the_position_with_concurrent_writers_on_skewed_clocks(shared_url):
+def test_recorded_at_never_decreases_along_the_position_with_concurrent_writers_on_skewed_clocks(
+    shared_url: str,
+) -> None:
     per_writer = 15
     with instances(shared_url, SKEWED_CLOCKS) as writers:
         # The writer whose clock is ahead goes first, so every later append by the others must catch up to it.
@@ -276,16 +283,16 @@ def _append_with_keys(systems: list[LedgerSystem], threads: int, per_thread: int
     assert verify_chain(reader.service.recorder).ok
 
 
-def test_threads_sharing_one_ledger_lose_and_duplicate_no_append(ledger):
+def test_threads_sharing_one_ledger_lose_and_duplicate_no_append(ledger: LedgerSystem) -> None:
     _append_with_keys([ledger], threads=4, per_thread=20)
 
 
-def test_separate_instances_on_one_store_lose_and_duplicate_no_append(shared_url):
+def test_separate_instances_on_one_store_lose_and_duplicate_no_append(shared_url: str) -> None:
     with instances(shared_url, [utc_now] * 4) as systems:
         _append_with_keys(systems, threads=4, per_thread=20)
 
 
-def test_retrying_the_same_keys_from_another_instance_appends_nothing(shared_url):
+def test_retrying_the_same_keys_from_another_instance_appends_nothing(shared_url: str) -> None:
     with instances(shared_url, [utc_now] * 2) as (first, second):
         for i in range(5):
             run(

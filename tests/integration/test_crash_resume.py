@@ -32,7 +32,7 @@ import pytest
 from bootstrap import open_ledger
 from ledger.commands import parse_command
 from projections.system import LedgerSystem
-from storage.recorders import PostgresLedgerRecorder, SQLiteLedgerRecorder
+from storage.recorders import LedgerRecorder, PostgresLedgerRecorder, SQLiteLedgerRecorder
 from tests.conftest import CALENDAR, FAST_HASHER, PG_URL, Clock
 
 pytestmark = pytest.mark.slow
@@ -58,7 +58,7 @@ class Store:
 
     url: str
     facts: Callable[[], list[tuple[Any, ...]]]
-    recorder_class: type
+    recorder_class: type[LedgerRecorder]
     copy_to: Callable[[Path], str] | None = None  # SQLite: copy the file, return the copy's URL
 
 
@@ -237,7 +237,7 @@ def kill_while_catching_up(child: subprocess.Popen[str], observer: LedgerSystem,
 
 def test_a_projection_killed_twice_while_catching_up_resumes_and_ends_identical_to_an_uninterrupted_one(
     store: Store, opened: Callable[..., LedgerSystem], start_child: Callable[[str], Any], tmp_path: Path
-):
+) -> None:
     writer = opened(store.url)
     end = fill(writer)
     positions = log_positions(writer)
@@ -284,7 +284,7 @@ def test_a_projection_killed_twice_while_catching_up_resumes_and_ends_identical_
 
 def test_a_following_runner_starts_reading_the_log_right_after_its_tracking_position(
     store: Store, opened: Callable[..., LedgerSystem], monkeypatch: pytest.MonkeyPatch
-):
+) -> None:
     writer = opened(store.url, batch_size=100)
     end = fill(writer, persons=300)
     for _ in range(4):
@@ -311,7 +311,7 @@ def test_a_following_runner_starts_reading_the_log_right_after_its_tracking_posi
 
 def test_opening_a_ledger_reads_no_events_and_leaves_tracking_unchanged_however_long_the_log(
     store: Store, opened: Callable[..., LedgerSystem], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-):
+) -> None:
     writer = opened(store.url, batch_size=500)
     end = fill(writer)
     writer.runner.process_batch()

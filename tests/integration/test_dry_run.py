@@ -11,13 +11,14 @@ import pytest
 from ledger.access.vocabulary import Role
 from ledger.commands import parse_command
 from ledger.errors import LedgerError
-from projections.preview import ADDED, ENDS_EARLIER, REMOVED, access_difference
+from projections.preview import ADDED, ENDS_EARLIER, REMOVED, AccessDifference, access_difference
 from projections.system import LedgerSystem
-from tests.conftest import Clock, caught_up
-from tests.integration.test_queries import AUG_1_2026, OCT_1_2025, ny, run, scenario
+from storage.service import Preview
+from tests.conftest import Clock, caught_up, ny, run
+from tests.integration.test_queries import AUG_1_2026, OCT_1_2025, scenario
 
 
-def preview(led: LedgerSystem, **command: object):  # type: ignore[no-untyped-def]
+def preview(led: LedgerSystem, **command: object) -> tuple[Preview, AccessDifference]:
     decided = led.service.preview([parse_command(command)], "support-desk")
     caught_up(led)
     return decided, access_difference(led.queries, [e for _, e in decided.events], decided.position)
@@ -25,7 +26,7 @@ def preview(led: LedgerSystem, **command: object):  # type: ignore[no-untyped-de
 
 def test_a_late_removal_previews_as_the_staff_interval_ending_earlier_and_records_nothing(
     ledger: LedgerSystem, clock: Clock
-):
+) -> None:
     year = scenario(ledger, clock, late_removal=False)
     clock.set("2025-10-15T12:00:00")
     last = ledger.service.recorder.last_position()
@@ -65,7 +66,7 @@ def test_a_late_removal_previews_as_the_staff_interval_ending_earlier_and_record
     assert any(i.valid_to == OCT_1_2025 and i.known_to is None for i in intervals)
 
 
-def test_voiding_a_redemption_previews_as_the_interval_ending_altogether(ledger: LedgerSystem, clock: Clock):
+def test_voiding_a_redemption_previews_as_the_interval_ending_altogether(ledger: LedgerSystem, clock: Clock) -> None:
     year = scenario(ledger, clock, late_removal=False)
     last = ledger.service.recorder.last_position()
     _, difference = preview(ledger, type="void_event", event_id=year.redemption, reason="redeemed by mistake")
@@ -76,7 +77,7 @@ def test_voiding_a_redemption_previews_as_the_interval_ending_altogether(ledger:
     assert ledger.service.recorder.last_position() == last
 
 
-def test_a_backdated_grant_previews_as_a_new_interval(ledger: LedgerSystem, clock: Clock):
+def test_a_backdated_grant_previews_as_a_new_interval(ledger: LedgerSystem, clock: Clock) -> None:
     scenario(ledger, clock, late_removal=False)
     _, difference = preview(
         ledger,
@@ -92,7 +93,7 @@ def test_a_backdated_grant_previews_as_a_new_interval(ledger: LedgerSystem, cloc
     assert started[0].after.valid_from == ny(2025, 9, 1)
 
 
-def test_a_refused_preview_raises_the_rule_and_records_nothing(ledger: LedgerSystem, clock: Clock):
+def test_a_refused_preview_raises_the_rule_and_records_nothing(ledger: LedgerSystem, clock: Clock) -> None:
     scenario(ledger, clock, late_removal=False)
     last = ledger.service.recorder.last_position()
     with pytest.raises(LedgerError) as refused:
@@ -104,7 +105,7 @@ def test_a_refused_preview_raises_the_rule_and_records_nothing(ledger: LedgerSys
     assert ledger.service.recorder.last_position() == last
 
 
-def test_a_redemption_is_not_previewed_so_no_code_is_judged_without_a_trace(ledger: LedgerSystem, clock: Clock):
+def test_a_redemption_is_not_previewed_so_no_code_is_judged_without_a_trace(ledger: LedgerSystem, clock: Clock) -> None:
     scenario(ledger, clock, late_removal=False)
     last = ledger.service.recorder.last_position()
     with pytest.raises(LedgerError) as refused:

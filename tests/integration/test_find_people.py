@@ -14,7 +14,9 @@ def register(ledger: LedgerSystem, person_id: str, name: str, email: str) -> str
     return run(ledger, type="register_person", person_id=person_id, name=name, email=email).events[0].event_id
 
 
-def test_people_are_found_by_the_start_of_their_id_email_name_or_a_word_of_it(ledger: LedgerSystem, clock: Clock):
+def test_people_are_found_by_the_start_of_their_id_email_name_or_a_word_of_it(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
     register(ledger, "P-2001", "Dana Ortiz", "dana.ortiz@lakeside.example")
     register(ledger, "P-2002", "Ortwin Dahl", "o.dahl@northshore.example")
     register(ledger, "Q-1", "Ann Lee", "ann@lakeside.example")
@@ -28,7 +30,7 @@ def test_people_are_found_by_the_start_of_their_id_email_name_or_a_word_of_it(le
     assert (entry.name, entry.email) == ("Ann Lee", "ann@lakeside.example")
 
 
-def test_a_new_name_is_found_and_a_voided_one_is_not(ledger: LedgerSystem, clock: Clock):
+def test_a_new_name_is_found_and_a_voided_one_is_not(ledger: LedgerSystem, clock: Clock) -> None:
     register(ledger, "P-1", "Jo March", "jo@x.example")
     assert found(ledger, "march") == ["P-1"]  # the directory is now held in memory
     clock.advance(minutes=1)
@@ -41,7 +43,7 @@ def test_a_new_name_is_found_and_a_voided_one_is_not(ledger: LedgerSystem, clock
     assert found(ledger, "march") == ["P-1"]
 
 
-def test_an_exact_id_comes_first_and_the_limit_holds(ledger: LedgerSystem, clock: Clock):
+def test_an_exact_id_comes_first_and_the_limit_holds(ledger: LedgerSystem, clock: Clock) -> None:
     for n in range(12):
         register(ledger, f"P-1{n:02d}", f"Person {n}", f"p{n}@x.example")
     register(ledger, "P-1", "Exact", "exact@x.example")

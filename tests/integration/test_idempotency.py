@@ -45,7 +45,7 @@ def school_with_principal(ledger: LedgerSystem, clock: Clock) -> None:
     )
 
 
-def test_the_same_key_and_body_return_the_first_result_and_append_nothing(ledger, clock):
+def test_the_same_key_and_body_return_the_first_result_and_append_nothing(ledger: LedgerSystem, clock: Clock) -> None:
     first = run(ledger, **person("P1"), idempotency_key="k-1")
     clock.advance(minutes=5)
     run(ledger, **person("P2"))  # the ledger moves on meanwhile
@@ -61,13 +61,13 @@ def test_the_same_key_and_body_return_the_first_result_and_append_nothing(ledger
     assert not first.replayed
 
 
-def test_the_first_event_records_its_idempotency_key(ledger, clock):
+def test_the_first_event_records_its_idempotency_key(ledger: LedgerSystem, clock: Clock) -> None:
     first = run(ledger, **person("P1"), idempotency_key="k-1")
     row = ledger.service.recorder.read_rows(first.position - 1, 1)[0]
     assert ledger.service.mapper.decode(row.stored).idempotency_key == "k-1"
 
 
-def test_the_same_key_with_another_body_is_refused_and_appends_nothing(ledger, clock):
+def test_the_same_key_with_another_body_is_refused_and_appends_nothing(ledger: LedgerSystem, clock: Clock) -> None:
     run(ledger, **person("P1"), idempotency_key="k-1")
     before = last_position(ledger)
     with pytest.raises(IdempotencyConflict) as caught:
@@ -83,7 +83,7 @@ def test_the_same_key_with_another_body_is_refused_and_appends_nothing(ledger, c
     assert last_position(ledger) == before
 
 
-def test_the_same_key_with_another_command_type_is_refused(ledger, clock):
+def test_the_same_key_with_another_command_type_is_refused(ledger: LedgerSystem, clock: Clock) -> None:
     run(ledger, type="register_district", district_id="D1", name="D", idempotency_key="k-1")
     before = last_position(ledger)
     with pytest.raises(IdempotencyConflict):
@@ -91,7 +91,7 @@ def test_the_same_key_with_another_command_type_is_refused(ledger, clock):
     assert last_position(ledger) == before
 
 
-def test_a_refused_command_does_not_consume_its_key(ledger, clock):
+def test_a_refused_command_does_not_consume_its_key(ledger: LedgerSystem, clock: Clock) -> None:
     with pytest.raises(NotFound):
         run(ledger, type="add_affiliation", person_id="P1", org_id="S1", idempotency_key="k-aff")
     run(ledger, type="register_school", school_id="S1", name="S")
@@ -103,7 +103,9 @@ def test_a_refused_command_does_not_consume_its_key(ledger, clock):
     assert last_position(ledger) == before + 1
 
 
-def test_a_batch_whose_third_command_is_refused_records_nothing_and_names_index_2(ledger, clock):
+def test_a_batch_whose_third_command_is_refused_records_nothing_and_names_index_2(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
     run(ledger, type="register_school", school_id="S1", name="S")
     before = last_position(ledger)
     with pytest.raises(BatchRefused) as caught:
@@ -127,7 +129,9 @@ def test_a_batch_whose_third_command_is_refused_records_nothing_and_names_index_
     assert [e.type for e in run(ledger, **person("P1")).events] == ["PersonRegistered"]
 
 
-def test_a_batch_refused_for_an_unknown_person_names_the_index_and_keeps_the_error_type(ledger, clock):
+def test_a_batch_refused_for_an_unknown_person_names_the_index_and_keeps_the_error_type(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
     with pytest.raises(BatchRefused) as caught:
         run_batch(ledger, [person("P1"), {"type": "accept_terms", "person_id": "P-NOBODY", "terms_version": "v1"}])
     assert caught.value.index == 1
@@ -136,7 +140,7 @@ def test_a_batch_refused_for_an_unknown_person_names_the_index_and_keeps_the_err
     assert last_position(ledger) == 0
 
 
-def test_later_commands_of_a_batch_see_the_earlier_ones(ledger, clock):
+def test_later_commands_of_a_batch_see_the_earlier_ones(ledger: LedgerSystem, clock: Clock) -> None:
     outcomes = run_batch(
         ledger,
         [
@@ -158,25 +162,25 @@ def test_later_commands_of_a_batch_see_the_earlier_ones(ledger, clock):
     assert last_position(ledger) == positions[-1]
 
 
-def test_a_batch_is_accepted_atomically_with_one_recorded_at(ledger, clock):
+def test_a_batch_is_accepted_atomically_with_one_recorded_at(ledger: LedgerSystem, clock: Clock) -> None:
     outcomes = run_batch(ledger, [person("P1"), person("P2"), person("P3")])
     assert len({o.recorded_at for o in outcomes}) == 1
 
 
-def test_an_empty_batch_is_invalid_input(ledger, clock):
+def test_an_empty_batch_is_invalid_input(ledger: LedgerSystem, clock: Clock) -> None:
     with pytest.raises(InvalidInput) as caught:
         ledger.service.execute_batch([], "tester")
     assert caught.value.field == "commands"
 
 
-def test_a_key_used_twice_within_one_batch_is_invalid_input(ledger, clock):
+def test_a_key_used_twice_within_one_batch_is_invalid_input(ledger: LedgerSystem, clock: Clock) -> None:
     with pytest.raises(InvalidInput) as caught:
         run_batch(ledger, [person("P1", idempotency_key="k"), person("P2", idempotency_key="k")])
     assert caught.value.field == "idempotency_key"
     assert last_position(ledger) == 0
 
 
-def test_a_batch_replays_an_answered_key_and_appends_only_the_new_commands(ledger, clock):
+def test_a_batch_replays_an_answered_key_and_appends_only_the_new_commands(ledger: LedgerSystem, clock: Clock) -> None:
     first = run(ledger, **person("P1"), idempotency_key="k-1")
     before = last_position(ledger)
     outcomes = run_batch(ledger, [person("P1", idempotency_key="k-1"), person("P2", idempotency_key="k-2")])
@@ -186,7 +190,7 @@ def test_a_batch_replays_an_answered_key_and_appends_only_the_new_commands(ledge
     assert last_position(ledger) == before + 1
 
 
-def test_a_whole_batch_replayed_appends_nothing(ledger, clock):
+def test_a_whole_batch_replayed_appends_nothing(ledger: LedgerSystem, clock: Clock) -> None:
     commands = [person("P1", idempotency_key="k-1"), person("P2", idempotency_key="k-2")]
     first = run_batch(ledger, commands)
     before = last_position(ledger)
@@ -195,7 +199,7 @@ def test_a_whole_batch_replayed_appends_nothing(ledger, clock):
     assert [o.events for o in again] == [o.events for o in first]
 
 
-def test_a_replayed_issue_of_an_access_code_never_returns_the_code_again(ledger, clock):
+def test_a_replayed_issue_of_an_access_code_never_returns_the_code_again(ledger: LedgerSystem, clock: Clock) -> None:
     school_with_principal(ledger, clock)
     first = run(ledger, type="issue_access_code", school_id="S1", exam_year=2025, idempotency_key="issue-1")
     code = first.result["code"]
@@ -216,7 +220,7 @@ def test_a_replayed_issue_of_an_access_code_never_returns_the_code_again(ledger,
     assert redeemed.result["staff"] is True
 
 
-def test_a_redemptions_idempotency_record_does_not_contain_the_code(ledger, clock):
+def test_a_redemptions_idempotency_record_does_not_contain_the_code(ledger: LedgerSystem, clock: Clock) -> None:
     school_with_principal(ledger, clock)
     code = run(ledger, type="issue_access_code", school_id="S1", exam_year=2025).result["code"]
     redemption = {
@@ -239,7 +243,7 @@ def test_a_redemptions_idempotency_record_does_not_contain_the_code(ledger, cloc
         assert code.replace("-", "").encode() not in blob
 
 
-def test_a_refused_batch_does_not_consume_the_keys_of_its_valid_commands(ledger, clock):
+def test_a_refused_batch_does_not_consume_the_keys_of_its_valid_commands(ledger: LedgerSystem, clock: Clock) -> None:
     with pytest.raises(BatchRefused):
         run_batch(ledger, [person("P1", idempotency_key="k-1"), person("P1", idempotency_key="k-2")])
     outcome = run(ledger, **person("P1"), idempotency_key="k-1")
@@ -251,7 +255,9 @@ def test_a_refused_batch_does_not_consume_the_keys_of_its_valid_commands(ledger,
     assert ledger.service.recorder.find_idempotency("k-2") is None
 
 
-def test_a_batch_with_a_wrong_code_records_only_the_failure_and_none_of_its_commands(ledger, clock):
+def test_a_batch_with_a_wrong_code_records_only_the_failure_and_none_of_its_commands(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
     school_with_principal(ledger, clock)
     right = run(ledger, type="issue_access_code", school_id="S1", exam_year=2025).result["code"]
     wrong = "ABCD-EFGH-JKMN" if right != "ABCD-EFGH-JKMN" else "ABCD-EFGH-JKMP"

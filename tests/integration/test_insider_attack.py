@@ -32,7 +32,7 @@ def recompute_tree(insider: Insider, ledger: LedgerSystem) -> None:
 
 def test_rows_rewritten_after_the_last_checkpoint_with_everything_recomputed_are_caught_by_a_receipt(
     sql_ledger: LedgerSystem, clock: Clock, insider: Insider
-):
+) -> None:
     recorder = sql_ledger.service.recorder
     log = LogEvidence(recorder, KEY)
     populate(sql_ledger, clock)
@@ -65,7 +65,7 @@ def test_rows_rewritten_after_the_last_checkpoint_with_everything_recomputed_are
 
 def test_a_rewrite_before_the_last_checkpoint_is_found_even_with_the_tree_recomputed(
     sql_ledger: LedgerSystem, clock: Clock, insider: Insider
-):
+) -> None:
     recorder = sql_ledger.service.recorder
     log = LogEvidence(recorder, KEY)
     populate(sql_ledger, clock, people=3)
@@ -91,7 +91,7 @@ def test_a_rewrite_before_the_last_checkpoint_is_found_even_with_the_tree_recomp
 
 def test_a_rewrite_between_two_checkpoints_is_located_after_the_first(
     sql_ledger: LedgerSystem, clock: Clock, insider: Insider
-):
+) -> None:
     recorder = sql_ledger.service.recorder
     log = LogEvidence(recorder, KEY)
     populate(sql_ledger, clock, people=2)
@@ -111,7 +111,7 @@ def test_a_rewrite_between_two_checkpoints_is_located_after_the_first(
 
 def test_the_last_verification_is_recorded_for_every_process_and_a_read_only_one_records_nothing(
     sql_url: str, sql_ledger: LedgerSystem, clock: Clock
-):
+) -> None:
     recorder = sql_ledger.service.recorder
     log = LogEvidence(recorder, KEY)
     populate(sql_ledger, clock, people=2)
@@ -130,7 +130,7 @@ def test_the_last_verification_is_recorded_for_every_process_and_a_read_only_one
 
 def test_a_forged_signed_head_in_the_database_fails_verification(
     sql_ledger: LedgerSystem, clock: Clock, insider: Insider
-):
+) -> None:
     recorder = sql_ledger.service.recorder
     log = LogEvidence(recorder, KEY)
     populate(sql_ledger, clock, people=2)

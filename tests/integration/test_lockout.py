@@ -109,7 +109,7 @@ def world(ledger: LedgerSystem, clock: Clock) -> World:
     return World(ledger, clock)
 
 
-def test_five_wrong_codes_within_fifteen_minutes_lock_the_person_out_even_with_the_right_code(world):
+def test_five_wrong_codes_within_fifteen_minutes_lock_the_person_out_even_with_the_right_code(world: World) -> None:
     world.fail("A", 5, every_minutes=3)  # 12 minutes from first to fifth
 
     error = world.locked("A")  # the right code
@@ -118,12 +118,12 @@ def test_five_wrong_codes_within_fifteen_minutes_lock_the_person_out_even_with_t
     assert 14 * 60 < error.retry_after_seconds <= 15 * 60 + 1
 
 
-def test_four_wrong_codes_do_not_lock(world):
+def test_four_wrong_codes_do_not_lock(world: World) -> None:
     world.fail("A", 4)
     assert world.redeem("A", world.codes["S1"]).events[0].type == "AccessCodeRedeemed"
 
 
-def test_the_right_code_works_again_once_fifteen_minutes_have_passed_since_the_fifth_failure(world):
+def test_the_right_code_works_again_once_fifteen_minutes_have_passed_since_the_fifth_failure(world: World) -> None:
     world.fail("A", 5)
     world.clock.advance(minutes=15, seconds=-1)
     world.locked("A")
@@ -134,19 +134,19 @@ def test_the_right_code_works_again_once_fifteen_minutes_have_passed_since_the_f
     assert outcome.events[0].type == "AccessCodeRedeemed"
 
 
-def test_failures_spread_over_more_than_fifteen_minutes_do_not_lock(world):
+def test_failures_spread_over_more_than_fifteen_minutes_do_not_lock(world: World) -> None:
     world.fail("A", 5, every_minutes=4)  # 16 minutes from first to fifth
     assert world.redeem("A", world.codes["S1"]).events[0].type == "AccessCodeRedeemed"
 
 
-def test_the_window_slides_the_last_five_failures_decide(world):
+def test_the_window_slides_the_last_five_failures_decide(world: World) -> None:
     world.fail("A", 5, every_minutes=4)  # not locked: 16 minutes apart
     world.clock.advance(minutes=1)
     world.fail("A", 1)  # the last five now span 13 minutes
     world.locked("A")
 
 
-def test_attempts_while_locked_are_not_recorded_and_do_not_extend_the_lockout(world):
+def test_attempts_while_locked_are_not_recorded_and_do_not_extend_the_lockout(world: World) -> None:
     world.fail("A", 5)
     for minutes in (1, 4, 5, 4):  # 1, 5, 10 and 14 minutes after the fifth failure
         world.clock.advance(minutes=minutes)
@@ -155,18 +155,18 @@ def test_attempts_while_locked_are_not_recorded_and_do_not_extend_the_lockout(wo
     assert world.redeem("A", world.codes["S1"]).events[0].type == "AccessCodeRedeemed"
 
 
-def test_a_locked_person_is_locked_out_of_every_school(world):
+def test_a_locked_person_is_locked_out_of_every_school(world: World) -> None:
     world.fail("A", 5)
     world.locked("A", school="S2")
 
 
-def test_another_person_is_not_locked(world):
+def test_another_person_is_not_locked(world: World) -> None:
     world.fail("A", 5)
     world.locked("A")
     assert world.redeem("B", world.codes["S1"]).events[0].type == "AccessCodeRedeemed"
 
 
-def test_each_failure_is_an_event_auditors_see_and_no_stored_byte_holds_a_code(world):
+def test_each_failure_is_an_event_auditors_see_and_no_stored_byte_holds_a_code(world: World) -> None:
     start = world.position()
     world.fail("A", 5)
     world.locked("A")
@@ -191,7 +191,7 @@ def test_each_failure_is_an_event_auditors_see_and_no_stored_byte_holds_a_code(w
             assert form.encode() not in raw
 
 
-def test_the_lockout_policy_is_a_setting(clock):
+def test_the_lockout_policy_is_a_setting(clock: Clock) -> None:
     strict = open_ledger(
         "memory://",
         calendar=CALENDAR,
@@ -230,7 +230,9 @@ def http(store_url: str, clock: Clock) -> Iterator[TestClient]:
         yield client
 
 
-def test_over_http_wrong_codes_answer_409_then_the_person_gets_429_with_retry_after(http, clock):
+def test_over_http_wrong_codes_answer_409_then_the_person_gets_429_with_retry_after(
+    http: TestClient, clock: Clock
+) -> None:
     registrar = {"Authorization": f"Bearer {REGISTRAR}"}
     clock.set(START)
     created = http.post("/v1/commands/batch", json={"commands": world_commands()}, headers=registrar)

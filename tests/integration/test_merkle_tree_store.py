@@ -36,7 +36,7 @@ def leaves_from_rows(system: LedgerSystem) -> list[bytes]:
 
 def test_the_stored_tree_has_the_root_of_the_stored_rows_at_every_size_and_proves_every_event(
     ledger: LedgerSystem, clock: Clock
-):
+) -> None:
     register_people(ledger, 9, clock)
     batch = [
         parse_command({"type": "register_person", "person_id": f"b{i}", "name": f"B {i}", "email": f"b{i}@example.org"})
@@ -59,7 +59,7 @@ def test_the_stored_tree_has_the_root_of_the_stored_rows_at_every_size_and_prove
             assert merkle.verify_consistency(first, size, first_root, root, proof)
 
 
-def test_a_refused_command_adds_nothing_to_the_tree(ledger: LedgerSystem, clock: Clock):
+def test_a_refused_command_adds_nothing_to_the_tree(ledger: LedgerSystem, clock: Clock) -> None:
     register_people(ledger, 2, clock)
     before = ledger.service.recorder.tree_size()
     with pytest.raises(Exception, match="already"):
@@ -81,7 +81,7 @@ def forget_tree(url: str, recorder: object) -> None:
             conn.execute(f'DELETE FROM "{schema}".ledger_events_tree')
 
 
-def test_a_database_written_before_the_tree_is_caught_up_when_opened(store_url: str, clock: Clock):
+def test_a_database_written_before_the_tree_is_caught_up_when_opened(store_url: str, clock: Clock) -> None:
     system = open_ledger(store_url, calendar=CALENDAR, clock=clock, hasher=FAST_HASHER, follow=False)
     try:
         register_people(system, 5, clock)
@@ -100,7 +100,7 @@ def test_a_database_written_before_the_tree_is_caught_up_when_opened(store_url: 
         system.close()
 
 
-def test_two_writers_taking_turns_keep_one_tree(store_url: str, clock: Clock):
+def test_two_writers_taking_turns_keep_one_tree(store_url: str, clock: Clock) -> None:
     if store_url == "memory://":
         pytest.skip("a memory store lives in one process")
     first = open_ledger(store_url, calendar=CALENDAR, clock=clock, hasher=FAST_HASHER, follow=False)

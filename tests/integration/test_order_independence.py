@@ -39,6 +39,7 @@ from hypothesis import strategies as st
 from ledger.access.vocabulary import Level, Report
 from ledger.commands import parse_command
 from ledger.errors import LedgerError
+from ledger.events import AccessCodeIssued
 from projections.system import LedgerSystem
 from storage.service import Outcome
 from tests.conftest import CALENDAR, Clock
@@ -380,7 +381,7 @@ def codes_in_reference(picture: ValidTimePicture, school_id: str, years: list[in
         intervals = {
             c.event_id: picture.code_end(c).isoformat()
             for c in picture.code_facts(school_id, y)
-            if c.type == "AccessCodeIssued"
+            if isinstance(c, AccessCodeIssued)
         }
         out[y] = {"valid": valid, "intervals": intervals}
     return out

@@ -103,7 +103,7 @@ def compare(system: LedgerSystem, clock: Clock, questions: list[Probe]) -> None:
 @given(history=histories(), batch_size=st.sampled_from((1, 3, 17, 2000)), data=st.data())
 def test_the_projection_answers_every_question_exactly_as_the_reference_fold_over_the_log(
     store: str, history: list[Step], batch_size: int, data: st.DataObject
-):
+) -> None:
     clock = Clock(START)
     with fresh_ledger(store, clock, batch_size=batch_size) as system:
         done = execute(system, clock, history)

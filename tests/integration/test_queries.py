@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
+from ledger.access.rights import OrgRights
 from ledger.access.vocabulary import Level, Report
+from projections.queries import AccessEntry
 from projections.system import LedgerSystem
 from storage.service import Outcome
 from tests.conftest import Clock, ny, run
@@ -48,6 +50,11 @@ class Year:
     removal: str | None = None
     removal_position: int | None = None
     removal_recorded_at: datetime | None = None
+
+    def before_removal(self) -> int:
+        """The last position before the late removal was recorded."""
+        assert self.removal_position is not None, "scenario(late_removal=False) records no removal"
+        return self.removal_position - 1
 
 
 def person(led: LedgerSystem, pid: str, org: str) -> None:
@@ -133,7 +140,9 @@ def scenario(led: LedgerSystem, clock: Clock, *, late_removal: bool = True) -> Y
     return year
 
 
-def entries(led: LedgerSystem, org: str, start: datetime, end: datetime, level: Level, as_of: Any = None):
+def entries(
+    led: LedgerSystem, org: str, start: datetime, end: datetime, level: Level, as_of: Any = None
+) -> dict[tuple[str, str], AccessEntry]:
     answer = led.queries.who_had_access(org, start, end, level, as_of=as_of)
     return {(e.person_id, e.via_org): e for e in answer.entries}
 
@@ -141,7 +150,9 @@ def entries(led: LedgerSystem, org: str, start: datetime, end: datetime, level: 
 # --- who had access ---------------------------------------------------------------------------
 
 
-def test_who_had_student_level_access_to_a_school_lists_each_grant_with_its_interval_and_source(ledger, clock):
+def test_who_had_student_level_access_to_a_school_lists_each_grant_with_its_interval_and_source(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
     y = scenario(ledger, clock, late_removal=False)
     found = entries(ledger, "S1", AUG_1_2025, ny(2025, 12, 1), Level.STUDENT)
 
@@ -158,8 +169,8 @@ def test_who_had_student_level_access_to_a_school_lists_each_grant_with_its_inte
 
 
 def test_a_restricted_teacher_has_student_level_access_until_the_restriction_and_aggregate_access_throughout(
-    ledger, clock
-):
+    ledger: LedgerSystem, clock: Clock
+) -> None:
     scenario(ledger, clock, late_removal=False)
     student = entries(ledger, "S1", AUG_1_2025, ny(2025, 12, 1), Level.STUDENT)
     t2 = student[("T2", "S1")]
@@ -172,14 +183,18 @@ def test_a_restricted_teacher_has_student_level_access_until_the_restriction_and
     assert ("T1", "S1") in entries(ledger, "S1", *october, Level.STUDENT)
 
 
-def test_a_teacher_without_a_current_year_authorization_had_access_only_until_the_next_release(ledger, clock):
+def test_a_teacher_without_a_current_year_authorization_had_access_only_until_the_next_release(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
     scenario(ledger, clock)
     t3 = entries(ledger, "S1", ny(2025, 1, 1), ny(2025, 12, 1), Level.AGGREGATE)[("T3", "S1")]
     assert (t3.valid_from, t3.valid_to) == (datetime(2024, 7, 8, 4, tzinfo=UTC), RELEASE_2025)
     assert ("T3", "S1") not in entries(ledger, "S1", AUG_1_2025, ny(2025, 12, 1), Level.AGGREGATE)
 
 
-def test_who_had_access_to_a_district_covers_its_schools_and_its_district_users(ledger, clock):
+def test_who_had_access_to_a_district_covers_its_schools_and_its_district_users(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
     scenario(ledger, clock, late_removal=False)
     found = entries(ledger, "D1", AUG_1_2025, ny(2025, 12, 1), Level.STUDENT)
     assert {p for p, _ in found} == {"T1", "T2", "AS", "DU"}
@@ -187,22 +202,28 @@ def test_who_had_access_to_a_district_covers_its_schools_and_its_district_users(
     assert found[("AS", "S1")].role == "school_admin"
 
 
-def test_who_had_access_before_a_district_window_opens_leaves_the_district_user_out(ledger, clock):
+def test_who_had_access_before_a_district_window_opens_leaves_the_district_user_out(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
     scenario(ledger, clock, late_removal=False)
     assert ("DU", "D1") not in entries(ledger, "S1", ny(2025, 7, 15), AUG_1_2025, Level.STUDENT)
 
 
-def test_who_had_access_as_known_before_a_late_removal_differs_from_what_is_known_now(ledger, clock):
+def test_who_had_access_as_known_before_a_late_removal_differs_from_what_is_known_now(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
     y = scenario(ledger, clock)
     window = (AUG_1_2025, ny(2025, 12, 1))
-    then = entries(ledger, "S1", *window, Level.STUDENT, as_of=y.removal_position - 1)[("AS", "S1")]
+    then = entries(ledger, "S1", *window, Level.STUDENT, as_of=y.before_removal())[("AS", "S1")]
     now = entries(ledger, "S1", *window, Level.STUDENT)[("AS", "S1")]
     assert then.valid_to == AUG_1_2026
     assert now.valid_to == OCT_1_2025
     assert ("AS", "S1") not in entries(ledger, "S1", ny(2025, 10, 2), ny(2025, 12, 1), Level.STUDENT)
 
 
-def test_who_had_access_to_an_unknown_organization_is_an_error_not_an_empty_list(ledger, clock):
+def test_who_had_access_to_an_unknown_organization_is_an_error_not_an_empty_list(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
     scenario(ledger, clock)
     from projections.queries import UnknownOrganization
 
@@ -213,7 +234,9 @@ def test_who_had_access_to_an_unknown_organization_is_an_error_not_an_empty_list
 # --- timeline --------------------------------------------------------------------------------------
 
 
-def test_a_late_removal_gives_an_interval_known_until_its_position_and_a_shorter_one_known_after(ledger, clock):
+def test_a_late_removal_gives_an_interval_known_until_its_position_and_a_shorter_one_known_after(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
     y = scenario(ledger, clock)
     timeline = ledger.queries.timeline("AS")
     s1 = sorted((i for i in timeline.intervals if i.org_id == "S1"), key=lambda i: i.known_from_position)
@@ -230,10 +253,11 @@ def test_a_late_removal_gives_an_interval_known_until_its_position_and_a_shorter
     assert y.redemption in after.sources
 
 
-def test_the_timeline_lists_the_events_about_the_person_with_both_times(ledger, clock):
+def test_the_timeline_lists_the_events_about_the_person_with_both_times(ledger: LedgerSystem, clock: Clock) -> None:
     y = scenario(ledger, clock)
     timeline = ledger.queries.timeline("AS")
     by_id = {r.event.event_id: r for r in timeline.records}
+    assert y.removal is not None
     removal = by_id[y.removal]
     assert removal.event.type == "AccessRemoved"
     assert removal.event.effective_at == OCT_1_2025
@@ -243,9 +267,9 @@ def test_the_timeline_lists_the_events_about_the_person_with_both_times(ledger, 
     assert positions == sorted(positions)
 
 
-def test_a_timeline_as_of_before_the_removal_shows_only_what_was_known_then(ledger, clock):
+def test_a_timeline_as_of_before_the_removal_shows_only_what_was_known_then(ledger: LedgerSystem, clock: Clock) -> None:
     y = scenario(ledger, clock)
-    timeline = ledger.queries.timeline("AS", as_of=y.removal_position - 1)
+    timeline = ledger.queries.timeline("AS", as_of=y.before_removal())
     assert y.removal not in {r.event.event_id for r in timeline.records}
     (only,) = [i for i in timeline.intervals if i.org_id == "S1"]
     assert only.valid_to == AUG_1_2026
@@ -255,33 +279,39 @@ def test_a_timeline_as_of_before_the_removal_shows_only_what_was_known_then(ledg
 # --- rights ---------------------------------------------------------------------------------------------
 
 
-def org_rights(led: LedgerSystem, pid: str, org: str, at: datetime, as_of: Any = None):
+def org_rights(led: LedgerSystem, pid: str, org: str, at: datetime, as_of: Any = None) -> OrgRights:
     (found,) = [o for o in led.queries.rights(pid, at=at, as_of=as_of).rights.organizations if o.org_id == org]
     return found
 
 
-def test_rights_of_a_code_holder_give_the_validity_interval_and_the_school_wide_scope(ledger, clock):
+def test_rights_of_a_code_holder_give_the_validity_interval_and_the_school_wide_scope(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
     y = scenario(ledger, clock)
     now = org_rights(ledger, "AS", "S1", ny(2025, 9, 15))
     assert now.role == "school_admin"
     assert (now.valid_from, now.valid_to) == (y.redeemed_at, OCT_1_2025)
-    (scope,) = now.scopes
+    scopes: tuple[dict[str, Any], ...] = now.scopes
+    (scope,) = scopes
     assert scope["schools"] == ["S1"]
     assert scope["exam_years"] == [2025, 2024]
     assert set(scope["reports"]) == {r.value for r in Report} - {"district_score_summary"}
     assert set(scope["levels"]) == {"student", "aggregate"}
     assert y.redemption in now.sources
 
-    known_then = org_rights(ledger, "AS", "S1", ny(2025, 9, 15), as_of=y.removal_position - 1)
+    known_then = org_rights(ledger, "AS", "S1", ny(2025, 9, 15), as_of=y.before_removal())
     assert known_then.valid_to == AUG_1_2026
 
 
-def test_rights_of_a_teacher_name_subject_sections_and_reports_and_a_restriction_narrows_them(ledger, clock):
+def test_rights_of_a_teacher_name_subject_sections_and_reports_and_a_restriction_narrows_them(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
     y = scenario(ledger, clock)
     t1 = org_rights(ledger, "T1", "S1", ny(2025, 9, 15))
     assert t1.role == "teacher"
     assert (t1.valid_from, t1.valid_to) == (RELEASE_2025, None)
-    (scope,) = [s for s in t1.scopes if s["exam_year"] == 2025]
+    scopes_2025: list[dict[str, Any]] = [s for s in t1.scopes if s["exam_year"] == 2025]
+    (scope,) = scopes_2025
     assert scope["subject"] == "AP-BIO"
     assert scope["sections"] == ["B1"]
     assert set(scope["reports"]) == {"instructional_planning", "subject_score_roster"}
@@ -294,18 +324,21 @@ def test_rights_of_a_teacher_name_subject_sections_and_reports_and_a_restriction
     assert restricted["levels"] == ["aggregate"]
 
 
-def test_rights_of_a_district_user_cover_every_school_of_the_district_for_the_access_year(ledger, clock):
+def test_rights_of_a_district_user_cover_every_school_of_the_district_for_the_access_year(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
     y = scenario(ledger, clock)
     du = org_rights(ledger, "DU", "D1", ny(2025, 9, 15))
     assert du.role == "district_admin"
     assert (du.valid_from, du.valid_to) == (AUG_1_2025, AUG_1_2026)
-    (scope,) = du.scopes
+    scopes: tuple[dict[str, Any], ...] = du.scopes
+    (scope,) = scopes
     assert scope["schools"] == ["S1", "S2"]
     assert "district_score_summary" in scope["reports"]
     assert du.sources == (y.addition,)
 
 
-def test_rights_before_any_grant_list_the_affiliation_without_a_role(ledger, clock):
+def test_rights_before_any_grant_list_the_affiliation_without_a_role(ledger: LedgerSystem, clock: Clock) -> None:
     scenario(ledger, clock)
     early = org_rights(ledger, "AS", "S1", ny(2025, 7, 1))
     assert early.role is None
@@ -315,7 +348,9 @@ def test_rights_before_any_grant_list_the_affiliation_without_a_role(ledger, clo
 # --- windows ----------------------------------------------------------------------------------------------
 
 
-def test_school_windows_show_the_current_year_the_code_with_its_staff_places_and_who_must_renew(ledger, clock):
+def test_school_windows_show_the_current_year_the_code_with_its_staff_places_and_who_must_renew(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
     y = scenario(ledger, clock)
     body = ledger.queries.windows("S1", at=ny(2025, 9, 15)).body
     assert body["current_released_year"] == 2025
@@ -334,13 +369,15 @@ def test_school_windows_show_the_current_year_the_code_with_its_staff_places_and
     assert teachers["T3"]["authorizations"] == [{"school_year": 2024, "subjects": ["AP-BIO"]}]
 
 
-def test_a_removal_frees_the_staff_place_from_its_effective_time(ledger, clock):
+def test_a_removal_frees_the_staff_place_from_its_effective_time(ledger: LedgerSystem, clock: Clock) -> None:
     scenario(ledger, clock)
     (code,) = ledger.queries.windows("S1", at=ny(2025, 10, 2)).body["codes"]
     assert (code["staff_places_used"], code["staff_places_free"]) == (0, 5)
 
 
-def test_before_the_release_the_teacher_authorized_for_the_last_released_year_does_not_need_to_renew(ledger, clock):
+def test_before_the_release_the_teacher_authorized_for_the_last_released_year_does_not_need_to_renew(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
     scenario(ledger, clock)
     body = ledger.queries.windows("S1", at=ny(2025, 7, 1)).body
     assert body["current_released_year"] == 2024
@@ -349,7 +386,7 @@ def test_before_the_release_the_teacher_authorized_for_the_last_released_year_do
     assert teachers["T1"]["renewal_due"] is True  # authorized for 2025 only, while 2024 is current
 
 
-def test_district_windows_show_each_users_access_year_and_window(ledger, clock):
+def test_district_windows_show_each_users_access_year_and_window(ledger: LedgerSystem, clock: Clock) -> None:
     y = scenario(ledger, clock)
     body = ledger.queries.windows("D1", at=ny(2025, 9, 15)).body
     assert body["current_released_year"] == 2025

@@ -9,7 +9,7 @@ from tests.conftest import caught_up, run
 EARLY = "2020-01-01"
 
 
-def test_a_full_cache_never_evicts_a_stream_the_query_is_reading(ledger: LedgerSystem):
+def test_a_full_cache_never_evicts_a_stream_the_query_is_reading(ledger: LedgerSystem) -> None:
     run(ledger, type="register_district", district_id="D1", name="D1", effective_at=EARLY)
     run(ledger, type="register_school", school_id="S1", name="S1", district_id="D1", effective_at=EARLY)
     for pid in ("P1", "P2"):

@@ -17,7 +17,7 @@ from bootstrap import open_ledger
 from ledger.access.vocabulary import Level, Report
 from projections.runner import ProjectionTimeout
 from projections.system import LedgerSystem
-from tests.conftest import CALENDAR, FAST_HASHER, ny, run
+from tests.conftest import CALENDAR, FAST_HASHER, Clock, ny, run
 
 EARLY = "2020-01-01"
 
@@ -46,7 +46,7 @@ def datafile(led: LedgerSystem, person: str = "AS") -> bool:
     ).decision.allowed
 
 
-def test_wait_returns_once_the_background_follower_has_projected_the_position(ledger: LedgerSystem):
+def test_wait_returns_once_the_background_follower_has_projected_the_position(ledger: LedgerSystem) -> None:
     school(ledger)
     ledger.runner.start()
     grant = run(
@@ -60,7 +60,7 @@ def test_wait_returns_once_the_background_follower_has_projected_the_position(le
     assert datafile(ledger)  # the write is visible to the read that waited for it
 
 
-def test_each_write_is_visible_to_a_read_that_waits_for_its_position(ledger: LedgerSystem):
+def test_each_write_is_visible_to_a_read_that_waits_for_its_position(ledger: LedgerSystem) -> None:
     school(ledger)
     ledger.runner.start()
     for year in (2024, 2025):
@@ -79,7 +79,9 @@ def test_each_write_is_visible_to_a_read_that_waits_for_its_position(ledger: Led
         assert s1.role == "teacher", year
 
 
-def test_waiting_for_a_position_already_projected_returns_at_once_even_with_no_time_to_wait(ledger: LedgerSystem):
+def test_waiting_for_a_position_already_projected_returns_at_once_even_with_no_time_to_wait(
+    ledger: LedgerSystem,
+) -> None:
     school(ledger)
     last = ledger.runner.catch_up()
     started = time.monotonic()
@@ -87,7 +89,7 @@ def test_waiting_for_a_position_already_projected_returns_at_once_even_with_no_t
     assert time.monotonic() - started < 1
 
 
-def test_wait_raises_projection_timeout_naming_the_positions_when_nothing_projects(ledger: LedgerSystem):
+def test_wait_raises_projection_timeout_naming_the_positions_when_nothing_projects(ledger: LedgerSystem) -> None:
     school(ledger)
     projected = ledger.runner.catch_up()
     # the follower is not running (follow=False): nothing will project the next write
@@ -110,7 +112,7 @@ def test_wait_raises_projection_timeout_naming_the_positions_when_nothing_projec
     assert isinstance(timed_out.value, TimeoutError)
 
 
-def test_a_stopped_follower_times_out_and_a_restarted_one_catches_up(ledger: LedgerSystem):
+def test_a_stopped_follower_times_out_and_a_restarted_one_catches_up(ledger: LedgerSystem) -> None:
     school(ledger)
     ledger.runner.start()
     first = run(
@@ -212,7 +214,7 @@ def answers(led: LedgerSystem) -> list[Any]:
     return out
 
 
-def test_a_rebuild_from_position_0_answers_every_question_as_before(ledger: LedgerSystem, clock):
+def test_a_rebuild_from_position_0_answers_every_question_as_before(ledger: LedgerSystem, clock: Clock) -> None:
     history(ledger, clock)
     end = ledger.runner.catch_up()
     before = answers(ledger)
@@ -229,7 +231,7 @@ def test_a_rebuild_from_position_0_answers_every_question_as_before(ledger: Ledg
     assert done_so_far == sorted(done_so_far)
 
 
-def test_a_rebuild_drops_the_fact_index_and_projects_every_position_again(ledger: LedgerSystem, clock):
+def test_a_rebuild_drops_the_fact_index_and_projects_every_position_again(ledger: LedgerSystem, clock: Clock) -> None:
     history(ledger, clock)
     end = ledger.runner.catch_up()
     streams = ["person:AS", "person:T1", "school:S1", "calendar"]
@@ -252,14 +254,14 @@ def shared_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
 
 
 def test_a_server_answers_from_the_whole_log_again_once_another_process_has_rebuilt_the_projection(
-    shared_url: str, clock
-):
+    shared_url: str, clock: Clock
+) -> None:
     server = open_ledger(shared_url, calendar=CALENDAR, clock=clock, hasher=FAST_HASHER, follow=False)
     rebuilder = open_ledger(shared_url, calendar=CALENDAR, clock=clock, hasher=FAST_HASHER, follow=False, batch_size=5)
     try:
         history(server, clock)
         server.runner.catch_up()
-        at_sep_1 = {
+        at_sep_1: dict[str, Any] = {
             "person_id": "AS",
             "org_id": "S1",
             "report": Report.STUDENT_DATAFILE,

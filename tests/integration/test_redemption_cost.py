@@ -105,8 +105,8 @@ def costly(store_url: str, clock: Clock) -> Iterator[World]:
     ],
 )
 def test_a_thousand_redemptions_refused_without_their_code_hash_nothing_and_answer_fast(
-    costly, person, school, year, error_code
-):
+    costly: World, person: str, school: str, year: int, error_code: str
+) -> None:
     commands = [{**redeem(person, WRONG[0], school), "exam_year": year} for _ in range(1000)]
     before = costly.position()
 
@@ -122,7 +122,7 @@ def test_a_thousand_redemptions_refused_without_their_code_hash_nothing_and_answ
     assert cpu < 2, cpu
 
 
-def test_redemptions_of_a_locked_out_person_hash_nothing(world):
+def test_redemptions_of_a_locked_out_person_hash_nothing(world: World) -> None:
     for guess in WRONG[:5]:
         world.refused([redeem("A", guess)])
     commands = [redeem("A", world.codes["S1"]) for _ in range(200)]
@@ -134,7 +134,7 @@ def test_redemptions_of_a_locked_out_person_hash_nothing(world):
     assert world.hasher.compared == []
 
 
-def test_a_redemption_for_a_school_the_person_is_not_affiliated_with_hashes_nothing(world):
+def test_a_redemption_for_a_school_the_person_is_not_affiliated_with_hashes_nothing(world: World) -> None:
     world.batch([{"type": "end_affiliation", "person_id": "B", "org_id": "S2"}])
 
     error = world.refused([redeem("B", world.codes["S2"], "S2") for _ in range(100)])
@@ -143,7 +143,7 @@ def test_a_redemption_for_a_school_the_person_is_not_affiliated_with_hashes_noth
     assert world.hasher.compared == []
 
 
-def test_a_redemption_after_the_command_that_affiliates_the_person_is_still_judged(world):
+def test_a_redemption_after_the_command_that_affiliates_the_person_is_still_judged(world: World) -> None:
     world.batch([{"type": "end_affiliation", "person_id": "B", "org_id": "S2"}])
 
     outcomes = world.batch(
@@ -157,7 +157,7 @@ def test_a_redemption_after_the_command_that_affiliates_the_person_is_still_judg
 # --- a person gets no more judgements than the lockout allows ---------------------------------------------------
 
 
-def test_hashing_stops_at_the_first_wrong_code_and_only_that_failure_is_recorded(costly):
+def test_hashing_stops_at_the_first_wrong_code_and_only_that_failure_is_recorded(costly: World) -> None:
     before = costly.position()
 
     error = costly.refused([redeem("A", guess) for guess in WRONG[:5]] * 10)
@@ -168,7 +168,9 @@ def test_hashing_stops_at_the_first_wrong_code_and_only_that_failure_is_recorded
     assert [f.reason for f in costly.failures("A")] == ["wrong code"]
 
 
-def test_a_person_with_two_attempts_left_gets_two_codes_judged_and_the_rest_are_refused_as_locked_out(world):
+def test_a_person_with_two_attempts_left_gets_two_codes_judged_and_the_rest_are_refused_as_locked_out(
+    world: World,
+) -> None:
     for guess in WRONG[:3]:
         world.refused([redeem("A", guess)])
 
@@ -190,7 +192,9 @@ def test_a_person_with_two_attempts_left_gets_two_codes_judged_and_the_rest_are_
 # --- the per-request cap -----------------------------------------------------------------------------------------
 
 
-def test_a_batch_needing_more_checks_than_the_cap_is_refused_before_any_hashing_whatever_its_codes(store_url, clock):
+def test_a_batch_needing_more_checks_than_the_cap_is_refused_before_any_hashing_whatever_its_codes(
+    store_url: str, clock: Clock
+) -> None:
     capped = open_world(store_url, clock, CountingHasher(time_cost=1, memory_cost_kib=64), 2)
     try:
         before = capped.position()
@@ -209,7 +213,9 @@ def test_a_batch_needing_more_checks_than_the_cap_is_refused_before_any_hashing_
 # --- every code judged leaves a trace ---------------------------------------------------------------------------
 
 
-def test_a_right_code_in_a_batch_refused_later_is_recorded_as_an_attempt_and_counts_toward_the_lockout(world):
+def test_a_right_code_in_a_batch_refused_later_is_recorded_as_an_attempt_and_counts_toward_the_lockout(
+    world: World,
+) -> None:
     certain_to_fail = {"type": "add_affiliation", "person_id": "NOBODY", "org_id": "S1"}
     before = world.position()
 
@@ -227,7 +233,7 @@ def test_a_right_code_in_a_batch_refused_later_is_recorded_as_an_attempt_and_cou
     assert isinstance(world.refused([redeem("A", world.codes["S1"])]).error, LockedOut)  # type: ignore[attr-defined]
 
 
-def test_a_right_code_before_a_reused_idempotency_key_is_recorded_as_an_attempt(world):
+def test_a_right_code_before_a_reused_idempotency_key_is_recorded_as_an_attempt(world: World) -> None:
     world.batch([{"type": "accept_terms", "person_id": "B", "terms_version": "v2", "idempotency_key": "k-1"}])
     reused = {"type": "accept_terms", "person_id": "B", "terms_version": "v3", "idempotency_key": "k-1"}
 
@@ -239,7 +245,7 @@ def test_a_right_code_before_a_reused_idempotency_key_is_recorded_as_an_attempt(
     ]
 
 
-def test_a_batch_refused_before_any_redemption_is_judged_records_nothing(world):
+def test_a_batch_refused_before_any_redemption_is_judged_records_nothing(world: World) -> None:
     before = world.position()
 
     error = world.refused(

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from ledger.access.check import Decision
 from ledger.access.vocabulary import Report
-from tests.conftest import CALENDAR, caught_up, run
+from projections.system import LedgerSystem
+from tests.conftest import CALENDAR, Clock, caught_up, run
 
 
-def test_a_late_removal_changes_the_answer_only_from_the_position_that_recorded_it(ledger, clock):
+def test_a_late_removal_changes_the_answer_only_from_the_position_that_recorded_it(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
     clock.set("2025-06-01")
     run(ledger, type="register_district", district_id="D1", name="D", effective_at="2020-01-01")
     run(ledger, type="register_school", school_id="S1", name="S", district_id="D1", effective_at="2020-01-01")
@@ -24,7 +30,8 @@ def test_a_late_removal_changes_the_answer_only_from_the_position_that_recorded_
     removal = run(ledger, type="remove_access", person_id="P2", org_id="S1", removed_by="P1", effective_at="2025-07-05")
     caught_up(ledger)
 
-    def allowed(as_of):
+    def allowed(as_of: datetime | None) -> Decision:
+
         return ledger.queries.check(
             person_id="P2",
             org_id="S1",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -66,7 +67,7 @@ class Insider:
         if self.kind == "sqlite":
             with sqlite3.connect(self.url[len("sqlite:///") :]) as conn:
                 return conn.execute(statement, params).fetchall()
-        with psycopg.connect(PG_URL, autocommit=True) as conn, conn.cursor() as cur:
+        with psycopg.connect(PG_URL, autocommit=True) as pg, pg.cursor() as cur:
             cur.execute(statement, params)
             return cur.fetchall() if cur.description else []
 
@@ -201,7 +202,7 @@ def position_of_person(insider: Insider, n: int) -> int:
 # --- verification modes (every store) ----------------------------------------------------------------
 
 
-def test_an_untouched_log_verifies_and_records_a_checkpoint_at_its_end(ledger, clock):
+def test_an_untouched_log_verifies_and_records_a_checkpoint_at_its_end(ledger: LedgerSystem, clock: Clock) -> None:
     populate(ledger, clock)
     end = recorder(ledger).last_position()
 
@@ -214,13 +215,15 @@ def test_an_untouched_log_verifies_and_records_a_checkpoint_at_its_end(ledger, c
     assert recorder(ledger).checkpoints()[0].chain == report.checkpoint.chain
 
 
-def test_an_empty_log_verifies_without_a_checkpoint(ledger):
+def test_an_empty_log_verifies_without_a_checkpoint(ledger: LedgerSystem) -> None:
     report = verify(recorder(ledger))
     assert (report.ok, report.checked, report.position, report.checkpoint) == (True, 0, 0, None)
     assert recorder(ledger).checkpoints() == []
 
 
-def test_verification_resumes_from_the_last_checkpoint_and_full_starts_from_genesis(ledger, clock):
+def test_verification_resumes_from_the_last_checkpoint_and_full_starts_from_genesis(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
     populate(ledger, clock, people=4)
     first = verify(recorder(ledger))
     run(ledger, type="register_person", person_id="P-late", name="Late", email="late@x.org")
@@ -235,7 +238,7 @@ def test_verification_resumes_from_the_last_checkpoint_and_full_starts_from_gene
     assert [c.position for c in recorder(ledger).checkpoints()] == [first.position, first.position + 2]
 
 
-def test_verifying_an_unchanged_log_again_keeps_the_existing_checkpoint(ledger, clock):
+def test_verifying_an_unchanged_log_again_keeps_the_existing_checkpoint(ledger: LedgerSystem, clock: Clock) -> None:
     populate(ledger, clock, people=2)
     first = verify(recorder(ledger))
     second = verify(recorder(ledger))
@@ -243,7 +246,7 @@ def test_verifying_an_unchanged_log_again_keeps_the_existing_checkpoint(ledger, 
     assert len(recorder(ledger).checkpoints()) == 1
 
 
-def test_an_exported_checkpoint_of_an_intact_log_is_proved_extended(ledger, clock):
+def test_an_exported_checkpoint_of_an_intact_log_is_proved_extended(ledger: LedgerSystem, clock: Clock) -> None:
     populate(ledger, clock, people=3)
     kept = verify(recorder(ledger)).checkpoint
     assert kept is not None
@@ -256,7 +259,7 @@ def test_an_exported_checkpoint_of_an_intact_log_is_proved_extended(ledger, cloc
     assert report.checkpoints_compared == 2
 
 
-def test_an_exported_checkpoint_with_a_wrong_chain_value_fails(ledger, clock):
+def test_an_exported_checkpoint_with_a_wrong_chain_value_fails(ledger: LedgerSystem, clock: Clock) -> None:
     populate(ledger, clock, people=3)
     kept = verify(recorder(ledger)).checkpoint
     assert kept is not None
@@ -269,7 +272,7 @@ def test_an_exported_checkpoint_with_a_wrong_chain_value_fails(ledger, clock):
     assert f"checkpoint at position {kept.position}" in (report.problem or "")
 
 
-def test_checkpoints_read_back_from_every_export_shape():
+def test_checkpoints_read_back_from_every_export_shape() -> None:
     cp = Checkpoint(7, bytes(range(32)), "2025-01-01T00:00:00+00:00")
     one = checkpoint_json(cp)
     for shape in (one, [one], {"checkpoints": [one]}, {"ok": True, "checkpoint": one}):
@@ -282,7 +285,7 @@ def test_checkpoints_read_back_from_every_export_shape():
 # --- attacks with SQL (SQLite and PostgreSQL) -----------------------------------------------------------
 
 
-def test_an_intact_sql_store_verifies_fully(sql_ledger, clock, insider):
+def test_an_intact_sql_store_verifies_fully(sql_ledger: LedgerSystem, clock: Clock, insider: Insider) -> None:
     populate(sql_ledger, clock)
     assert len(insider.rows()) == recorder(sql_ledger).last_position() == 10
     report = verify(recorder(sql_ledger), full=True)
@@ -290,7 +293,9 @@ def test_an_intact_sql_store_verifies_fully(sql_ledger, clock, insider):
     assert report.checked == 10
 
 
-def test_changing_a_stored_event_is_found_at_its_position(sql_ledger, clock, insider):
+def test_changing_a_stored_event_is_found_at_its_position(
+    sql_ledger: LedgerSystem, clock: Clock, insider: Insider
+) -> None:
     populate(sql_ledger, clock)
     target = position_of_person(insider, 4)
     insider.change_state(target, b"Person-4", b"Mallory-4")
@@ -302,14 +307,16 @@ def test_changing_a_stored_event_is_found_at_its_position(sql_ledger, clock, ins
     assert report.position == target - 1  # everything before it still holds
 
 
-def test_changing_a_chain_value_is_found_at_its_position(sql_ledger, clock, insider):
+def test_changing_a_chain_value_is_found_at_its_position(
+    sql_ledger: LedgerSystem, clock: Clock, insider: Insider
+) -> None:
     populate(sql_ledger, clock)
     insider.set_chain(6, bytes(32))
     report = verify(recorder(sql_ledger), full=True)
     assert (report.ok, report.first_bad_position) == (False, 6)
 
 
-def test_deleting_a_row_is_found_at_the_row_after_it(sql_ledger, clock, insider):
+def test_deleting_a_row_is_found_at_the_row_after_it(sql_ledger: LedgerSystem, clock: Clock, insider: Insider) -> None:
     populate(sql_ledger, clock)
     insider.delete(5)
 
@@ -319,7 +326,9 @@ def test_deleting_a_row_is_found_at_the_row_after_it(sql_ledger, clock, insider)
     assert "removed" in (report.problem or "")
 
 
-def test_swapping_two_rows_positions_is_found_at_the_first_of_them(sql_ledger, clock, insider):
+def test_swapping_two_rows_positions_is_found_at_the_first_of_them(
+    sql_ledger: LedgerSystem, clock: Clock, insider: Insider
+) -> None:
     populate(sql_ledger, clock)
     insider.swap(3, 7)
 
@@ -329,7 +338,9 @@ def test_swapping_two_rows_positions_is_found_at_the_first_of_them(sql_ledger, c
     assert "reordered" in (report.problem or "")
 
 
-def test_inserting_a_forged_row_is_found_at_its_position(sql_ledger, clock, insider):
+def test_inserting_a_forged_row_is_found_at_its_position(
+    sql_ledger: LedgerSystem, clock: Clock, insider: Insider
+) -> None:
     populate(sql_ledger, clock)
     model = insider.row(4)  # a real row to imitate: same stream kind, a plausible body
     forged = StoredEvent("person:P-ghost", 1, model.stored.topic, model.stored.state.replace(b"Person-", b"Ghost-"))
@@ -341,8 +352,8 @@ def test_inserting_a_forged_row_is_found_at_its_position(sql_ledger, clock, insi
 
 
 def test_inserting_a_forged_row_with_its_own_correct_chain_value_is_found_at_the_row_it_displaced(
-    sql_ledger, clock, insider
-):
+    sql_ledger: LedgerSystem, clock: Clock, insider: Insider
+) -> None:
     populate(sql_ledger, clock)
     model = insider.row(4)
     forged = StoredEvent("person:P-ghost", 1, model.stored.topic, model.stored.state.replace(b"Person-", b"Ghost-"))
@@ -355,7 +366,9 @@ def test_inserting_a_forged_row_with_its_own_correct_chain_value_is_found_at_the
     assert (report.ok, report.position, report.first_bad_position) == (False, at, at + 1)
 
 
-def test_deleting_rows_at_the_end_is_reported_against_the_last_checkpoint(sql_ledger, clock, insider):
+def test_deleting_rows_at_the_end_is_reported_against_the_last_checkpoint(
+    sql_ledger: LedgerSystem, clock: Clock, insider: Insider
+) -> None:
     populate(sql_ledger, clock)
     assert verify(recorder(sql_ledger)).ok
     insider.delete(10, 9)
@@ -369,8 +382,8 @@ def test_deleting_rows_at_the_end_is_reported_against_the_last_checkpoint(sql_le
 
 
 def test_a_truncation_that_also_removed_the_recorded_checkpoints_fails_against_an_exported_one(
-    sql_ledger, clock, insider
-):
+    sql_ledger: LedgerSystem, clock: Clock, insider: Insider
+) -> None:
     populate(sql_ledger, clock)
     exported = verify(recorder(sql_ledger)).checkpoint
     assert exported is not None
@@ -384,7 +397,9 @@ def test_a_truncation_that_also_removed_the_recorded_checkpoints_fails_against_a
     assert "before the exported checkpoint at position 10" in (report.problem or "")
 
 
-def test_a_rewritten_chain_is_caught_by_the_checkpoints_the_database_recorded(sql_ledger, clock, insider):
+def test_a_rewritten_chain_is_caught_by_the_checkpoints_the_database_recorded(
+    sql_ledger: LedgerSystem, clock: Clock, insider: Insider
+) -> None:
     populate(sql_ledger, clock)
     assert verify(recorder(sql_ledger)).ok  # a checkpoint at 10
     target = position_of_person(insider, 6)
@@ -402,8 +417,8 @@ def test_a_rewritten_chain_is_caught_by_the_checkpoints_the_database_recorded(sq
     ["change", "delete", "swap", "insert", "truncate"],
 )
 def test_an_attack_with_the_chain_and_checkpoints_rewritten_is_located_by_exported_checkpoints(
-    sql_ledger, clock, insider, attack
-):
+    sql_ledger: LedgerSystem, clock: Clock, insider: Insider, attack: str
+) -> None:
     exported = populate(sql_ledger, clock, checkpoint_each=True)  # one exported checkpoint per position
     assert [c.position for c in exported] == list(range(1, 11))
     target = position_of_person(insider, 5)
@@ -447,8 +462,8 @@ def http(sql_url: str, sql_ledger: LedgerSystem) -> Iterator[TestClient]:
 
 
 def test_http_verify_changes_nothing_and_a_posted_checkpoint_is_exported_and_accepted_back(
-    sql_ledger, clock, insider, http
-):
+    sql_ledger: LedgerSystem, clock: Clock, insider: Insider, http: TestClient
+) -> None:
     populate(sql_ledger, clock)
 
     looked = http.get("/v1/verify").json()
@@ -484,7 +499,9 @@ def test_http_verify_changes_nothing_and_a_posted_checkpoint_is_exported_and_acc
     assert against["position"] == 0
 
 
-def test_http_verify_full_locates_a_changed_row(sql_ledger, clock, insider, http):
+def test_http_verify_full_locates_a_changed_row(
+    sql_ledger: LedgerSystem, clock: Clock, insider: Insider, http: TestClient
+) -> None:
     populate(sql_ledger, clock)
     target = position_of_person(insider, 3)
     insider.change_state(target, b"Person-3", b"Mallory-3")
@@ -492,7 +509,9 @@ def test_http_verify_full_locates_a_changed_row(sql_ledger, clock, insider, http
     assert (body["ok"], body["position"], body["first_bad_position"]) == (False, target - 1, target)
 
 
-def test_http_verify_refuses_unpaired_or_malformed_checkpoints(sql_ledger, clock, http):
+def test_http_verify_refuses_unpaired_or_malformed_checkpoints(
+    sql_ledger: LedgerSystem, clock: Clock, http: TestClient
+) -> None:
     populate(sql_ledger, clock, people=1)
     unpaired = http.get("/v1/verify", params={"checkpoint_position": 2})
     malformed = http.get("/v1/verify", params={"checkpoint_position": 2, "checkpoint_chain": "not-hex"})
@@ -501,7 +520,7 @@ def test_http_verify_refuses_unpaired_or_malformed_checkpoints(sql_ledger, clock
         assert response.json()["error"]["code"] == "invalid_input"
 
 
-def test_http_checkpoints_are_for_auditors_only(sql_ledger, http):
+def test_http_checkpoints_are_for_auditors_only(sql_ledger: LedgerSystem, http: TestClient) -> None:
     response = http.get(
         "/v1/checkpoints", headers={"Authorization": "Bearer registrar-secret-tamper-0123456789abcdefgh"}
     )
@@ -509,8 +528,13 @@ def test_http_checkpoints_are_for_auditors_only(sql_ledger, http):
 
 
 def test_cli_exports_checkpoints_and_verifies_against_the_file(
-    sql_url, sql_ledger, clock, insider, tmp_path, monkeypatch
-):
+    sql_url: str,
+    sql_ledger: LedgerSystem,
+    clock: Clock,
+    insider: Insider,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     populate(sql_ledger, clock)
     monkeypatch.setenv("LEDGER_DATABASE_URL", sql_url)
     cli = CliRunner()

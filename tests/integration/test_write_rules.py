@@ -131,7 +131,7 @@ def redeem_refused(
     rule: str | None = "R10",
     code_judged: bool | None = None,
 ) -> LedgerError:
-    command = {
+    command: dict[str, Any] = {
         "type": "redeem_access_code",
         "school_id": "S1",
         "exam_year": 2025,
@@ -160,7 +160,7 @@ def five_staff_redeem(ledger: LedgerSystem, code: str, effective_at: str = "2025
 # --- unknown things: NotFound -------------------------------------------------------------------
 
 
-def test_a_command_about_an_unknown_person_is_refused_as_not_found_with_r1(world, clock):
+def test_a_command_about_an_unknown_person_is_refused_as_not_found_with_r1(world: LedgerSystem, clock: Clock) -> None:
     refused(
         world,
         NotFound,
@@ -174,11 +174,11 @@ def test_a_command_about_an_unknown_person_is_refused_as_not_found_with_r1(world
     )
 
 
-def test_a_command_about_a_registered_person_and_school_is_accepted(world, clock):
+def test_a_command_about_a_registered_person_and_school_is_accepted(world: LedgerSystem, clock: Clock) -> None:
     accepted(world, type="authorize_course", person_id="T1", school_id="S1", subject="AP-BIO", school_year=2025)
 
 
-def test_a_command_about_an_unknown_school_is_refused_as_not_found(world, clock):
+def test_a_command_about_an_unknown_school_is_refused_as_not_found(world: LedgerSystem, clock: Clock) -> None:
     refused(
         world,
         NotFound,
@@ -192,11 +192,11 @@ def test_a_command_about_an_unknown_school_is_refused_as_not_found(world, clock)
     )
 
 
-def test_an_affiliation_with_an_unknown_organization_is_refused_as_not_found(world, clock):
+def test_an_affiliation_with_an_unknown_organization_is_refused_as_not_found(world: LedgerSystem, clock: Clock) -> None:
     refused(world, NotFound, "unknown_organization", None, type="add_affiliation", person_id="OUT", org_id="X-1")
 
 
-def test_a_school_in_an_unknown_district_is_refused_as_not_found(world, clock):
+def test_a_school_in_an_unknown_district_is_refused_as_not_found(world: LedgerSystem, clock: Clock) -> None:
     refused(
         world,
         NotFound,
@@ -209,11 +209,13 @@ def test_a_school_in_an_unknown_district_is_refused_as_not_found(world, clock):
     )
 
 
-def test_a_school_in_a_registered_district_is_accepted(world, clock):
+def test_a_school_in_a_registered_district_is_accepted(world: LedgerSystem, clock: Clock) -> None:
     accepted(world, type="register_school", school_id="S9", name="Nine", district_id="D2")
 
 
-def test_designating_a_superintendent_of_an_unknown_district_is_refused_as_not_found(world, clock):
+def test_designating_a_superintendent_of_an_unknown_district_is_refused_as_not_found(
+    world: LedgerSystem, clock: Clock
+) -> None:
     refused(
         world,
         NotFound,
@@ -225,14 +227,14 @@ def test_designating_a_superintendent_of_an_unknown_district_is_refused_as_not_f
     )
 
 
-def test_voiding_an_unknown_event_is_refused_as_not_found_with_r15(world, clock):
+def test_voiding_an_unknown_event_is_refused_as_not_found_with_r15(world: LedgerSystem, clock: Clock) -> None:
     refused(world, NotFound, "unknown_event", "R15", type="void_event", event_id=UNKNOWN_EVENT, reason="typo")
 
 
 # --- registrations ------------------------------------------------------------------------------
 
 
-def test_registering_a_person_twice_is_refused_with_r1(world, clock):
+def test_registering_a_person_twice_is_refused_with_r1(world: LedgerSystem, clock: Clock) -> None:
     refused(
         world,
         RuleViolation,
@@ -245,23 +247,25 @@ def test_registering_a_person_twice_is_refused_with_r1(world, clock):
     )
 
 
-def test_registering_a_new_person_is_accepted(world, clock):
+def test_registering_a_new_person_is_accepted(world: LedgerSystem, clock: Clock) -> None:
     accepted(world, type="register_person", person_id="P-NEW", name="New", email="new@example.org")
 
 
-def test_a_district_cannot_take_the_id_of_a_school(world, clock):
+def test_a_district_cannot_take_the_id_of_a_school(world: LedgerSystem, clock: Clock) -> None:
     refused(world, RuleViolation, "already_registered", None, type="register_district", district_id="S1", name="X")
 
 
-def test_a_school_cannot_take_the_id_of_a_district(world, clock):
+def test_a_school_cannot_take_the_id_of_a_district(world: LedgerSystem, clock: Clock) -> None:
     refused(world, RuleViolation, "already_registered", None, type="register_school", school_id="D1", name="X")
 
 
-def test_registering_a_school_twice_is_refused(world, clock):
+def test_registering_a_school_twice_is_refused(world: LedgerSystem, clock: Clock) -> None:
     refused(world, RuleViolation, "already_registered", None, type="register_school", school_id="S1", name="X")
 
 
-def test_a_command_effective_before_the_persons_registration_is_refused_with_r1(world, clock):
+def test_a_command_effective_before_the_persons_registration_is_refused_with_r1(
+    world: LedgerSystem, clock: Clock
+) -> None:
     run(world, type="register_person", person_id="P-NEW", name="New", email="n@example.org", effective_at="2025-03-01")
     refused(
         world,
@@ -275,12 +279,12 @@ def test_a_command_effective_before_the_persons_registration_is_refused_with_r1(
     )
 
 
-def test_a_command_effective_at_the_persons_registration_is_accepted(world, clock):
+def test_a_command_effective_at_the_persons_registration_is_accepted(world: LedgerSystem, clock: Clock) -> None:
     run(world, type="register_person", person_id="P-NEW", name="New", email="n@example.org", effective_at="2025-03-01")
     accepted(world, type="accept_terms", person_id="P-NEW", terms_version="v1", effective_at="2025-03-01")
 
 
-def test_a_command_effective_before_the_schools_registration_is_refused(world, clock):
+def test_a_command_effective_before_the_schools_registration_is_refused(world: LedgerSystem, clock: Clock) -> None:
     run(world, type="register_school", school_id="S9", name="Nine", district_id="D1", effective_at="2025-03-01")
     refused(
         world,
@@ -296,7 +300,7 @@ def test_a_command_effective_before_the_schools_registration_is_refused(world, c
     )
 
 
-def test_a_command_effective_after_the_schools_registration_is_accepted(world, clock):
+def test_a_command_effective_after_the_schools_registration_is_accepted(world: LedgerSystem, clock: Clock) -> None:
     run(world, type="register_school", school_id="S9", name="Nine", district_id="D1", effective_at="2025-03-01")
     accepted(
         world,
@@ -312,24 +316,24 @@ def test_a_command_effective_after_the_schools_registration_is_accepted(world, c
 # --- affiliations ---------------------------------------------------------------------------------
 
 
-def test_adding_an_affiliation_the_person_already_has_is_refused(world, clock):
+def test_adding_an_affiliation_the_person_already_has_is_refused(world: LedgerSystem, clock: Clock) -> None:
     refused(world, RuleViolation, "already_affiliated", None, type="add_affiliation", person_id="T1", org_id="S1")
 
 
-def test_adding_a_new_affiliation_is_accepted(world, clock):
+def test_adding_a_new_affiliation_is_accepted(world: LedgerSystem, clock: Clock) -> None:
     accepted(world, type="add_affiliation", person_id="OUT", org_id="S2")
 
 
-def test_ending_an_affiliation_the_person_does_not_have_is_refused(world, clock):
+def test_ending_an_affiliation_the_person_does_not_have_is_refused(world: LedgerSystem, clock: Clock) -> None:
     refused(world, RuleViolation, "not_affiliated", None, type="end_affiliation", person_id="OUT", org_id="S1")
 
 
-def test_ending_an_affiliation_twice_is_refused_the_second_time(world, clock):
+def test_ending_an_affiliation_twice_is_refused_the_second_time(world: LedgerSystem, clock: Clock) -> None:
     accepted(world, type="end_affiliation", person_id="T1", org_id="S1")
     refused(world, RuleViolation, "not_affiliated", None, type="end_affiliation", person_id="T1", org_id="S1")
 
 
-def test_an_ended_affiliation_can_be_added_again(world, clock):
+def test_an_ended_affiliation_can_be_added_again(world: LedgerSystem, clock: Clock) -> None:
     run(world, type="end_affiliation", person_id="T1", org_id="S1", effective_at="2025-01-01")
     accepted(world, type="add_affiliation", person_id="T1", org_id="S1", effective_at="2025-02-01")
 
@@ -337,20 +341,20 @@ def test_an_ended_affiliation_can_be_added_again(world, clock):
 # --- course authorizations and sections (R3, R4) ----------------------------------------------------
 
 
-AUTH = {"person_id": "T1", "school_id": "S1", "subject": "AP-BIO", "school_year": 2025}
+AUTH: dict[str, Any] = {"person_id": "T1", "school_id": "S1", "subject": "AP-BIO", "school_year": 2025}
 
 
-def test_authorizing_a_course_twice_is_refused_with_r3(world, clock):
+def test_authorizing_a_course_twice_is_refused_with_r3(world: LedgerSystem, clock: Clock) -> None:
     accepted(world, type="authorize_course", **AUTH)
     refused(world, RuleViolation, "already_authorized", "R3", type="authorize_course", **AUTH)
 
 
-def test_withdrawing_a_held_authorization_is_accepted(world, clock):
+def test_withdrawing_a_held_authorization_is_accepted(world: LedgerSystem, clock: Clock) -> None:
     run(world, type="authorize_course", **AUTH, effective_at="2024-09-01")
     accepted(world, type="withdraw_course_authorization", **AUTH, effective_at="2025-01-15")
 
 
-def test_withdrawing_an_authorization_that_never_existed_is_refused_with_r3(world, clock):
+def test_withdrawing_an_authorization_that_never_existed_is_refused_with_r3(world: LedgerSystem, clock: Clock) -> None:
     run(world, type="authorize_course", **AUTH)
     refused(
         world,
@@ -362,7 +366,7 @@ def test_withdrawing_an_authorization_that_never_existed_is_refused_with_r3(worl
     )
 
 
-def test_withdrawing_an_authorization_twice_is_refused_with_r3(world, clock):
+def test_withdrawing_an_authorization_twice_is_refused_with_r3(world: LedgerSystem, clock: Clock) -> None:
     run(world, type="authorize_course", **AUTH, effective_at="2024-09-01")
     run(world, type="withdraw_course_authorization", **AUTH, effective_at="2025-01-15")
     refused(
@@ -376,7 +380,9 @@ def test_withdrawing_an_authorization_twice_is_refused_with_r3(world, clock):
     )
 
 
-def test_withdrawing_an_authorization_before_it_was_effective_is_refused_with_r3(world, clock):
+def test_withdrawing_an_authorization_before_it_was_effective_is_refused_with_r3(
+    world: LedgerSystem, clock: Clock
+) -> None:
     run(world, type="authorize_course", **AUTH, effective_at="2024-09-01")
     refused(
         world,
@@ -389,14 +395,20 @@ def test_withdrawing_an_authorization_before_it_was_effective_is_refused_with_r3
     )
 
 
-SECTION = {"person_id": "T1", "school_id": "S1", "subject": "AP-BIO", "section_id": "BIO-1", "school_year": 2025}
+SECTION: dict[str, Any] = {
+    "person_id": "T1",
+    "school_id": "S1",
+    "subject": "AP-BIO",
+    "section_id": "BIO-1",
+    "school_year": 2025,
+}
 
 
-def test_assigning_a_section_is_accepted(world, clock):
+def test_assigning_a_section_is_accepted(world: LedgerSystem, clock: Clock) -> None:
     accepted(world, type="assign_section", **SECTION)
 
 
-def test_assigning_the_same_section_twice_is_refused_with_r4(world, clock):
+def test_assigning_the_same_section_twice_is_refused_with_r4(world: LedgerSystem, clock: Clock) -> None:
     run(world, type="assign_section", **SECTION)
     refused(world, RuleViolation, "already_assigned", "R4", type="assign_section", **SECTION)
 
@@ -404,29 +416,29 @@ def test_assigning_the_same_section_twice_is_refused_with_r4(world, clock):
 # --- system access (R7) -------------------------------------------------------------------------------
 
 
-SYSTEM = {"person_id": "T1", "org_id": "S1", "system": "course_audit"}
+SYSTEM: dict[str, Any] = {"person_id": "T1", "org_id": "S1", "system": "course_audit"}
 
 
-def test_granting_system_access_is_accepted(world, clock):
+def test_granting_system_access_is_accepted(world: LedgerSystem, clock: Clock) -> None:
     accepted(world, type="grant_system_access", **SYSTEM)
 
 
-def test_granting_system_access_the_person_already_has_is_refused_with_r7(world, clock):
+def test_granting_system_access_the_person_already_has_is_refused_with_r7(world: LedgerSystem, clock: Clock) -> None:
     run(world, type="grant_system_access", **SYSTEM)
     refused(world, RuleViolation, "already_granted", "R7", type="grant_system_access", **SYSTEM)
 
 
-def test_removing_held_system_access_is_accepted(world, clock):
+def test_removing_held_system_access_is_accepted(world: LedgerSystem, clock: Clock) -> None:
     run(world, type="grant_system_access", **SYSTEM, effective_at="2025-01-01")
     accepted(world, type="remove_system_access", **SYSTEM, effective_at="2025-02-01")
 
 
-def test_removing_system_access_that_was_never_granted_is_refused_with_r7(world, clock):
+def test_removing_system_access_that_was_never_granted_is_refused_with_r7(world: LedgerSystem, clock: Clock) -> None:
     run(world, type="grant_system_access", **{**SYSTEM, "system": "registration_ordering"})
     refused(world, RuleViolation, "system_access_not_found", "R7", type="remove_system_access", **SYSTEM)
 
 
-def test_removing_system_access_twice_is_refused_with_r7(world, clock):
+def test_removing_system_access_twice_is_refused_with_r7(world: LedgerSystem, clock: Clock) -> None:
     run(world, type="grant_system_access", **SYSTEM, effective_at="2025-01-01")
     run(world, type="remove_system_access", **SYSTEM, effective_at="2025-02-01")
     refused(
@@ -443,11 +455,11 @@ def test_removing_system_access_twice_is_refused_with_r7(world, clock):
 # --- score releases ---------------------------------------------------------------------------------
 
 
-def test_releasing_a_new_exam_year_is_accepted(world, clock):
+def test_releasing_a_new_exam_year_is_accepted(world: LedgerSystem, clock: Clock) -> None:
     accepted(world, type="release_scores", exam_year=2026, released_on="2026-07-06")
 
 
-def test_releasing_an_exam_year_twice_is_refused(world, clock):
+def test_releasing_an_exam_year_twice_is_refused(world: LedgerSystem, clock: Clock) -> None:
     refused(
         world, RuleViolation, "already_released", "R3", type="release_scores", exam_year=2025, released_on="2025-07-08"
     )
@@ -456,7 +468,9 @@ def test_releasing_an_exam_year_twice_is_refused(world, clock):
 # --- issuing, reissuing and revoking codes (R8) ----------------------------------------------------------
 
 
-def test_issuing_a_code_for_the_designated_principals_year_is_accepted_and_returns_the_code_once(world, clock):
+def test_issuing_a_code_for_the_designated_principals_year_is_accepted_and_returns_the_code_once(
+    world: LedgerSystem, clock: Clock
+) -> None:
     outcome = accepted(world, type="issue_access_code", school_id="S1", exam_year=2025)
     assert [e.type for e in outcome.events] == ["AccessCodeIssued"]
     assert outcome.result["principal_id"] == "P1"
@@ -468,7 +482,7 @@ def test_issuing_a_code_for_the_designated_principals_year_is_accepted_and_retur
     assert code.replace("-", "").encode() not in bytes(row.stored.state)
 
 
-def test_issuing_a_code_without_a_principal_for_that_exam_year_is_refused(world, clock):
+def test_issuing_a_code_without_a_principal_for_that_exam_year_is_refused(world: LedgerSystem, clock: Clock) -> None:
     # P1 is designated for 2025 only: that does not count for the code of 2026.
     refused(
         world,
@@ -482,13 +496,13 @@ def test_issuing_a_code_without_a_principal_for_that_exam_year_is_refused(world,
     )
 
 
-def test_issuing_a_code_at_a_school_without_any_principal_is_refused(world, clock):
+def test_issuing_a_code_at_a_school_without_any_principal_is_refused(world: LedgerSystem, clock: Clock) -> None:
     refused(
         world, RuleViolation, "no_principal_designated", "R8", type="issue_access_code", school_id="S2", exam_year=2025
     )
 
 
-def test_issuing_a_code_before_the_principal_is_designated_is_refused(world, clock):
+def test_issuing_a_code_before_the_principal_is_designated_is_refused(world: LedgerSystem, clock: Clock) -> None:
     refused(
         world,
         RuleViolation,
@@ -501,13 +515,15 @@ def test_issuing_a_code_before_the_principal_is_designated_is_refused(world, clo
     )
 
 
-def test_issuing_a_code_once_a_principal_is_designated_for_that_year_is_accepted(world, clock):
+def test_issuing_a_code_once_a_principal_is_designated_for_that_year_is_accepted(
+    world: LedgerSystem, clock: Clock
+) -> None:
     run(world, type="designate_principal", school_id="S1", person_id="P1", exam_year=2026, effective_at="2025-08-15")
     outcome = accepted(world, type="issue_access_code", school_id="S1", exam_year=2026, effective_at="2025-09-01")
     assert outcome.result["principal_id"] == "P1"
 
 
-def test_reissuing_a_code_supersedes_the_old_one_and_only_the_new_one_works(world, clock):
+def test_reissuing_a_code_supersedes_the_old_one_and_only_the_new_one_works(world: LedgerSystem, clock: Clock) -> None:
     clock.set("2025-07-25")
     old = issue_code(world, "2025-07-01")
     reissue = accepted(world, type="issue_access_code", school_id="S1", exam_year=2025, effective_at="2025-07-02")
@@ -519,7 +535,9 @@ def test_reissuing_a_code_supersedes_the_old_one_and_only_the_new_one_works(worl
     assert redeem(world, "T1", new, "2025-07-10").result["staff"] is True
 
 
-def test_revoking_a_valid_code_is_accepted_and_the_code_is_then_refused_as_revoked(world, clock):
+def test_revoking_a_valid_code_is_accepted_and_the_code_is_then_refused_as_revoked(
+    world: LedgerSystem, clock: Clock
+) -> None:
     clock.set("2025-07-25")
     code = issue_code(world, "2025-07-01")
     accepted(
@@ -528,7 +546,7 @@ def test_revoking_a_valid_code_is_accepted_and_the_code_is_then_refused_as_revok
     redeem_refused(world, "T1", code, "2025-07-10", error_code="code_revoked")
 
 
-def test_revoking_when_no_code_was_issued_is_refused(world, clock):
+def test_revoking_when_no_code_was_issued_is_refused(world: LedgerSystem, clock: Clock) -> None:
     refused(
         world,
         RuleViolation,
@@ -541,7 +559,7 @@ def test_revoking_when_no_code_was_issued_is_refused(world, clock):
     )
 
 
-def test_revoking_a_code_twice_is_refused_the_second_time(world, clock):
+def test_revoking_a_code_twice_is_refused_the_second_time(world: LedgerSystem, clock: Clock) -> None:
     clock.set("2025-07-25")
     issue_code(world, "2025-07-01")
     run(world, type="revoke_access_code", school_id="S1", exam_year=2025, reason="leaked", effective_at="2025-07-05")
@@ -561,7 +579,7 @@ def test_revoking_a_code_twice_is_refused_the_second_time(world, clock):
 # --- redeeming codes (R8, R10) ------------------------------------------------------------------------------
 
 
-def test_an_affiliated_staff_member_with_the_right_code_redeems_it(world, clock):
+def test_an_affiliated_staff_member_with_the_right_code_redeems_it(world: LedgerSystem, clock: Clock) -> None:
     clock.set("2025-07-25")
     code = issue_code(world)
     outcome = accepted(
@@ -577,20 +595,20 @@ def test_an_affiliated_staff_member_with_the_right_code_redeems_it(world, clock)
     assert outcome.result["staff"] is True
 
 
-def test_a_person_not_affiliated_with_the_school_cannot_redeem_its_code(world, clock):
+def test_a_person_not_affiliated_with_the_school_cannot_redeem_its_code(world: LedgerSystem, clock: Clock) -> None:
     clock.set("2025-07-25")
     code = issue_code(world)
     redeem_refused(world, "OUT", code, "2025-07-10", error_code="not_affiliated")
 
 
-def test_a_person_whose_affiliation_ended_cannot_redeem_the_code(world, clock):
+def test_a_person_whose_affiliation_ended_cannot_redeem_the_code(world: LedgerSystem, clock: Clock) -> None:
     clock.set("2025-07-25")
     code = issue_code(world)
     run(world, type="end_affiliation", person_id="T1", org_id="S1", effective_at="2025-07-05")
     redeem_refused(world, "T1", code, "2025-07-10", error_code="not_affiliated")
 
 
-def test_an_unknown_person_cannot_redeem_a_code(world, clock):
+def test_an_unknown_person_cannot_redeem_a_code(world: LedgerSystem, clock: Clock) -> None:
     clock.set("2025-07-25")
     code = issue_code(world)
     refused(
@@ -606,11 +624,13 @@ def test_an_unknown_person_cannot_redeem_a_code(world, clock):
     )
 
 
-def test_redeeming_when_no_code_was_issued_is_refused(world, clock):
+def test_redeeming_when_no_code_was_issued_is_refused(world: LedgerSystem, clock: Clock) -> None:
     redeem_refused(world, "T1", "ABCD-EFGH-JKMN", "2025-07-10", error_code="code_not_found")
 
 
-def test_a_wrong_code_is_refused_and_only_its_failure_is_recorded_without_the_code(world, clock):
+def test_a_wrong_code_is_refused_and_only_its_failure_is_recorded_without_the_code(
+    world: LedgerSystem, clock: Clock
+) -> None:
     clock.set("2025-07-25")
     right = issue_code(world)
     wrong = "ABCD-EFGH-JKMN" if right != "ABCD-EFGH-JKMN" else "ABCD-EFGH-JKMP"
@@ -632,7 +652,7 @@ def test_a_wrong_code_is_refused_and_only_its_failure_is_recorded_without_the_co
     assert not any(isinstance(world.service.mapper.decode(r.stored), AccessCodeRedeemed) for r in rows)
 
 
-def test_repeated_wrong_codes_lock_the_person_out_until_the_window_passes(world, clock):
+def test_repeated_wrong_codes_lock_the_person_out_until_the_window_passes(world: LedgerSystem, clock: Clock) -> None:
     policy = LockoutPolicy()
     clock.set("2025-07-25T10:00:00Z")
     code = issue_code(world)
@@ -660,20 +680,20 @@ def test_repeated_wrong_codes_lock_the_person_out_until_the_window_passes(world,
     assert redeem(world, "T1", code, "2025-07-10").result["staff"] is True
 
 
-def test_a_code_is_accepted_up_to_the_end_of_july_31_of_the_following_year(world, clock):
+def test_a_code_is_accepted_up_to_the_end_of_july_31_of_the_following_year(world: LedgerSystem, clock: Clock) -> None:
     clock.set("2026-08-02")
     code = issue_code(world)
     outcome = redeem(world, "T1", code, "2026-07-31T23:59:00-04:00")
     assert outcome.result["staff"] is True
 
 
-def test_a_code_is_refused_as_expired_from_august_1_of_the_following_year(world, clock):
+def test_a_code_is_refused_as_expired_from_august_1_of_the_following_year(world: LedgerSystem, clock: Clock) -> None:
     clock.set("2026-08-02")
     code = issue_code(world)
     redeem_refused(world, "T2", code, "2026-08-01T00:00:00-04:00", error_code="code_expired")
 
 
-def test_redeeming_the_same_code_twice_is_refused(world, clock):
+def test_redeeming_the_same_code_twice_is_refused(world: LedgerSystem, clock: Clock) -> None:
     clock.set("2025-07-25")
     code = issue_code(world)
     redeem(world, "T1", code, "2025-07-10")
@@ -683,14 +703,14 @@ def test_redeeming_the_same_code_twice_is_refused(world, clock):
 # --- five staff (R9) -------------------------------------------------------------------------------------------
 
 
-def test_five_staff_redeem_one_code_and_a_sixth_is_refused_with_r9(world, clock):
+def test_five_staff_redeem_one_code_and_a_sixth_is_refused_with_r9(world: LedgerSystem, clock: Clock) -> None:
     clock.set("2025-07-25")
     code = issue_code(world)
     five_staff_redeem(world, code)
     redeem_refused(world, "T6", code, "2025-07-11", error_code="five_staff_limit", rule="R9")
 
 
-def test_the_principals_own_redemption_does_not_take_a_staff_place(world, clock):
+def test_the_principals_own_redemption_does_not_take_a_staff_place(world: LedgerSystem, clock: Clock) -> None:
     clock.set("2025-07-25")
     code = issue_code(world)
     assert redeem(world, "P1", code, "2025-07-09").result["staff"] is False
@@ -698,7 +718,7 @@ def test_the_principals_own_redemption_does_not_take_a_staff_place(world, clock)
     redeem_refused(world, "T6", code, "2025-07-11", error_code="five_staff_limit", rule="R9")
 
 
-def test_a_removal_frees_a_staff_place_for_a_later_redemption(world, clock):
+def test_a_removal_frees_a_staff_place_for_a_later_redemption(world: LedgerSystem, clock: Clock) -> None:
     clock.set("2025-07-25")
     code = issue_code(world)
     five_staff_redeem(world, code, "2025-07-10")
@@ -708,7 +728,9 @@ def test_a_removal_frees_a_staff_place_for_a_later_redemption(world, clock):
     assert redeem(world, "T6", code, "2025-07-16").result["staff"] is True
 
 
-def test_a_backdated_redemption_that_would_make_six_staff_on_a_later_day_is_refused(world, clock):
+def test_a_backdated_redemption_that_would_make_six_staff_on_a_later_day_is_refused(
+    world: LedgerSystem, clock: Clock
+) -> None:
     clock.set("2025-07-09")
     code = issue_code(world, "2025-07-01")
     clock.set("2025-07-10")
@@ -720,7 +742,7 @@ def test_a_backdated_redemption_that_would_make_six_staff_on_a_later_day_is_refu
     redeem_refused(world, "T6", code, "2025-07-05", error_code="five_staff_limit", rule="R9")
 
 
-def test_a_redemption_after_a_removal_is_accepted_even_when_recorded_late(world, clock):
+def test_a_redemption_after_a_removal_is_accepted_even_when_recorded_late(world: LedgerSystem, clock: Clock) -> None:
     clock.set("2025-07-09")
     code = issue_code(world, "2025-07-01")
     clock.set("2025-07-10")
@@ -731,7 +753,9 @@ def test_a_redemption_after_a_removal_is_accepted_even_when_recorded_late(world,
     assert redeem(world, "T6", code, "2025-07-21").result["staff"] is True
 
 
-def test_voiding_a_removal_that_would_make_six_staff_hold_the_code_is_refused_with_r9(world, clock):
+def test_voiding_a_removal_that_would_make_six_staff_hold_the_code_is_refused_with_r9(
+    world: LedgerSystem, clock: Clock
+) -> None:
     clock.set("2025-07-25")
     code = issue_code(world)
     five_staff_redeem(world, code, "2025-07-10")
@@ -748,7 +772,7 @@ def test_voiding_a_removal_that_would_make_six_staff_hold_the_code_is_refused_wi
     )
 
 
-def test_voiding_a_removal_that_keeps_five_staff_is_accepted(world, clock):
+def test_voiding_a_removal_that_keeps_five_staff_is_accepted(world: LedgerSystem, clock: Clock) -> None:
     clock.set("2025-07-25")
     code = issue_code(world)
     five_staff_redeem(world, code, "2025-07-10")
@@ -761,24 +785,24 @@ def test_voiding_a_removal_that_keeps_five_staff_is_accepted(world, clock):
 # --- restrictions (R6) ---------------------------------------------------------------------------------------------
 
 
-def test_the_designated_principal_restricts_student_data(world, clock):
+def test_the_designated_principal_restricts_student_data(world: LedgerSystem, clock: Clock) -> None:
     accepted(world, type="restrict_student_data", school_id="S1", requested_by="P1")
     accepted(world, type="restrict_student_data", school_id="S1", teacher_id="T1", requested_by="P1")
 
 
-def test_someone_other_than_the_principal_cannot_restrict_student_data(world, clock):
+def test_someone_other_than_the_principal_cannot_restrict_student_data(world: LedgerSystem, clock: Clock) -> None:
     refused(
         world, RuleViolation, "not_principal", "R6", type="restrict_student_data", school_id="S1", requested_by="T1"
     )
 
 
-def test_the_superintendent_cannot_restrict_student_data_at_a_school(world, clock):
+def test_the_superintendent_cannot_restrict_student_data_at_a_school(world: LedgerSystem, clock: Clock) -> None:
     refused(
         world, RuleViolation, "not_principal", "R6", type="restrict_student_data", school_id="S1", requested_by="SUP"
     )
 
 
-def test_a_principal_cannot_restrict_before_being_designated(world, clock):
+def test_a_principal_cannot_restrict_before_being_designated(world: LedgerSystem, clock: Clock) -> None:
     refused(
         world,
         RuleViolation,
@@ -791,7 +815,7 @@ def test_a_principal_cannot_restrict_before_being_designated(world, clock):
     )
 
 
-def test_a_former_principal_cannot_restrict_once_a_successor_is_designated(world, clock):
+def test_a_former_principal_cannot_restrict_once_a_successor_is_designated(world: LedgerSystem, clock: Clock) -> None:
     run(world, type="designate_principal", school_id="S1", person_id="T8", exam_year=2026, effective_at="2025-08-15")
     refused(
         world,
@@ -806,7 +830,7 @@ def test_a_former_principal_cannot_restrict_once_a_successor_is_designated(world
     accepted(world, type="restrict_student_data", school_id="S1", requested_by="T8", effective_at="2025-09-01")
 
 
-def test_restricting_what_is_already_restricted_is_refused(world, clock):
+def test_restricting_what_is_already_restricted_is_refused(world: LedgerSystem, clock: Clock) -> None:
     run(world, type="restrict_student_data", school_id="S1", teacher_id="T1", requested_by="P1")
     refused(
         world,
@@ -820,12 +844,12 @@ def test_restricting_what_is_already_restricted_is_refused(world, clock):
     )
 
 
-def test_the_principal_lifts_a_restriction(world, clock):
+def test_the_principal_lifts_a_restriction(world: LedgerSystem, clock: Clock) -> None:
     run(world, type="restrict_student_data", school_id="S1", requested_by="P1", effective_at="2025-01-01")
     accepted(world, type="lift_student_data_restriction", school_id="S1", requested_by="P1", effective_at="2025-02-01")
 
 
-def test_someone_other_than_the_principal_cannot_lift_a_restriction(world, clock):
+def test_someone_other_than_the_principal_cannot_lift_a_restriction(world: LedgerSystem, clock: Clock) -> None:
     run(world, type="restrict_student_data", school_id="S1", requested_by="P1", effective_at="2025-01-01")
     refused(
         world,
@@ -839,7 +863,7 @@ def test_someone_other_than_the_principal_cannot_lift_a_restriction(world, clock
     )
 
 
-def test_lifting_when_nothing_is_restricted_is_refused(world, clock):
+def test_lifting_when_nothing_is_restricted_is_refused(world: LedgerSystem, clock: Clock) -> None:
     refused(
         world,
         RuleViolation,
@@ -851,7 +875,7 @@ def test_lifting_when_nothing_is_restricted_is_refused(world, clock):
     )
 
 
-def test_lifting_a_restriction_of_another_scope_is_refused(world, clock):
+def test_lifting_a_restriction_of_another_scope_is_refused(world: LedgerSystem, clock: Clock) -> None:
     run(
         world,
         type="restrict_student_data",
@@ -881,17 +905,19 @@ def _t1_holds_the_code(world: LedgerSystem, clock: Clock) -> None:
     redeem(world, "T1", code, "2025-07-10")
 
 
-def test_the_principal_removes_a_staff_member_at_the_school(world, clock):
+def test_the_principal_removes_a_staff_member_at_the_school(world: LedgerSystem, clock: Clock) -> None:
     _t1_holds_the_code(world, clock)
     accepted(world, type="remove_access", person_id="T1", org_id="S1", removed_by="P1", effective_at="2025-07-12")
 
 
-def test_the_superintendent_of_the_schools_district_removes_a_staff_member_at_the_school(world, clock):
+def test_the_superintendent_of_the_schools_district_removes_a_staff_member_at_the_school(
+    world: LedgerSystem, clock: Clock
+) -> None:
     _t1_holds_the_code(world, clock)
     accepted(world, type="remove_access", person_id="T1", org_id="S1", removed_by="SUP", effective_at="2025-07-12")
 
 
-def test_a_staff_member_cannot_remove_another_at_the_school(world, clock):
+def test_a_staff_member_cannot_remove_another_at_the_school(world: LedgerSystem, clock: Clock) -> None:
     _t1_holds_the_code(world, clock)
     refused(
         world,
@@ -906,7 +932,7 @@ def test_a_staff_member_cannot_remove_another_at_the_school(world, clock):
     )
 
 
-def test_the_superintendent_of_another_district_cannot_remove_at_the_school(world, clock):
+def test_the_superintendent_of_another_district_cannot_remove_at_the_school(world: LedgerSystem, clock: Clock) -> None:
     _t1_holds_the_code(world, clock)
     refused(
         world,
@@ -921,7 +947,9 @@ def test_the_superintendent_of_another_district_cannot_remove_at_the_school(worl
     )
 
 
-def test_removing_a_person_who_holds_nothing_at_the_school_is_refused_with_r14(world, clock):
+def test_removing_a_person_who_holds_nothing_at_the_school_is_refused_with_r14(
+    world: LedgerSystem, clock: Clock
+) -> None:
     _t1_holds_the_code(world, clock)
     refused(
         world,
@@ -936,7 +964,7 @@ def test_removing_a_person_who_holds_nothing_at_the_school_is_refused_with_r14(w
     )
 
 
-def test_removing_a_person_twice_is_refused_the_second_time(world, clock):
+def test_removing_a_person_twice_is_refused_the_second_time(world: LedgerSystem, clock: Clock) -> None:
     _t1_holds_the_code(world, clock)
     run(world, type="remove_access", person_id="T1", org_id="S1", removed_by="P1", effective_at="2025-07-12")
     refused(
@@ -955,20 +983,20 @@ def test_removing_a_person_twice_is_refused_the_second_time(world, clock):
 # --- district users and removals in the district (R11, R14) ---------------------------------------------------------
 
 
-DISTRICT_USER = {"person_id": "T1", "district_id": "D1", "access_year": 2025}
+DISTRICT_USER: dict[str, Any] = {"person_id": "T1", "district_id": "D1", "access_year": 2025}
 
 
-def test_the_superintendent_adds_a_district_user(world, clock):
+def test_the_superintendent_adds_a_district_user(world: LedgerSystem, clock: Clock) -> None:
     accepted(world, type="add_district_user", **DISTRICT_USER, requested_by="SUP")
 
 
-def test_someone_other_than_the_superintendent_cannot_add_a_district_user(world, clock):
+def test_someone_other_than_the_superintendent_cannot_add_a_district_user(world: LedgerSystem, clock: Clock) -> None:
     refused(
         world, RuleViolation, "not_superintendent", "R11", type="add_district_user", **DISTRICT_USER, requested_by="P1"
     )
 
 
-def test_the_superintendent_of_another_district_cannot_add_a_district_user(world, clock):
+def test_the_superintendent_of_another_district_cannot_add_a_district_user(world: LedgerSystem, clock: Clock) -> None:
     refused(
         world,
         RuleViolation,
@@ -980,17 +1008,19 @@ def test_the_superintendent_of_another_district_cannot_add_a_district_user(world
     )
 
 
-def test_adding_the_same_district_user_for_the_same_access_year_twice_is_refused(world, clock):
+def test_adding_the_same_district_user_for_the_same_access_year_twice_is_refused(
+    world: LedgerSystem, clock: Clock
+) -> None:
     run(world, type="add_district_user", **DISTRICT_USER, requested_by="SUP")
     refused(world, RuleViolation, "already_added", "R11", type="add_district_user", **DISTRICT_USER, requested_by="SUP")
 
 
-def test_the_superintendent_removes_a_district_user(world, clock):
+def test_the_superintendent_removes_a_district_user(world: LedgerSystem, clock: Clock) -> None:
     run(world, type="add_district_user", **DISTRICT_USER, requested_by="SUP", effective_at="2025-06-01")
     accepted(world, type="remove_district_user", person_id="T1", district_id="D1", requested_by="SUP")
 
 
-def test_someone_other_than_the_superintendent_cannot_remove_a_district_user(world, clock):
+def test_someone_other_than_the_superintendent_cannot_remove_a_district_user(world: LedgerSystem, clock: Clock) -> None:
     run(world, type="add_district_user", **DISTRICT_USER, requested_by="SUP", effective_at="2025-06-01")
     refused(
         world,
@@ -1004,7 +1034,7 @@ def test_someone_other_than_the_superintendent_cannot_remove_a_district_user(wor
     )
 
 
-def test_removing_a_district_user_who_was_never_added_is_refused(world, clock):
+def test_removing_a_district_user_who_was_never_added_is_refused(world: LedgerSystem, clock: Clock) -> None:
     refused(
         world,
         RuleViolation,
@@ -1017,12 +1047,12 @@ def test_removing_a_district_user_who_was_never_added_is_refused(world, clock):
     )
 
 
-def test_the_superintendent_removes_access_at_the_district(world, clock):
+def test_the_superintendent_removes_access_at_the_district(world: LedgerSystem, clock: Clock) -> None:
     run(world, type="add_district_user", **DISTRICT_USER, requested_by="SUP", effective_at="2025-06-01")
     accepted(world, type="remove_access", person_id="T1", org_id="D1", removed_by="SUP", effective_at="2025-09-01")
 
 
-def test_a_principal_cannot_remove_access_at_the_district(world, clock):
+def test_a_principal_cannot_remove_access_at_the_district(world: LedgerSystem, clock: Clock) -> None:
     run(world, type="add_district_user", **DISTRICT_USER, requested_by="SUP", effective_at="2025-06-01")
     refused(
         world,
@@ -1037,7 +1067,9 @@ def test_a_principal_cannot_remove_access_at_the_district(world, clock):
     )
 
 
-def test_removing_a_person_who_holds_nothing_at_the_district_is_refused_with_r14(world, clock):
+def test_removing_a_person_who_holds_nothing_at_the_district_is_refused_with_r14(
+    world: LedgerSystem, clock: Clock
+) -> None:
     refused(
         world,
         RuleViolation,
@@ -1054,7 +1086,7 @@ def test_removing_a_person_who_holds_nothing_at_the_district_is_refused_with_r14
 # --- voids (R15) ------------------------------------------------------------------------------------------------------
 
 
-def test_voiding_a_recorded_event_is_accepted(world, clock):
+def test_voiding_a_recorded_event_is_accepted(world: LedgerSystem, clock: Clock) -> None:
     grant = run(world, type="grant_system_access", **SYSTEM)
     outcome = accepted(world, type="void_event", event_id=grant.events[0].event_id, reason="entered twice")
     assert [e.type for e in outcome.events] == ["EventVoided"]
@@ -1062,7 +1094,7 @@ def test_voiding_a_recorded_event_is_accepted(world, clock):
     accepted(world, type="grant_system_access", **SYSTEM)
 
 
-def test_a_void_cannot_itself_be_voided(world, clock):
+def test_a_void_cannot_itself_be_voided(world: LedgerSystem, clock: Clock) -> None:
     grant = run(world, type="grant_system_access", **SYSTEM)
     void = run(world, type="void_event", event_id=grant.events[0].event_id, reason="entered twice")
     refused(
@@ -1076,7 +1108,7 @@ def test_a_void_cannot_itself_be_voided(world, clock):
     )
 
 
-def test_voiding_an_event_twice_is_refused(world, clock):
+def test_voiding_an_event_twice_is_refused(world: LedgerSystem, clock: Clock) -> None:
     grant = run(world, type="grant_system_access", **SYSTEM)
     run(world, type="void_event", event_id=grant.events[0].event_id, reason="entered twice")
     refused(
