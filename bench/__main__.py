@@ -188,4 +188,8 @@ if __name__ == "__main__":
         from bench import soak
 
         raise SystemExit(soak.main(sys.argv[2:]))
+    if sys.argv[1:2] == ["audit-verify"]:
+        from bench import audit_verify
+
+        raise SystemExit(audit_verify.main(sys.argv[2:]))
     raise SystemExit(main())

@@ -155,6 +155,31 @@ class CompactRange:
         self.hashes.append(digest)
         self.size += 1
 
+    def extend(self, leaves: Sequence[bytes]) -> None:
+        """Append many leaves at once, level by level (what a bulk check uses; same result as `append`)."""
+        if self.keep:
+            for leaf in leaves:
+                self.append(leaf)
+            return
+        # Level L holds the nodes (L, start >> L …); an odd start pairs with the edge's node of that
+        # level first, an odd count leaves its last node on the new right edge.
+        old = dict(zip((level for level, _ in cover(0, self.size)), self.hashes, strict=True))
+        new: dict[int, bytes] = {}
+        current, start, level = list(leaves), self.size, 0
+        sha256 = hashlib.sha256
+        while current:
+            if start & 1:
+                current.insert(0, old.pop(level))
+                start -= 1
+            if len(current) & 1:
+                new[level] = current.pop()
+            current = [sha256(b"\x01" + a + b).digest() for a, b in zip(current[::2], current[1::2], strict=True)]
+            start >>= 1
+            level += 1
+        new.update(old)  # levels above the new nodes keep their old edge
+        self.size += len(leaves)
+        self.hashes = [new[level] for level in sorted(new, reverse=True)]
+
     def root(self) -> bytes:
         return fold(self.hashes)
 

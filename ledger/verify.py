@@ -10,6 +10,9 @@ Pure functions over bytes and JSON-shaped values (no I/O; Ed25519 from `cryptogr
   Ed25519 signature (base64) of the UTF-8 JSON of the other four keys, sorted, without spaces.
   `log_id` is the hex SHA-256 of the raw 32-byte public key; `timestamp` is milliseconds since
   the Unix epoch (as in RFC 6962).
+- *Trust* is one public key (raw 32 bytes) or a keyring, `{log_id: public key}`: after a key
+  rotation a head is checked with the key its `log_id` names, and a head whose key is not in the
+  keyring fails as `UnknownKey`, whatever its signature.
 """
 
 from __future__ import annotations
@@ -18,13 +21,13 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
 
 from ledger import merkle
 
@@ -121,6 +124,60 @@ class VerificationError(ValueError):
     """A head, proof or entry that does not check out; the message says which and why."""
 
 
+class UnknownKey(VerificationError):
+    """A head signed by a key the verifier does not trust (not a change to the log's contents)."""
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"signed by an unknown key {key_id}")
+        self.key_id = key_id
+
+
+Trust = bytes | Mapping[str, bytes]  # one raw public key, or a keyring {log_id: raw public key}
+
+
+def keyring(public_keys: Iterable[bytes]) -> dict[str, bytes]:
+    """The keyring of these raw public keys, by log id."""
+    return {log_id(key): key for key in public_keys}
+
+
+def key_for(head: Mapping[str, Any], trusted: Trust) -> bytes:
+    """The trusted public key that must have signed `head` (the one its `log_id` names)."""
+    named = head.get("log_id")
+    if isinstance(trusted, bytes):
+        if named != log_id(trusted):
+            raise VerificationError(f"the head's log_id {named} is not this log's key {log_id(trusted)}")
+        return trusted
+    if not isinstance(named, str) or named not in trusted:
+        raise UnknownKey(str(named))
+    return trusted[named]
+
+
+def parse_public_key(data: bytes) -> bytes:
+    """A raw Ed25519 public key from what an auditor keeps: a PEM public key, the base64 of the raw
+    32 bytes (as `ledger keygen` prints it), or the JSON `GET /v1/log/key` answers."""
+    text = data.strip()
+    if text.startswith(b"-----BEGIN"):
+        try:
+            key = load_pem_public_key(text)
+        except ValueError:
+            raise VerificationError("not a PEM public key") from None
+        if not isinstance(key, Ed25519PublicKey):
+            raise VerificationError("the PEM public key is not an Ed25519 key")
+        return public_key_bytes(key)
+    if text.startswith(b"{"):
+        try:
+            text = str(json.loads(text)["public_key"]).encode()
+        except (ValueError, KeyError, TypeError):
+            raise VerificationError("a JSON key must have public_key (as GET /v1/log/key answers)") from None
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise VerificationError("not a public key: expected PEM, base64 or the JSON of GET /v1/log/key") from None
+    if len(raw) != 32:
+        raise VerificationError(f"an Ed25519 public key is 32 bytes, not {len(raw)}")
+    return raw
+
+
 def _hex(value: Any, what: str) -> bytes:
     try:
         raw = bytes.fromhex(value) if isinstance(value, str) else b""
@@ -137,14 +194,13 @@ def _size(value: Any, what: str) -> int:
     return value
 
 
-def verify_head(head: Mapping[str, Any], public_key: bytes) -> tuple[int, bytes]:
-    """Check a signed head against the log's public key; answer (tree_size, root)."""
+def verify_head(head: Mapping[str, Any], public_key: Trust) -> tuple[int, bytes]:
+    """Check a signed head against the log's public key (or the keyring's key it names); answer (tree_size, root)."""
+    raw = key_for(head, public_key)
     try:
-        key = Ed25519PublicKey.from_public_bytes(public_key)
+        key = Ed25519PublicKey.from_public_bytes(raw)
     except ValueError as e:
         raise VerificationError("the public key must be 32 raw bytes") from e
-    if head.get("log_id") != log_id(public_key):
-        raise VerificationError("the head's log_id is not this log's key")
     size = _size(head.get("tree_size"), "tree_size")
     root = _hex(head.get("root_hash"), "root_hash")
     _size(head.get("timestamp"), "timestamp")
@@ -156,7 +212,7 @@ def verify_head(head: Mapping[str, Any], public_key: bytes) -> tuple[int, bytes]
     return size, root
 
 
-def check_inclusion(leaf: bytes, index: int, path: Sequence[str], head: Mapping[str, Any], public_key: bytes) -> None:
+def check_inclusion(leaf: bytes, index: int, path: Sequence[str], head: Mapping[str, Any], public_key: Trust) -> None:
     """Raise VerificationError unless `path` proves leaf `index` (hash `leaf`) under the signed `head`."""
     size, root = verify_head(head, public_key)
     hashes = [_hex(h, "audit_path") for h in path]
@@ -165,7 +221,7 @@ def check_inclusion(leaf: bytes, index: int, path: Sequence[str], head: Mapping[
 
 
 def check_consistency(
-    first: Mapping[str, Any], second: Mapping[str, Any], proof: Sequence[str], public_key: bytes
+    first: Mapping[str, Any], second: Mapping[str, Any], proof: Sequence[str], public_key: Trust
 ) -> None:
     """Raise VerificationError unless `proof` shows the log of signed head `first` is a prefix of `second`'s."""
     m, first_root = verify_head(first, public_key)
@@ -179,7 +235,7 @@ def check_receipt_still_holds(
     receipt: Mapping[str, Any],
     proofs: Sequence[Mapping[str, Any]],
     consistency: Mapping[str, Any],
-    public_key: bytes,
+    public_key: Trust,
 ) -> None:
     """What a client holding a receipt checks later: the log's newer head extends the head it kept
     (`consistency`, as `GET /v1/log/consistency` answers), and each of its leaves is still proved

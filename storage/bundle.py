@@ -14,12 +14,20 @@ A bundle is a directory:
 checks that it has the signed root of `head`, that `head` is consistent with `latest`, and every
 signature. Events are cut by `recorded_at`, which never decreases along the position, so a date
 range is one run of consecutive positions.
+
+The key in `key.json` proves only that a bundle is consistent with itself: anyone can sign a bundle
+with a key of their own. An auditor pins the log's key (or its log id) obtained apart from the
+bundle, and the bundle verifies only if it was signed with that key.
+
+Only the entry bytes are evidence: the other fields of a line (event id, type, time) are there for a
+reader and are not checked; a replay reads the entries alone.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +38,7 @@ import orjson
 from eventsourcing.persistence import StoredEvent
 
 from ledger import merkle
-from ledger.verify import VerificationError, check_consistency, decode_entry, verify_head
+from ledger.verify import VerificationError, check_consistency, decode_entry, log_id, parse_public_key, verify_head
 from storage import tree
 from storage.evidence import LogEvidence
 from storage.integrity import GENESIS, chain_hash
@@ -91,55 +99,217 @@ def export_bundle(
     return last - first + 1 if first else 0
 
 
+CHUNK = 16 << 20  # bytes of events.jsonl read at a time
+
+
+@dataclass
+class Lines:
+    """Consecutive lines of `events.jsonl`: their positions, entry bytes and the leaf hashes they claim."""
+
+    first_line: int  # the number of the first (1-based)
+    positions: list[int]
+    entries: list[bytes]
+    claimed: list[bytes]
+
+
+def _parse_slowly(lines: list[bytes], first_line: int) -> Lines:
+    out = Lines(first_line, [], [], [])
+    for number, raw in enumerate(lines, start=first_line):
+        try:
+            line = orjson.loads(raw)
+            position, entry = line["position"], binascii.a2b_base64(line["entry"])
+            claimed = bytes.fromhex(line["leaf_hash"])
+        except (orjson.JSONDecodeError, binascii.Error, TypeError, KeyError, ValueError):
+            raise VerificationError(
+                f"line {number}: not an event line (position, entry in base64, leaf_hash)"
+            ) from None
+        if not isinstance(position, int) or isinstance(position, bool):
+            raise VerificationError(f"line {number}: position must be an integer")
+        out.positions.append(position)
+        out.entries.append(entry)
+        out.claimed.append(claimed)
+    return out
+
+
+# A line as `export_bundle` writes it, cut at its quotes: 22 of them, the keys in this order, no
+# escapes. A chunk of such lines is read by splitting it at every quote, at C speed: the values are
+# in fixed slots and the rest must be exactly this skeleton, so that a JSON parser would read the
+# very same values. Any other chunk is parsed line by line as JSON, with the same result.
+_SKELETON = [
+    b"position",
+    None,  # :<position>,
+    b"event_id",
+    b":",
+    None,
+    b",",
+    b"type",
+    b":",
+    None,
+    b",",
+    b"recorded_at",
+    b":",
+    None,
+    b",",
+    b"entry",
+    b":",
+    None,  # the entry, base64
+    b",",
+    b"leaf_hash",
+    b":",
+    None,  # the leaf hash, hex
+]
+_STRIDE = len(_SKELETON) + 1  # the part between lines, `}\n{`
+
+
+def _parse(chunk: bytes, first_line: int) -> Lines:
+    lines = chunk.count(b"\n") + (not chunk.endswith(b"\n"))
+    parts = chunk.split(b'"') if b"\\" not in chunk else []
+    if (
+        len(parts) != _STRIDE * lines + 1
+        or parts[0] != b"{"
+        or parts[_STRIDE:-1:_STRIDE].count(b"}\n{") != lines - 1
+        or parts[-1] not in (b"}\n", b"}")
+        or any(
+            parts[slot::_STRIDE].count(text) != lines
+            for slot, text in enumerate(_SKELETON, start=1)
+            if text is not None
+        )
+    ):
+        return _parse_slowly(chunk.splitlines(), first_line)
+    claimed = parts[21::_STRIDE]
+    try:
+        numbers = [p[1:-1] for p in parts[2::_STRIDE]]
+        if any(len(h) != 64 for h in claimed) or not all(n.isdigit() for n in numbers):
+            raise ValueError("not as exported")
+        positions = list(map(int, numbers))
+        hashes = binascii.unhexlify(b"".join(claimed))
+        entries = [binascii.a2b_base64(e) for e in parts[17::_STRIDE]]
+    except (ValueError, binascii.Error):
+        return _parse_slowly(chunk.splitlines(), first_line)
+    return Lines(first_line, positions, entries, [hashes[i : i + 32] for i in range(0, len(hashes), 32)])
+
+
+def read_lines(path: Path, chunk: int = CHUNK) -> Iterator[Lines]:
+    """The lines of an `events.jsonl`, a few megabytes at a time (one reading for the check and the replay)."""
+    number, tail = 1, b""
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            block = tail + block
+            cut = block.rfind(b"\n") + 1
+            block, tail = block[:cut], block[cut:]
+            if block:
+                yield _parse(block, number)
+                number += block.count(b"\n")
+    if tail.strip():
+        yield _parse(tail, number)
+
+
+def _check(lines: Lines, compact: merkle.CompactRange) -> None:
+    """Add the lines' leaves to the tree, checking that they follow it and that each entry has its claimed leaf."""
+    size, sha256 = compact.size, hashlib.sha256
+    leaves = [sha256(b"\x00" + e).digest() for e in lines.entries]
+    if lines.positions != list(range(size + 1, size + 1 + len(leaves))) or leaves != lines.claimed:
+        for n, (position, leaf, claimed) in enumerate(zip(lines.positions, leaves, lines.claimed, strict=True)):
+            number = lines.first_line + n
+            if position != size + n + 1:
+                raise VerificationError(f"line {number}: position {position} does not follow {size + n}")
+            if leaf != claimed:
+                raise VerificationError(f"line {number}: the entry at position {position} is not its leaf")
+    compact.extend(leaves)
+
+
 @dataclass(frozen=True)
 class BundleReport:
     events: int
     first_position: int
     last_position: int
     latest_size: int
+    log_id: str  # the log id (the SHA-256 of the public key) every head was checked against
+    pinned: bool  # whether that key was given by the auditor (else it is the bundle's own)
 
 
-def verify_bundle(directory: Path) -> BundleReport:
-    """Check a bundle (see the module docstring); VerificationError names the first problem."""
+def bundle_key(directory: Path) -> bytes:
+    """The public key a bundle carries (`key.json`), raw."""
     try:
-        key = base64.b64decode(orjson.loads((directory / KEY).read_bytes())["public_key"])
-        proof = orjson.loads((directory / PROOF).read_bytes())
-        lines = (directory / EVENTS).read_bytes().splitlines()
-    except (OSError, orjson.JSONDecodeError, KeyError) as e:
+        return parse_public_key((directory / KEY).read_bytes())
+    except OSError as e:
         raise VerificationError(f"not a complete bundle: {e}") from None
-    latest_size, _ = verify_head(proof["latest"], key)
-    edge = [bytes.fromhex(h) for h in proof["start_edge"]]
-    first = proof.get("first_position") or 1
+
+
+def trusted_key(directory: Path, public_key: bytes | None, expected_log_id: str | None) -> bytes:
+    """The key to check the bundle's heads with: the pinned one, or the bundle's own, which must match the pins."""
+    own = bundle_key(directory)
+    if public_key is not None:
+        if expected_log_id is not None and log_id(public_key) != expected_log_id.lower():
+            raise VerificationError(
+                f"the pinned public key has log id {log_id(public_key)}, not the pinned log id {expected_log_id}"
+            )
+        if own != public_key:
+            raise VerificationError(
+                f"the bundle's key has log id {log_id(own)}, not the pinned key's {log_id(public_key)}: "
+                "it was not signed by the log you pinned"
+            )
+        return public_key
+    if expected_log_id is not None and log_id(own) != expected_log_id.lower():
+        raise VerificationError(
+            f"the bundle's key has log id {log_id(own)}, not the pinned log id {expected_log_id}: "
+            "it was not signed by the log you pinned"
+        )
+    return own
+
+
+def verify_bundle(
+    directory: Path, *, public_key: bytes | None = None, expected_log_id: str | None = None
+) -> BundleReport:
+    """Check a bundle (see the module docstring); VerificationError names the first problem.
+
+    Without `public_key` or `expected_log_id` the heads are checked with the key the bundle carries,
+    which proves only that the bundle is consistent with itself: pin the log's key to prove it is the log's."""
+    key = trusted_key(directory, public_key, expected_log_id)
+    try:
+        proof = orjson.loads((directory / PROOF).read_bytes())
+        latest, head, consistency = proof["latest"], proof["head"], proof["consistency"]
+        first = proof.get("first_position") or 1
+        edge = [bytes.fromhex(h) for h in proof["start_edge"]]
+    except OSError as e:
+        raise VerificationError(f"not a complete bundle: {e}") from None
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise VerificationError(f"{PROOF} is not a bundle's proof: {e!r}") from None
+    latest_size, _ = verify_head(latest, key)
     try:
         compact = merkle.CompactRange(first - 1, edge, keep=False)
-    except ValueError as e:
+    except (ValueError, TypeError) as e:
         raise VerificationError(f"the start edge does not fit position {first}: {e}") from None
-    leaf_hash, append, unbase64 = merkle.leaf_hash, compact.append, binascii.a2b_base64
-    for number, raw in enumerate(lines, start=1):
-        line = orjson.loads(raw)
-        try:
-            leaf = leaf_hash(unbase64(line["entry"]))
-        except (binascii.Error, TypeError, KeyError):
-            raise VerificationError(f"line {number}: no entry in base64") from None
-        if line["position"] != compact.size + 1:
-            raise VerificationError(f"line {number}: position {line['position']} does not follow {compact.size}")
-        if leaf.hex() != line["leaf_hash"]:
-            raise VerificationError(f"line {number}: the entry at position {line['position']} is not its leaf")
-        append(leaf)
-    if lines:
-        size, root = verify_head(proof["head"], key)
+    events = 0
+    try:
+        for lines in read_lines(directory / EVENTS):
+            _check(lines, compact)
+            events += len(lines.entries)
+    except OSError as e:
+        raise VerificationError(f"not a complete bundle: {e}") from None
+    if events:
+        size, root = verify_head(head, key)
         if size != compact.size or root != compact.root():
             raise VerificationError(
                 f"the events do not rebuild the signed tree of size {size}: a line was changed, removed or added"
             )
-        check_consistency(proof["head"], proof["latest"], proof["consistency"], key)
-    return BundleReport(len(lines), first, compact.size if lines else 0, latest_size)
+        check_consistency(head, latest, consistency, key)
+    return BundleReport(
+        events,
+        first,
+        compact.size if events else 0,
+        latest_size,
+        log_id(key),
+        public_key is not None or expected_log_id is not None,
+    )
 
 
-def load_bundle(directory: Path, recorder: LedgerRecorder) -> BundleReport:
+def load_bundle(
+    directory: Path, recorder: LedgerRecorder, *, public_key: bytes | None = None, expected_log_id: str | None = None
+) -> BundleReport:
     """Verify a bundle that starts at the first event and append its events, exactly as stored, to an
     empty store (a memory ledger an auditor replays questions on)."""
-    report = verify_bundle(directory)
+    report = verify_bundle(directory, public_key=public_key, expected_log_id=expected_log_id)
     if report.events and report.first_position != 1:
         raise VerificationError(
             f"the bundle starts at position {report.first_position}: a replay needs every event from the first "
@@ -148,8 +318,7 @@ def load_bundle(directory: Path, recorder: LedgerRecorder) -> BundleReport:
     if recorder.last_position():
         raise ValueError("the store to replay into must be empty")
     rows, chain = [], GENESIS
-    for raw in (directory / EVENTS).read_bytes().splitlines():
-        entry = decode_entry(base64.b64decode(orjson.loads(raw)["entry"]))
+    for entry in (decode_entry(e) for lines in read_lines(directory / EVENTS) for e in lines.entries):
         stored = StoredEvent(entry.stream_id, entry.version, entry.topic, entry.state)
         chain = chain_hash(chain, entry.position, stored, entry.event_id)
         rows.append(Row(entry.position, stored, entry.event_id, chain))

@@ -3,17 +3,21 @@ removed or added line, or a forged head, fails naming what is wrong."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import orjson
 import pytest
+from click.testing import Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
-from ledger.verify import VerificationError
+from ledger.verify import VerificationError, log_id, public_key_bytes, sign_head
 from projections.system import LedgerSystem
 from storage.bundle import EVENTS, PROOF, export_bundle, verify_bundle
+from storage.bundle import KEY as KEY_FILE
 from storage.evidence import LogEvidence
 from tests.conftest import Clock, run
 
@@ -141,3 +145,104 @@ def test_a_replay_refuses_a_bundle_that_does_not_start_at_the_first_event(
     )
     assert result.exit_code == 1
     assert "needs every event from the first" in " ".join(result.stderr.split())
+
+
+def re_sign(directory: Path, key: Ed25519PrivateKey) -> None:
+    """What a forger does: sign the bundle's heads with a key of theirs and put that key in the bundle."""
+    proof = orjson.loads((directory / PROOF).read_bytes())
+    for name in ("head", "latest"):
+        head = proof[name]
+        proof[name] = sign_head(key, head["tree_size"], bytes.fromhex(head["root_hash"]), head["timestamp"])
+    (directory / PROOF).write_bytes(orjson.dumps(proof))
+    public = public_key_bytes(key.public_key())
+    body = {"algorithm": "ed25519", "public_key": base64.b64encode(public).decode(), "log_id": log_id(public)}
+    (directory / KEY_FILE).write_bytes(orjson.dumps(body))
+
+
+GENUINE = public_key_bytes(KEY.public_key())
+
+
+def audit(*args: str) -> Result:
+    return CliRunner().invoke(cli_app, ["audit", "verify", *args])
+
+
+def test_a_bundle_re_signed_with_another_key_verifies_only_unpinned_and_with_a_warning(
+    ledger: LedgerSystem, clock: Clock, tmp_path: Path
+):
+    fill(ledger, clock, days=2)
+    bundle(ledger, tmp_path / "b")
+    forger = Ed25519PrivateKey.generate()
+    re_sign(tmp_path / "b", forger)
+    forged_id = log_id(public_key_bytes(forger.public_key()))
+
+    unpinned = audit(str(tmp_path / "b"))
+    assert unpinned.exit_code == 0, unpinned.output
+    assert f"log id {forged_id}" in unpinned.stdout
+    assert "taken from the bundle itself" in " ".join(unpinned.stderr.split())
+
+    (tmp_path / "genuine.json").write_bytes(orjson.dumps(LogEvidence(ledger.service.recorder, KEY).key_json()))
+    for pin in (["--log-id", log_id(GENUINE)], ["--public-key", str(tmp_path / "genuine.json")]):
+        pinned = audit(str(tmp_path / "b"), *pin)
+        assert pinned.exit_code == 1, pinned.output
+        message = " ".join(pinned.stderr.split())
+        assert message.startswith("NOT VERIFIED")
+        assert forged_id in message
+        assert log_id(GENUINE) in message
+    with pytest.raises(VerificationError, match="not the pinned"):
+        verify_bundle(tmp_path / "b", expected_log_id=log_id(GENUINE))
+
+
+def test_the_genuine_bundle_verifies_pinned_by_log_id_or_by_the_public_key_in_any_form(
+    ledger: LedgerSystem, clock: Clock, tmp_path: Path
+):
+    fill(ledger, clock, days=2)
+    bundle(ledger, tmp_path / "b")
+    forms = {
+        "key.json": orjson.dumps(LogEvidence(ledger.service.recorder, KEY).key_json()),
+        "key.b64": base64.b64encode(GENUINE) + b"\n",
+        "key.pem": KEY.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo),
+    }
+    pins = [["--log-id", log_id(GENUINE).upper()]]
+    for name, data in forms.items():
+        (tmp_path / name).write_bytes(data)
+        pins.append(["--public-key", str(tmp_path / name)])
+    pins.append(["--log-id", log_id(GENUINE), "--public-key", str(tmp_path / "key.pem")])
+    for pin in pins:
+        result = audit(str(tmp_path / "b"), *pin)
+        assert result.exit_code == 0, (pin, result.output)
+        assert f"signed by the pinned key: log id {log_id(GENUINE)}" in result.stdout
+        assert "warning" not in result.stderr
+
+
+def test_a_pin_that_is_not_a_key_or_a_log_id_is_refused_naming_the_option(
+    ledger: LedgerSystem, clock: Clock, tmp_path: Path
+):
+    fill(ledger, clock, days=1)
+    bundle(ledger, tmp_path / "b")
+    (tmp_path / "junk").write_text("hello")
+    bad_key = audit(str(tmp_path / "b"), "--public-key", str(tmp_path / "junk"))
+    bad_id = audit(str(tmp_path / "b"), "--log-id", "abc")
+    assert bad_key.exit_code == bad_id.exit_code == 2
+    assert "--public-key" in bad_key.stderr
+    assert "--log-id" in bad_id.stderr
+    other = public_key_bytes(Ed25519PrivateKey.generate().public_key())
+    (tmp_path / "other.b64").write_bytes(base64.b64encode(other))
+    mismatched = audit(str(tmp_path / "b"), "--log-id", log_id(GENUINE), "--public-key", str(tmp_path / "other.b64"))
+    assert mismatched.exit_code == 1
+    assert "not the pinned log id" in " ".join(mismatched.stderr.split())
+
+
+def test_a_replay_refuses_a_re_signed_bundle_when_pinned(ledger: LedgerSystem, clock: Clock, tmp_path: Path):
+    fill(ledger, clock, days=2)
+    bundle(ledger, tmp_path / "b")
+    question = ["--org", "S", "--from", "2025-01-01", "--to", "2026-01-01"]
+    pinned = ["--log-id", log_id(GENUINE)]
+    genuine = CliRunner().invoke(cli_app, ["audit", "replay", str(tmp_path / "b"), *question, *pinned])
+    assert "NOT VERIFIED" not in genuine.stderr
+    assert f"signed by the pinned key: log id {log_id(GENUINE)}" in " ".join(genuine.stderr.split())
+    re_sign(tmp_path / "b", Ed25519PrivateKey.generate())
+    forged = CliRunner().invoke(cli_app, ["audit", "replay", str(tmp_path / "b"), *question, *pinned])
+    assert forged.exit_code == 1
+    assert "NOT VERIFIED" in forged.stderr
+    unpinned = CliRunner().invoke(cli_app, ["audit", "replay", str(tmp_path / "b"), *question])
+    assert "taken from the bundle itself" in " ".join(unpinned.stderr.split())

@@ -120,6 +120,27 @@ entries = st.lists(st.binary(max_size=12), min_size=1, max_size=70)
 
 @settings(max_examples=EXAMPLES, deadline=None)
 @given(entries=entries, data=st.data())
+def test_leaves_added_in_bulk_from_any_right_edge_make_the_same_tree_as_one_by_one(
+    entries: list[bytes], data: st.DataObject
+) -> None:
+    start = data.draw(st.integers(0, len(entries)), label="start")
+    leaves = [merkle.leaf_hash(e) for e in entries]
+    one_by_one = merkle.CompactRange(keep=False)
+    for leaf in leaves[:start]:
+        one_by_one.append(leaf)
+    bulk = merkle.CompactRange(start, list(one_by_one.hashes), keep=False)
+    cut = data.draw(st.integers(start, len(entries)), label="cut")
+    bulk.extend(leaves[start:cut])
+    bulk.extend(leaves[cut:])
+    assert bulk.size == len(entries)
+    assert bulk.root() == naive_root(entries)
+    for leaf in leaves[start:]:
+        one_by_one.append(leaf)
+    assert bulk.hashes == one_by_one.hashes
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(entries=entries, data=st.data())
 def test_every_leaf_is_proved_in_every_tree_that_holds_it(entries: list[bytes], data: st.DataObject) -> None:
     nodes = stored_nodes(entries)
     size = data.draw(st.integers(1, len(entries)), label="size")
