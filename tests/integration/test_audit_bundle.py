@@ -8,10 +8,9 @@ from pathlib import Path
 
 import orjson
 import pytest
-from click.testing import Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from api.cli import app as cli_app
 from ledger.verify import VerificationError, log_id, public_key_bytes, sign_head
@@ -168,7 +167,7 @@ def audit(*args: str) -> Result:
 
 def test_a_bundle_re_signed_with_another_key_verifies_only_unpinned_and_with_a_warning(
     ledger: LedgerSystem, clock: Clock, tmp_path: Path
-):
+) -> None:
     fill(ledger, clock, days=2)
     bundle(ledger, tmp_path / "b")
     forger = Ed25519PrivateKey.generate()
@@ -194,7 +193,7 @@ def test_a_bundle_re_signed_with_another_key_verifies_only_unpinned_and_with_a_w
 
 def test_the_genuine_bundle_verifies_pinned_by_log_id_or_by_the_public_key_in_any_form(
     ledger: LedgerSystem, clock: Clock, tmp_path: Path
-):
+) -> None:
     fill(ledger, clock, days=2)
     bundle(ledger, tmp_path / "b")
     forms = {
@@ -216,7 +215,7 @@ def test_the_genuine_bundle_verifies_pinned_by_log_id_or_by_the_public_key_in_an
 
 def test_a_pin_that_is_not_a_key_or_a_log_id_is_refused_naming_the_option(
     ledger: LedgerSystem, clock: Clock, tmp_path: Path
-):
+) -> None:
     fill(ledger, clock, days=1)
     bundle(ledger, tmp_path / "b")
     (tmp_path / "junk").write_text("hello")
@@ -232,7 +231,7 @@ def test_a_pin_that_is_not_a_key_or_a_log_id_is_refused_naming_the_option(
     assert "not the pinned log id" in " ".join(mismatched.stderr.split())
 
 
-def test_a_replay_refuses_a_re_signed_bundle_when_pinned(ledger: LedgerSystem, clock: Clock, tmp_path: Path):
+def test_a_replay_refuses_a_re_signed_bundle_when_pinned(ledger: LedgerSystem, clock: Clock, tmp_path: Path) -> None:
     fill(ledger, clock, days=2)
     bundle(ledger, tmp_path / "b")
     question = ["--org", "S", "--from", "2025-01-01", "--to", "2026-01-01"]
