@@ -292,6 +292,23 @@ class CommandPreview(BaseModel):
     every_teacher_affected: bool = Field(description="a score release: teacher access changes everywhere")
 
 
+class BatchPreview(BaseModel):
+    """What a batch would record and change, decided as the batch would be; nothing is appended and no
+    idempotency key is used."""
+
+    dry_run: bool = True
+    position: int = Field(description="the log's last position the batch was decided against")
+    recorded_at: str
+    events: list[LedgerEventOut] = Field(
+        description="every event the batch would record, in order, at the positions they would take"
+    )
+    results: list[dict[str, Any]] = Field(description="each command's result, in the batch's order")
+    replayed: list[bool] = Field(description="per command: its idempotency key was answered before")
+    access_changes: list[AccessChange] = Field(description="the access changes of the whole batch")
+    persons_compared: list[str]
+    every_teacher_affected: bool = Field(description="a score release: teacher access changes everywhere")
+
+
 class PersonFound(BaseModel):
     person_id: str
     name: str | None

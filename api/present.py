@@ -149,17 +149,34 @@ def command_preview(preview: Preview, difference: AccessDifference) -> models.Co
         events=[models.LedgerEventOut(**event_json(p, e)) for p, e in preview.events],
         result=preview.results[0] if preview.results else {},
         replayed=any(preview.replayed),
-        access_changes=[
-            models.AccessChange(
-                person_id=c.person_id,
-                org_id=c.org_id,
-                role=c.role.value,
-                change=c.change,
-                before=_interval(c.before),
-                after=_interval(c.after),
-            )
-            for c in difference.changes
-        ],
+        access_changes=_access_changes(difference),
         persons_compared=list(difference.persons),
         every_teacher_affected=difference.everyone,
     )
+
+
+def batch_preview(preview: Preview, difference: AccessDifference) -> models.BatchPreview:
+    return models.BatchPreview(
+        position=preview.position,
+        recorded_at=preview.recorded_at.isoformat(),
+        events=[models.LedgerEventOut(**event_json(p, e)) for p, e in preview.events],
+        results=list(preview.results),
+        replayed=list(preview.replayed),
+        access_changes=_access_changes(difference),
+        persons_compared=list(difference.persons),
+        every_teacher_affected=difference.everyone,
+    )
+
+
+def _access_changes(difference: AccessDifference) -> list[models.AccessChange]:
+    return [
+        models.AccessChange(
+            person_id=c.person_id,
+            org_id=c.org_id,
+            role=c.role.value,
+            change=c.change,
+            before=_interval(c.before),
+            after=_interval(c.after),
+        )
+        for c in difference.changes
+    ]

@@ -211,6 +211,13 @@ class LedgerClient:
         response = self._send("POST", "/v1/commands", json=body, params={"dry_run": "true"})
         return dict(response.json())
 
+    def preview_batch(self, commands: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """What the batch would record and whose access it would change, decided as the batch would be;
+        nothing is recorded and no idempotency key is used."""
+        bodies = [_jsonable(c) for c in commands]
+        response = self._send("POST", "/v1/commands/batch", json={"commands": bodies}, params={"dry_run": "true"})
+        return dict(response.json())
+
     # --- transport ----------------------------------------------------------------------------------
 
     def _read(

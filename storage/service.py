@@ -217,8 +217,10 @@ class LedgerService:
             raise InvalidInput("a batch needs at least one command", field="commands")
         return self._run(list(commands), actor, batch=True)
 
-    def preview(self, commands: Sequence[cmd.Command], actor: str) -> Preview:
-        """Decide commands as `execute_batch` would, and append nothing: the events they would record.
+    def preview(self, commands: Sequence[cmd.Command], actor: str, *, batch: bool | None = None) -> Preview:
+        """Decide commands as `execute` (one) or `execute_batch` would, and append nothing: the events
+        they would record. `batch` (default: more than one command) refuses as a batch does, naming
+        the command's index.
 
         The decision runs under the append lock against the log's head, inside a transaction
         that is always rolled back: no event, no idempotency record and no failed redemption
@@ -226,7 +228,12 @@ class LedgerService:
         a redemption is refused unjudged: a preview judging its code would test a guess without
         a trace or a count toward the lockout.
         """
-        batch = len(commands) > 1
+        batch = len(commands) > 1 if batch is None else batch
+        if not commands:
+            raise InvalidInput("a batch needs at least one command", field="commands")
+        keys = [c.idempotency_key for c in commands if c.idempotency_key]
+        if len(keys) != len(set(keys)):
+            raise InvalidInput("an idempotency key appears twice in this batch", field="idempotency_key")
         for index, command in enumerate(commands):
             if isinstance(command, cmd.RedeemAccessCode):
                 unjudged = RuleViolation(

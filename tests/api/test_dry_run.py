@@ -85,3 +85,98 @@ def test_a_preview_of_issuing_a_code_never_shows_a_code(http):
     assert answer.status_code == 200, answer.text
     assert "code" not in answer.json()["result"]
     assert [e["type"] for e in answer.json()["events"]][-1] == "AccessCodeIssued"
+
+
+# --- a batch ----------------------------------------------------------------------------------------
+
+NEW_ADMIN = [
+    {"type": "register_person", "person_id": "P-BATCH", "name": "Bo Tch", "email": "bo@x.org", "idempotency_key": "b1"},
+    {"type": "accept_terms", "person_id": "P-BATCH", "terms_version": "v1", "idempotency_key": "b2"},
+    {"type": "add_affiliation", "person_id": "P-BATCH", "org_id": "S-120", "idempotency_key": "b3"},
+    {
+        "type": "grant_system_access",
+        "person_id": "P-BATCH",
+        "org_id": "S-120",
+        "system": "course_audit",
+        "idempotency_key": "b4",
+    },
+]
+
+
+def test_support_previews_a_batch_decided_together_and_its_keys_stay_free(http):
+    before = head(http)
+    answer = http.post(
+        "/v1/commands/batch", params={"dry_run": "true"}, json={"commands": NEW_ADMIN}, headers=bearer("support")
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["dry_run"] is True
+    assert body["position"] == before
+    # Each command is decided after the ones before it: the grant sees the person the batch registers.
+    types = [e["type"] for e in body["events"]]
+    assert types == ["PersonRegistered", "TermsAccepted", "AffiliationAdded", "SystemAccessGranted"]
+    assert [e["position"] for e in body["events"]] == list(range(before + 1, before + 5))
+    assert body["replayed"] == [False] * 4
+    assert len(body["results"]) == 4
+    changes = [(c["person_id"], c["org_id"], c["role"], c["change"]) for c in body["access_changes"]]
+    assert changes == [("P-BATCH", "S-120", "school_admin", "starts")]
+    assert head(http) == before
+    assert http.get("/v1/people/P-BATCH/timeline", headers=bearer("support")).status_code == 404
+
+    real = http.post("/v1/commands/batch", json={"commands": NEW_ADMIN}, headers=bearer("registrar"))
+    assert real.status_code == 201, real.text
+    assert real.json()["position"] == before + 4
+    appended = [e["position"] for r in real.json()["results"] for e in r["events"]]
+    assert appended == list(range(before + 1, before + 5))  # appended, not answered as replays
+
+
+def test_a_refused_batch_preview_answers_the_same_error_as_the_batch_naming_the_command(http):
+    commands = [
+        {"type": "register_person", "person_id": "P-BATCH2", "name": "Two", "email": "two@x.org"},
+        {"type": "remove_access", "person_id": "P-1001", "org_id": "S-110", "removed_by": "P-1002"},
+    ]
+    before = head(http)
+    previewed = http.post("/v1/commands/batch?dry_run=true", json={"commands": commands}, headers=bearer("support"))
+    real = http.post("/v1/commands/batch", json={"commands": commands}, headers=bearer("registrar"))
+    assert previewed.status_code == real.status_code == 409
+    assert previewed.json() == real.json()
+    assert previewed.json()["error"]["field"].startswith("commands[1]")
+    assert head(http) == before
+
+
+@pytest.mark.parametrize(
+    "commands",
+    [
+        [{"type": "remove_access", "person_id": "P-1001", "org_id": "S-110", "removed_by": "P-1002"}],
+        [
+            {"type": "accept_terms", "person_id": "P-1001", "terms_version": "v9", "idempotency_key": "twice"},
+            {"type": "accept_terms", "person_id": "P-1002", "terms_version": "v9", "idempotency_key": "twice"},
+        ],
+    ],
+    ids=["a batch of one", "a key twice"],
+)
+def test_a_batch_preview_is_refused_exactly_as_the_batch(http, commands):
+    before = head(http)
+    previewed = http.post("/v1/commands/batch?dry_run=true", json={"commands": commands}, headers=bearer("registrar"))
+    real = http.post("/v1/commands/batch", json={"commands": commands}, headers=bearer("registrar"))
+    assert previewed.status_code == real.status_code
+    assert previewed.status_code in (409, 422)
+    assert previewed.json() == real.json()
+    assert head(http) == before
+
+
+@pytest.mark.parametrize(
+    ("role", "dry_run", "status"), [("support", False, 403), ("portal", True, 403), ("auditor", True, 403)]
+)
+def test_support_may_only_preview_a_batch_and_portal_and_auditor_may_not_send_one(http, role, dry_run, status):
+    commands = [{"type": "register_person", "person_id": "P-NEW2", "name": "New", "email": "new2@x.org"}]
+    before = head(http)
+    answer = http.post(
+        "/v1/commands/batch",
+        params={"dry_run": str(dry_run).lower()},
+        json={"commands": commands},
+        headers=bearer(role),
+    )
+    assert answer.status_code == status
+    assert answer.json()["error"]["code"] == "forbidden"
+    assert head(http) == before

@@ -60,7 +60,7 @@ def test_every_v1_operation_lists_as_x_roles_exactly_the_roles_the_server_admits
 
 def test_support_may_post_commands_only_as_a_dry_run_and_the_document_says_so(client: TestClient):
     schema = client.get("/openapi.json").json()
-    for path in ("/v1/commands",):
+    for path in ("/v1/commands", "/v1/commands/batch"):
         op = schema["paths"][path]["post"]
         assert op["x-roles"] == ["registrar", "support"]
         assert op["x-role-conditions"] == {"support": {"dry_run": True}}

@@ -115,6 +115,17 @@ def test_a_command_resent_with_its_key_is_replayed_and_records_nothing(server: S
     assert httpx.get(f"{server.url}/healthz").json()["position"] == twice.position
 
 
+def test_support_previews_a_batch_and_nothing_is_recorded(server: Server):
+    before = httpx.get(f"{server.url}/healthz").json()["position"]
+    with client_for(server, "support") as support:
+        preview = support.preview_batch(school("-p"))
+    assert preview["dry_run"] is True
+    assert preview["position"] == before
+    assert "DistrictRegistered" in [e["type"] for e in preview["events"]]
+    assert len(preview["results"]) == len(school("-p"))
+    assert httpx.get(f"{server.url}/healthz").json()["position"] == before
+
+
 def test_typed_reads_of_rights_access_windows_and_timeline(server: Server):
     shared = Positions()
     with client_for(server, "registrar", shared) as registrar, client_for(server, "support", shared) as support:

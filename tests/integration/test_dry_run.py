@@ -10,11 +10,11 @@ import pytest
 
 from ledger.access.vocabulary import Role
 from ledger.commands import parse_command
-from ledger.errors import LedgerError
+from ledger.errors import BatchRefused, InvalidInput, LedgerError
 from projections.preview import ADDED, ENDS_EARLIER, REMOVED, AccessDifference, access_difference
 from projections.system import LedgerSystem
 from storage.service import Preview
-from tests.conftest import Clock, caught_up, ny, run
+from tests.conftest import Clock, caught_up, ny, run, run_batch
 from tests.integration.test_queries import AUG_1_2026, OCT_1_2025, scenario
 
 
@@ -125,3 +125,75 @@ def test_a_redemption_is_not_previewed_so_no_code_is_judged_without_a_trace(ledg
         )
     assert (refused.value.code, refused.value.rule) == ("redemption_not_previewable", "R10")
     assert ledger.service.recorder.last_position() == last
+
+
+# --- a batch ----------------------------------------------------------------------------------------
+
+
+def test_a_batch_previews_decided_together_with_the_access_changes_of_the_whole_batch(
+    ledger: LedgerSystem, clock: Clock
+):
+    year = scenario(ledger, clock, late_removal=False)
+    clock.set("2025-10-15T12:00:00")
+    last = ledger.service.recorder.last_position()
+    batch = [
+        {"type": "register_person", "person_id": "NEW", "name": "New", "email": "new@x.org", "idempotency_key": "n1"},
+        {"type": "accept_terms", "person_id": "NEW", "terms_version": "v1", "idempotency_key": "n2"},
+        {"type": "add_affiliation", "person_id": "NEW", "org_id": "S1", "idempotency_key": "n3"},
+        {"type": "grant_system_access", "person_id": "NEW", "org_id": "S1", "system": "course_audit"},
+        {"type": "void_event", "event_id": year.redemption, "reason": "redeemed by mistake", "idempotency_key": "n5"},
+    ]
+    decided = ledger.service.preview([parse_command(c) for c in batch], "support-desk", batch=True)
+    caught_up(ledger)
+    difference = access_difference(ledger.queries, [e for _, e in decided.events], decided.position)
+
+    assert decided.position == last
+    assert [p for p, _ in decided.events] == list(range(last + 1, last + 1 + len(decided.events)))
+    assert [e.type for _, e in decided.events][-2:] == ["SystemAccessGranted", "EventVoided"]
+    assert decided.replayed == (False,) * 5
+    changes = {(c.person_id, c.change) for c in difference.changes}
+    assert changes == {("NEW", ADDED), ("AS", REMOVED)}
+
+    # Nothing recorded, no key used: the real batch appends the same events.
+    assert ledger.service.recorder.last_position() == last
+    assert all(ledger.service.recorder.find_idempotency(k) is None for k in ("n1", "n2", "n3", "n5"))
+    outcomes = run_batch(ledger, batch)
+    assert [e.type for o in outcomes for e in o.events] == [e.type for _, e in decided.events]
+    assert outcomes[-1].position == decided.events[-1][0]
+
+
+def test_a_refused_batch_preview_names_the_command_and_records_nothing(ledger: LedgerSystem, clock: Clock):
+    scenario(ledger, clock, late_removal=False)
+    last = ledger.service.recorder.last_position()
+    for batch in (
+        [{"type": "remove_access", "person_id": "AS", "org_id": "S1", "removed_by": "T1"}],
+        [
+            {"type": "register_person", "person_id": "NEW", "name": "New", "email": "new@x.org"},
+            {"type": "remove_access", "person_id": "AS", "org_id": "S1", "removed_by": "T1"},
+        ],
+    ):
+        commands = [parse_command(c) for c in batch]
+        with pytest.raises(BatchRefused) as previewed:
+            ledger.service.preview(commands, "support-desk", batch=True)
+        with pytest.raises(BatchRefused) as real:
+            ledger.service.execute_batch(commands, "registrar")
+        assert (
+            (previewed.value.index, previewed.value.rule)
+            == (real.value.index, real.value.rule)
+            == (
+                len(batch) - 1,
+                "R14",
+            )
+        )
+    assert ledger.service.recorder.last_position() == last
+
+
+def test_a_batch_preview_refuses_an_idempotency_key_given_twice(ledger: LedgerSystem, clock: Clock):
+    scenario(ledger, clock, late_removal=False)
+    twice = [
+        parse_command({"type": "accept_terms", "person_id": p, "terms_version": "v2", "idempotency_key": "same"})
+        for p in ("T1", "T2")
+    ]
+    with pytest.raises(InvalidInput) as refused:
+        ledger.service.preview(twice, "support-desk", batch=True)
+    assert refused.value.field == "idempotency_key"
