@@ -38,16 +38,30 @@ GENESIS = bytes(32)
 
 def chain_hash(previous: bytes, position: int, stored: StoredEvent, event_id: str) -> bytes:
     """The chain value of one stored event given the previous one."""
-    parts = (
-        str(stored.originator_id).encode(),
-        str(stored.originator_version).encode(),
-        stored.topic.encode(),
-        bytes(stored.state),
-        event_id.encode(),
-    )
+    stream = str(stored.originator_id).encode()
+    version = str(stored.originator_version).encode()
+    topic = stored.topic.encode()
+    state = bytes(stored.state)
+    eid = event_id.encode()
     # One buffer: each part length-prefixed, so no two different rows hash the same bytes.
-    buffer = b"".join(len(p).to_bytes(4, "big") + p for p in parts)
-    return hashlib.sha256(previous + position.to_bytes(8, "big") + buffer).digest()
+    return hashlib.sha256(
+        b"".join(
+            (
+                previous,
+                position.to_bytes(8, "big"),
+                len(stream).to_bytes(4, "big"),
+                stream,
+                len(version).to_bytes(4, "big"),
+                version,
+                len(topic).to_bytes(4, "big"),
+                topic,
+                len(state).to_bytes(4, "big"),
+                state,
+                len(eid).to_bytes(4, "big"),
+                eid,
+            )
+        )
+    ).digest()
 
 
 # --- checkpoints as auditors keep them -------------------------------------------------------

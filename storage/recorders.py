@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -44,7 +44,7 @@ from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composable, Identifier
 
 from ledger.merkle import Node
 from storage import tree
@@ -147,8 +147,11 @@ class LedgerRecorder(ABC):
     """The ledger's additions to a library application recorder."""
 
     @abstractmethod
-    def append_txn(self) -> AbstractContextManager[AppendTxn]:
-        """Context manager: an AppendTxn holding the append lock; commits on success."""
+    def append_txn(self, *, bulk: bool = False) -> AbstractContextManager[AppendTxn]:
+        """Context manager: an AppendTxn holding the append lock; commits on success.
+
+        `bulk`: many rows are coming (a batch); the store may write them its fastest way (COPY on
+        PostgreSQL) at the price of a round trip more per statement for a single command."""
 
     @abstractmethod
     def read_rows(self, after: int, limit: int) -> list[Row]:
@@ -237,7 +240,7 @@ class POPOLedgerRecorder(POPOApplicationRecorder, LedgerRecorder):
         self._audit: list[tuple[str, bytes]] = []
 
     @contextmanager
-    def append_txn(self) -> Iterator[AppendTxn]:
+    def append_txn(self, *, bulk: bool = False) -> Iterator[AppendTxn]:
         with self._database_lock:
             txn = self._open_txn(_POPOTxn(self))
             yield txn
@@ -428,7 +431,8 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
         ]
 
     @contextmanager
-    def append_txn(self) -> Iterator[AppendTxn]:
+    def append_txn(self, *, bulk: bool = False) -> Iterator[AppendTxn]:
+        # executemany of one prepared statement is SQLite's bulk path whatever the size.
         with self.datastore.get_connection(commit=True) as conn:
             raw: sqlite3.Connection = conn._sqlite_conn
             try:
@@ -681,14 +685,20 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
             super().create_table()
 
     @contextmanager
-    def append_txn(self) -> Iterator[AppendTxn]:
-        # Pipeline mode: BEGIN, the lock and the first read travel in one round trip, and
-        # the inserts, NOTIFY and COMMIT in another. The library's get_connection turns
-        # psycopg errors into its own (IntegrityError, OperationalError, ...).
-        with self.datastore.get_connection() as conn, conn.pipeline(), conn.transaction(), conn.cursor() as curs:
+    def append_txn(self, *, bulk: bool = False) -> Iterator[AppendTxn]:
+        # A single command: pipeline mode, so BEGIN, the lock and the first read travel in one
+        # round trip, and the inserts, NOTIFY and COMMIT in another. A batch: COPY (which pipeline
+        # mode does not allow) for its rows; its few more round trips are nothing beside the rows.
+        # The library's get_connection turns psycopg errors into its own (IntegrityError, ...).
+        with (
+            self.datastore.get_connection() as conn,
+            nullcontext() if bulk else conn.pipeline(),
+            conn.transaction(),
+            conn.cursor() as curs,
+        ):
             for statement in self.lock_table_statements:
                 curs.execute(statement, prepare=True)
-            txn = self._open_txn(_PostgresTxn(self, curs))
+            txn = self._open_txn(_PostgresTxn(self, curs, copy=bulk))
             yield txn
             if txn.inserted:
                 self._notify_channel(curs)
@@ -819,9 +829,10 @@ def _pg_row(r: Any) -> Row:
 
 
 class _PostgresTxn(AppendTxn):
-    def __init__(self, recorder: PostgresLedgerRecorder, curs: Any) -> None:
+    def __init__(self, recorder: PostgresLedgerRecorder, curs: Any, *, copy: bool = False) -> None:
         self.r = recorder
         self.curs = curs
+        self.copy = copy  # write rows with COPY (not in pipeline mode)
         self.inserted = False
         self.last: int | None = None
 
@@ -877,8 +888,38 @@ class _PostgresTxn(AppendTxn):
         self.last += count
         return list(range(start, start + count))
 
+    def _copy_rows(self, table: Composable, columns: str, types: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """COPY rows in binary: no SQL text to parse nor bytea to escape."""
+        with self.curs.copy(
+            SQL("COPY {table} (" + columns + ") FROM STDIN (FORMAT BINARY)").format(table=table)
+        ) as copy:
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
+
     def insert(self, rows: Sequence[Row]) -> None:
         if not rows:
+            return
+        if self.copy:
+            self._copy_rows(
+                self.r.t,
+                "notification_id, originator_id, originator_version, topic, state, event_id, chain",
+                ("int8", "text", "int8", "text", "bytea", "text", "bytea"),
+                (
+                    (
+                        r.position,
+                        str(r.stored.originator_id),
+                        r.stored.originator_version,
+                        r.stored.topic,
+                        r.stored.state,
+                        r.event_id,
+                        r.chain,
+                    )
+                    for r in rows
+                ),
+            )
+            self.inserted = True
+            self.extend_tree(rows)
             return
         self.curs.execute(
             SQL(
@@ -905,6 +946,10 @@ class _PostgresTxn(AppendTxn):
     def write_nodes(self, nodes: Mapping[Node, bytes]) -> None:
         if not nodes:
             return
+        if self.copy:
+            rows = ((level, idx, h) for (level, idx), h in nodes.items())
+            self._copy_rows(self.r.tree, "level, idx, hash", ("int2", "int8", "bytea"), rows)
+            return
         self.curs.execute(
             SQL("INSERT INTO {tree} SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])").format(
                 tree=self.r.tree
@@ -918,6 +963,10 @@ class _PostgresTxn(AppendTxn):
 
     def put_idempotency(self, records: Sequence[IdempotencyRecord]) -> None:
         if not records:
+            return
+        if self.copy:
+            rows = ((r.key, r.request_hash, r.response) for r in records)
+            self._copy_rows(self.r.idem, "key, request_hash, response", ("text", "text", "bytea"), rows)
             return
         self.curs.execute(
             SQL("INSERT INTO {i} SELECT * FROM unnest(%s::text[], %s::text[], %s::bytea[])").format(i=self.r.idem),

@@ -22,16 +22,17 @@ so the lockout counts them before the next guess is decided and auditors see the
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 import orjson
 from eventsourcing.application import Application
@@ -149,6 +150,31 @@ def request_hash(command: cmd.Command) -> str:
     return hashlib.sha256(orjson.dumps(command.body_for_idempotency(), option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
+class _Entropy:
+    """Random bytes drawn from the OS a page at a time: one system call per few hundred ids, not one each."""
+
+    def __init__(self, page: int = 4096) -> None:
+        self._page = page
+        self._buffer = b""
+        self._at = 0
+        self._lock = threading.Lock()
+        os.register_at_fork(after_in_child=self._forget)  # a forked child must not reuse the parent's bytes
+
+    def _forget(self) -> None:
+        self._buffer, self._at = b"", 0
+
+    def take(self, n: int) -> bytes:
+        with self._lock:
+            if self._at + n > len(self._buffer):
+                self._buffer, self._at = os.urandom(self._page), 0
+            start = self._at
+            self._at += n
+            return self._buffer[start : self._at]
+
+
+_ENTROPY = _Entropy()
+
+
 def uuid7() -> str:
     """A time-ordered UUID (RFC 9562 version 7) for event ids.
 
@@ -156,9 +182,38 @@ def uuid7() -> str:
     a random page each, which keeps appends and projections cheaper as the log grows.
     """
     millis = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
+    rand = int.from_bytes(_ENTROPY.take(10), "big")
     value = (millis & 0xFFFFFFFFFFFF) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64 | 0b10 << 62 | rand & (2**62 - 1)
-    return str(UUID(int=value))
+    h = f"{value:032x}"  # str(UUID(int=value)), without building the object
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_pauses = 0
+_pauses_lock = threading.Lock()
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Hold the cyclic garbage collector while a batch is decided and written (it runs again after).
+
+    A batch allocates tens of thousands of short-lived objects; left alone, the collector runs
+    dozens of times per batch, sometimes a full pass over every cached stream, all under the
+    append lock. What a batch leaves behind is freed by reference counting anyway.
+    """
+    global _pauses
+    with _pauses_lock:
+        ours = _pauses > 0 or gc.isenabled()  # else someone else turned it off: leave it as found
+        if ours:
+            _pauses += 1
+            gc.disable()
+    try:
+        yield
+    finally:
+        if ours:
+            with _pauses_lock:
+                _pauses -= 1
+                if _pauses == 0:
+                    gc.enable()
 
 
 def utc_now() -> datetime:
@@ -175,7 +230,7 @@ class LedgerService:
         calendar: LedgerCalendar,
         *,
         clock: Callable[[], datetime] = utc_now,
-        new_id: Callable[[], str] = lambda: uuid7(),
+        new_id: Callable[[], str] = uuid7,
         hasher: CodeHasher | None = None,
         lockout: LockoutPolicy | None = None,
         cache_size: int = 20_000,
@@ -311,7 +366,7 @@ class LedgerService:
         for attempt in range(8):
             prepared = self._prepare_all(commands, batch=batch)
             try:
-                with self._lock:
+                with self._lock, collector_paused() if len(commands) > 1 else nullcontext():
                     return self._append(commands, prepared, actor, batch=batch)
             except StalePreparation:
                 continue
@@ -460,7 +515,7 @@ class LedgerService:
     def _append(
         self, commands: list[cmd.Command], prepared: list[Prepared], actor: str, *, batch: bool
     ) -> list[Outcome]:
-        with self.recorder.append_txn() as txn:
+        with self.recorder.append_txn(bulk=len(commands) > 1) as txn:
             decided = self._decide_and_write(txn, commands, prepared, actor, batch=batch)
         # Committed: only now do the decided states become the ledger's states.
         if decided.position is not None:
