@@ -115,6 +115,23 @@ def nodes_for(ranges: Iterable[Range]) -> set[Node]:
     return {node for lo, hi in ranges for node in cover(lo, hi)}
 
 
+def proof_nodes(sizes: Iterable[int], ranges: Iterable[Range]) -> list[Node]:
+    """Every stored node the roots of the trees of `sizes` and the hashes of `ranges` need, sorted:
+    what a store reads, in one query, to answer a head with its proof."""
+    wanted = nodes_for(ranges)
+    for size in sizes:
+        wanted.update(cover(0, size))
+    return sorted(wanted)
+
+
+def proof_parts(
+    sizes: Sequence[int], ranges: Sequence[Range], nodes: Mapping[Node, bytes]
+) -> tuple[list[bytes], list[bytes]]:
+    """The roots of the trees of `sizes` and the hashes of `ranges`, from the nodes `proof_nodes` names
+    (KeyError naming the first missing node)."""
+    return [range_hash(0, size, nodes) for size in sizes], [range_hash(lo, hi, nodes) for lo, hi in ranges]
+
+
 def root_of(leaves: Sequence[bytes]) -> bytes:
     """The root of a tree of leaf hashes, by the RFC's recursive definition (for small trees and tests)."""
     if not leaves:

@@ -1,7 +1,8 @@
 """Signed tree heads, proofs and receipts over the stored tree (what the log's HTTP endpoints answer).
 
 Every answer is read from the complete nodes stored at append time (`storage.tree`): a head, an
-inclusion or a consistency proof reads O(log n) nodes, whatever the log's size.
+inclusion or a consistency proof reads O(log n) nodes, whatever the log's size, in one query (an
+inclusion proof first finds its event's row).
 """
 
 from __future__ import annotations
@@ -62,17 +63,28 @@ class LogEvidence:
             self._last = head
         return head
 
+    def _read(
+        self, sizes: Sequence[tuple[int, str]], ranges: Sequence[merkle.Range] = ()
+    ) -> tuple[list[bytes], list[bytes]]:
+        """The roots of the trees of these (size, parameter) and the hashes of `ranges`, in one read of
+        the nodes they need; a size beyond the log's end is BadSize naming its parameter."""
+        try:
+            return tree.read_proof(self.recorder.read_nodes, [size for size, _ in sizes], ranges)
+        except tree.TreeBehind:
+            latest = self.recorder.tree_size()  # only on this path: nodes are written once, never changed
+            for size, field in sorted(sizes, reverse=True):
+                if size > latest:
+                    raise BadSize(f"{field}: the log holds {latest} events, not {size}", field) from None
+            raise
+
     def root(self, size: int) -> bytes:
-        return tree.root_at(size, self.recorder.read_nodes) if size else merkle.EMPTY_ROOT
+        return self._read([(size, "tree_size")])[0][0]
 
     def head(self, size: int | None = None, field: str = "tree_size") -> dict[str, Any]:
         """The signed head of the tree of `size` events (default: the latest)."""
-        latest = self.recorder.tree_size()
         if size is None:
-            size = latest
-        elif size > latest:
-            raise BadSize(f"{field}: the log holds {latest} events, not {size}", field)
-        return self.signed(size, self.root(size))
+            size = self.recorder.tree_size()
+        return self.signed(size, self.root(size) if size else merkle.EMPTY_ROOT)
 
     def head_covering(self, position: int) -> dict[str, Any]:
         """A signed head whose tree holds `position` (this process's newest commit when it does)."""
@@ -93,17 +105,20 @@ class LogEvidence:
         return {"head": self.head_covering(max(positions)), "leaves": self.leaf_hashes(positions)}
 
     def inclusion(self, event_id: str, tree_size: int | None) -> dict[str, Any]:
-        """The proof that an event is in the tree of `tree_size` events (default: the latest)."""
-        position = self.recorder.position_of(event_id)
-        if position is None:
+        """The proof that an event is in the tree of `tree_size` events (default: the latest).
+
+        Two reads: the event's row with the tree's size, then every node of the path and the root."""
+        row, latest = self.recorder.locate_row(event_id)
+        if row is None:
             raise NotInLog(f"event_id: no event {event_id} in the log", "event_id")
-        head = self.head(tree_size)
-        size = head["tree_size"]
+        size = latest if tree_size is None else tree_size
+        if size > latest:
+            raise BadSize(f"tree_size: the log holds {latest} events, not {size}", "tree_size")
+        position = row.position
         if position > size:
             raise BadSize(f"tree_size: event {event_id} is at position {position}, after {size}", "tree_size")
-        (row,) = self.recorder.read_rows(position - 1, 1)
+        (root,), path = self._read([(size, "tree_size")], merkle.inclusion_ranges(position - 1, size))
         entry = tree.entry_of(row)
-        path = tree.proof_hashes(merkle.inclusion_ranges(position - 1, size), self.recorder.read_nodes)
         return {
             "event_id": event_id,
             "position": position,
@@ -112,19 +127,21 @@ class LogEvidence:
             "entry": base64.b64encode(entry).decode(),
             "leaf_hash": merkle.leaf_hash(entry).hex(),
             "audit_path": [h.hex() for h in path],
-            "head": head,
+            "head": self.signed(size, root),
         }
 
     def consistency(self, first: int, second: int) -> dict[str, Any]:
-        """The proof that the tree of `first` events is a prefix of the tree of `second` events."""
+        """The proof that the tree of `first` events is a prefix of the tree of `second` events (one read:
+        the proof's nodes and both roots)."""
         if first > second:
             raise BadSize(f"first: {first} is larger than second ({second})", "first")
-        second_head = self.head(second, "second")
-        proof = tree.proof_hashes(merkle.consistency_ranges(first, second), self.recorder.read_nodes)
+        (first_root, second_root), proof = self._read(
+            [(first, "first"), (second, "second")], merkle.consistency_ranges(first, second)
+        )
         return {
             "first": first,
             "second": second,
             "proof": [h.hex() for h in proof],
-            "first_head": self.head(first, "first"),
-            "second_head": second_head,
+            "first_head": self.signed(first, first_root),
+            "second_head": self.signed(second, second_root),
         }

@@ -185,6 +185,15 @@ class LedgerRecorder(ABC):
     def tree_size(self) -> int:
         """How many leaves the stored tree holds."""
 
+    def locate_row(self, event_id: str) -> tuple[Row | None, int]:
+        """An event's stored row (None if the log has no such event) and the stored tree's size, read
+        together (the first half of an inclusion proof; SQL stores answer it in one statement)."""
+        position = self.position_of(event_id)
+        if position is None:
+            return None, 0
+        (row,) = self.read_rows(position - 1, 1)
+        return row, self.tree_size()
+
     @abstractmethod
     def position_of(self, event_id: str) -> int | None:
         """The position of an event id."""
@@ -381,6 +390,7 @@ SQLITE_TREE = "ledger_tree"
 
 
 SQLITE_TREE_SIZE = f"SELECT max(idx) FROM {SQLITE_TREE} WHERE level = 0"
+SQLITE_LOCATE_ROW = f"SELECT rowid, *, ({SQLITE_TREE_SIZE}) AS tree_last FROM {SQLITE_EVENTS} WHERE event_id = ?"
 
 
 def _sqlite_nodes_query(nodes: Sequence[Node]) -> tuple[str, list[int]]:
@@ -502,6 +512,12 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
         with self.datastore.transaction(commit=False) as c:
             c.execute(SQLITE_TREE_SIZE)
             return _size(c.fetchone())
+
+    def locate_row(self, event_id: str) -> tuple[Row | None, int]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(SQLITE_LOCATE_ROW, (event_id,))
+            r = c.fetchone()
+            return (None, 0) if r is None else (_sqlite_row(r), _size((r["tree_last"],)))
 
     def position_of(self, event_id: str) -> int | None:
         with self.datastore.transaction(commit=False) as c:
@@ -784,6 +800,19 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
     def tree_size(self) -> int:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             return self._tree_size(curs)
+
+    def locate_row(self, event_id: str) -> tuple[Row | None, int]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL(
+                    "SELECT notification_id, originator_id, originator_version, topic, state, event_id, chain, "
+                    "(SELECT max(idx) FROM {tree} WHERE level = 0) AS tree_last FROM {t} WHERE event_id = %s"
+                ).format(t=self.t, tree=self.tree),
+                (event_id,),
+                prepare=True,
+            )
+            r = curs.fetchone()
+            return (None, 0) if r is None else (_pg_row(r), _size((r["tree_last"],)))
 
     def position_of(self, event_id: str) -> int | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:

@@ -2,13 +2,14 @@
 
 Appending `k` events reads the right edge of the tree (at most 64 nodes, one query), hashes the new
 leaves into it and writes every node they complete — O(log n) work per append, in the same
-transaction as the events, so the tree never lags the log nor is rebuilt at query time. A root or
-a proof for any size up to the log's reads the O(log n) complete nodes `ledger.merkle` names.
+transaction as the events, so the tree never lags the log nor is rebuilt at query time. A proof and
+the roots of the heads it comes with read the O(log n) complete nodes `ledger.merkle.proof_nodes`
+names, in one query.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ledger import merkle
@@ -59,19 +60,26 @@ def extend(
     return tree.completed, (tree.size, tree.root()), (tree.size, list(tree.hashes))
 
 
+def read_proof(
+    read: ReadNodes, sizes: Sequence[int], ranges: Sequence[merkle.Range] = ()
+) -> tuple[list[bytes], list[bytes]]:
+    """The roots of the trees of `sizes` and the hashes of `ranges`, from one read of the nodes they need
+    (TreeBehind if the stored tree lacks one: it does not reach the largest size)."""
+    found = read(merkle.proof_nodes(sizes, ranges))
+    try:
+        return merkle.proof_parts(sizes, ranges, found)
+    except KeyError as e:
+        raise TreeBehind(f"the stored tree lacks node {e.args[0]}") from None
+
+
 def root_at(size: int, read: ReadNodes) -> bytes:
     """The root of the tree of the first `size` events (TreeBehind if the tree does not reach it)."""
-    edge = merkle.cover(0, size)
-    found = read(edge)
-    if len(found) < len(edge):
-        raise TreeBehind(f"the stored tree does not hold the first {size} events")
-    return merkle.fold([found[node] for node in edge])
+    try:
+        return read_proof(read, [size])[0][0]
+    except TreeBehind:
+        raise TreeBehind(f"the stored tree does not hold the first {size} events") from None
 
 
 def proof_hashes(ranges: Sequence[merkle.Range], read: ReadNodes) -> list[bytes]:
     """The hashes of these ranges, from one read of the nodes they need."""
-    found: Mapping[merkle.Node, bytes] = read(sorted(merkle.nodes_for(ranges)))
-    try:
-        return [merkle.range_hash(lo, hi, found) for lo, hi in ranges]
-    except KeyError as e:
-        raise TreeBehind(f"the stored tree lacks node {e.args[0]}") from None
+    return read_proof(read, [], ranges)[1]

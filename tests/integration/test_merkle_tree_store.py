@@ -5,15 +5,18 @@ written before the tree existed is caught up when opened."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 
 import psycopg
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bootstrap import open_ledger
 from ledger import merkle
 from ledger.commands import parse_command
 from projections.system import LedgerSystem
 from storage import tree
+from storage.evidence import BadSize, LogEvidence
 from storage.recorders import POPOLedgerRecorder
 from tests.conftest import CALENDAR, FAST_HASHER, Clock, run
 
@@ -57,6 +60,38 @@ def test_the_stored_tree_has_the_root_of_the_stored_rows_at_every_size_and_prove
             proof = tree.proof_hashes(merkle.consistency_ranges(first, size), recorder.read_nodes)
             first_root = tree.root_at(first, recorder.read_nodes) if first else merkle.EMPTY_ROOT
             assert merkle.verify_consistency(first, size, first_root, root, proof)
+
+
+def test_a_proof_reads_its_nodes_and_both_heads_roots_in_one_query(ledger: LedgerSystem, clock: Clock) -> None:
+    register_people(ledger, 11, clock)
+    recorder = ledger.service.recorder
+    evidence = LogEvidence(recorder, Ed25519PrivateKey.generate())
+    reads: list[int] = []
+    read_nodes = recorder.read_nodes
+
+    def counted(nodes: Sequence[merkle.Node]) -> dict[merkle.Node, bytes]:
+        reads.append(len(nodes))
+        return read_nodes(nodes)
+
+    recorder.read_nodes = counted  # type: ignore[method-assign]
+    rows = recorder.read_rows(0, 100)
+    proof = evidence.inclusion(rows[4].event_id, 9)
+    assert len(reads) == 1
+    leaf = bytes.fromhex(proof["leaf_hash"])
+    path = [bytes.fromhex(h) for h in proof["audit_path"]]
+    assert merkle.verify_inclusion(leaf, 4, 9, path, bytes.fromhex(proof["head"]["root_hash"]))
+    reads.clear()
+    answer = evidence.consistency(5, 11)
+    assert len(reads) == 1
+    assert merkle.verify_consistency(
+        5,
+        11,
+        bytes.fromhex(answer["first_head"]["root_hash"]),
+        bytes.fromhex(answer["second_head"]["root_hash"]),
+        [bytes.fromhex(h) for h in answer["proof"]],
+    )
+    with pytest.raises(BadSize, match="second: the log holds 11 events, not 12"):
+        evidence.consistency(5, 12)
 
 
 def test_a_refused_command_adds_nothing_to_the_tree(ledger: LedgerSystem, clock: Clock) -> None:

@@ -155,6 +155,27 @@ def test_every_leaf_is_proved_in_every_tree_that_holds_it(entries: list[bytes], 
     assert merkle.verify_consistency(first, size, first_root, root, consistency)
 
 
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(entries=entries, data=st.data())
+def test_the_nodes_a_proof_names_are_enough_for_the_proof_and_both_roots(
+    entries: list[bytes], data: st.DataObject
+) -> None:
+    stored = stored_nodes(entries)
+    second = data.draw(st.integers(1, len(entries)), label="second")
+    first = data.draw(st.integers(0, second), label="first")
+    index = data.draw(st.integers(0, second - 1), label="index")
+    for sizes, ranges in (
+        ([second], merkle.inclusion_ranges(index, second)),
+        ([first, second], merkle.consistency_ranges(first, second)),
+    ):
+        named = merkle.proof_nodes(sizes, ranges)
+        roots, hashes = merkle.proof_parts(sizes, ranges, {n: stored[n] for n in named})
+        assert roots == [naive_root(entries[:size]) for size in sizes]
+        assert hashes == proof(ranges, stored)
+    path = proof(merkle.inclusion_ranges(index, second), stored)
+    assert len(merkle.proof_nodes([second], merkle.inclusion_ranges(index, second))) <= 2 * len(path) + 2
+
+
 def tampered(entries: list[bytes], how: str, at: int) -> list[bytes]:
     out = list(entries)
     if how == "changed byte":
