@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from api.cli_audit import audit_app, show_access
+from api.cli_audit import CLIP_HELP, audit_app, show_access
 from api.settings import Settings
 from bootstrap import calendar_of, open_from_settings
 from ledger.access.vocabulary import Level
@@ -221,9 +221,13 @@ def replay(
     to: Annotated[str, typer.Option("--to", help="end date or instant (exclusive)")],
     as_of: Annotated[str | None, typer.Option("--as-of", help="ledger position or instant (default: latest)")] = None,
     level: Annotated[Level, typer.Option(help="student-level or aggregate data")] = Level.STUDENT,
-    as_csv: Annotated[bool, typer.Option("--csv", help="print CSV")] = False,
+    clip: Annotated[bool, typer.Option("--clip", help=CLIP_HELP)] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="print CSV (a header row, then by person and start)")] = False,
 ) -> None:
-    """Who had access to an organization's data between two dates, through which grant (for auditors)."""
+    """Who had access to an organization's data between two dates, through which grant (for auditors).
+
+    Each interval names the person, role, organization acted for and grant (event type, log position, id);
+    times are in the ledger's zone with their offset."""
     settings = Settings()
     system = _open(settings)
     try:
@@ -240,10 +244,11 @@ def replay(
         if not system.queries.org_exists(org):
             err.print(f"unknown organization {org}")
             raise typer.Exit(1)
-        answer = system.queries.who_had_access(org, start, end, level, as_of=position)
+        answer = system.queries.who_had_access(org, start, end, level, as_of=position, clip=clip)
         show_access(
             answer,
             f"{level.value}-level access to {org}, [{from_}, {to}), as of position {answer.position}",
+            calendar.zone,
             as_csv=as_csv,
         )
     finally:

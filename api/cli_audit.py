@@ -5,14 +5,14 @@ from __future__ import annotations
 import csv
 import sys
 import time
+from datetime import tzinfo
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from api.present import ACCESS_CSV_HEADER, access_csv_rows
+from api.present_access import ACCESS_CSV_HEADER, access_csv_rows, access_text
 from api.settings import Settings
 from bootstrap import open_ledger
 from ledger.access.vocabulary import Level
@@ -69,20 +69,18 @@ def say_trust(report: BundleReport) -> None:
         )
 
 
-def show_access(answer: AccessAnswer, title: str, *, as_csv: bool) -> None:
-    """Print a who-had-access answer as a table, or as CSV."""
-    rows = access_csv_rows(answer)
+CLIP_HELP = "cut each interval to [--from, --to); without it intervals are shown whole (open ones with no end)"
+
+
+def show_access(answer: AccessAnswer, title: str, zone: tzinfo, *, as_csv: bool) -> None:
+    """Print a who-had-access answer as text, or as CSV; by person then start, times in the ledger's zone."""
     if as_csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(ACCESS_CSV_HEADER)
-        writer.writerows(rows)
+        writer.writerows(access_csv_rows(answer, zone))
         return
-    table = Table(title=title)
-    for column in ACCESS_CSV_HEADER:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*row)
-    out.print(table)
+    # Plain text, not rich markup: names are data and may hold brackets.
+    typer.echo("\n".join([title, *access_text(answer, zone)]))
 
 
 @audit_app.command("verify")
@@ -115,11 +113,15 @@ def audit_replay(
     from_: Annotated[str, typer.Option("--from", help="start date or instant (inclusive)")],
     to: Annotated[str, typer.Option("--to", help="end date or instant (exclusive)")],
     level: Annotated[Level, typer.Option(help="student-level or aggregate data")] = Level.STUDENT,
-    as_csv: Annotated[bool, typer.Option("--csv", help="print CSV")] = False,
+    clip: Annotated[bool, typer.Option("--clip", help=CLIP_HELP)] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="print CSV (a header row, then by person and start)")] = False,
     log_id: LogId = None,
     public_key: PublicKey = None,
 ) -> None:
-    """Who had access to an organization's data between two dates, answered from a verified bundle alone."""
+    """Who had access to an organization's data between two dates, answered from a verified bundle alone.
+
+    Each interval names the person, role, organization acted for and grant (event type, log position, id);
+    times are in the ledger's zone with their offset."""
     key, expected = pins(log_id, public_key)
     settings = Settings()
     calendar = LedgerCalendar(settings.timezone, settings.kept_years)
@@ -142,10 +144,10 @@ def audit_replay(
         if not system.queries.org_exists(org):
             err.print(f"unknown organization {org}")
             raise typer.Exit(1)
-        answer = system.queries.who_had_access(org, start, end, level)
+        answer = system.queries.who_had_access(org, start, end, level, clip=clip)
         title = (
             f"{level.value}-level access to {org}, [{from_}, {to}), from the bundle (position {report.last_position})"
         )
-        show_access(answer, title, as_csv=as_csv)
+        show_access(answer, title, calendar.zone, as_csv=as_csv)
     finally:
         system.close()

@@ -167,20 +167,36 @@ class TimelineResult(BaseModel):
     intervals: list[TimelineInterval]
 
 
+class GrantOut(BaseModel):
+    event_id: str
+    type: str = Field(description="the event's type, e.g. AccessCodeRedeemed")
+    position: int = Field(description="the event's position in the log")
+
+
 class AccessEntryOut(BaseModel):
     person_id: str
+    person_name: str | None = Field(default=None, description="as known at `position`; null if never named")
     role: str
-    valid_from: str
-    valid_to: str | None
-    sources: list[str]
+    valid_from: str = Field(description="UTC")
+    valid_to: str | None = Field(description="UTC; null while open")
+    valid_from_local: str = Field(description="valid_from in the ledger's zone, with its offset")
+    valid_to_local: str | None = Field(description="valid_to in the ledger's zone, with its offset; null while open")
+    sources: list[str] = Field(description="the grant's event ids")
+    grants: list[GrantOut] = Field(description="the sources with their type and log position, in the same order")
     school_id: str | None = None
-    via_org: str
+    via_org: str = Field(description="the organization acted for")
+    via_org_name: str | None = None
 
 
 class AccessResult(BaseModel):
     org_id: str
+    org_name: str | None = None
     from_: str = Field(alias="from", serialization_alias="from")
     to: str
+    from_local: str = Field(description="from in the ledger's zone, with its offset")
+    to_local: str = Field(description="to in the ledger's zone, with its offset")
+    zone: str = Field(description="the ledger's zone (IANA name)")
+    clipped: bool = Field(description="true: intervals cut to [from, to); false: shown whole")
     level: str
     position: int
     entries: list[AccessEntryOut]

@@ -9,7 +9,7 @@ from api import models
 from ledger.access.check import Decision
 from ledger.access.intervals import Interval
 from projections.preview import AccessDifference
-from projections.queries import AccessAnswer, CheckAnswer, RightsAnswer, TimelineAnswer
+from projections.queries import CheckAnswer, RightsAnswer, TimelineAnswer
 from storage.audit import event_json
 from storage.service import Outcome, Preview
 
@@ -93,47 +93,6 @@ def timeline_result(answer: TimelineAnswer) -> models.TimelineResult:
     return models.TimelineResult(
         person_id=answer.person_id, position=answer.position, events=events, intervals=intervals
     )
-
-
-def access_result(answer: AccessAnswer) -> models.AccessResult:
-    return models.AccessResult(
-        org_id=answer.org_id,
-        from_=answer.start.isoformat(),
-        to=answer.end.isoformat(),
-        level=answer.level.value,
-        position=answer.position,
-        entries=[
-            models.AccessEntryOut(
-                person_id=e.person_id,
-                role=e.role.value,
-                valid_from=e.valid_from.isoformat(),
-                valid_to=iso(e.valid_to),
-                sources=list(e.sources),
-                school_id=e.school_id,
-                via_org=e.via_org,
-            )
-            for e in answer.entries
-        ],
-    )
-
-
-ACCESS_CSV_HEADER = ["person_id", "role", "valid_from", "valid_to", "school_id", "via_org", "sources"]
-
-
-def access_csv_rows(answer: AccessAnswer) -> list[list[str]]:
-    """Who-had-access as CSV rows (the console's download and `ledger replay --csv` print the same)."""
-    return [
-        [
-            e.person_id,
-            e.role.value,
-            e.valid_from.isoformat(),
-            iso(e.valid_to) or "",
-            e.school_id or "",
-            e.via_org,
-            " ".join(e.sources),
-        ]
-        for e in answer.entries
-    ]
 
 
 def _interval(i: Interval | None) -> models.IntervalOut | None:

@@ -165,11 +165,14 @@ class LedgerClient:
         end: Instant,
         *,
         level: str = "student",
+        clip: bool = False,
         as_of: AsOf | None = None,
         min_position: int | None = None,
     ) -> AccessAnswer:
-        """Who could see the organization's data of `level` during [start, end)."""
+        """Who could see the organization's data of `level` during [start, end); `clip` cuts intervals to it."""
         params = {"from": _text(start), "to": _text(end), "level": level}
+        if clip:
+            params["clip"] = "true"
         path = f"/v1/orgs/{_segment(org_id)}/access"
         return self._read(AccessAnswer, path, params, as_of=as_of, min_position=min_position)
 

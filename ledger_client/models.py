@@ -67,12 +67,27 @@ class RightsAnswer(Answer):
     organizations: list[OrganizationRights]
 
 
+class Grant(Answer):
+    event_id: str
+    type: str
+    position: int
+
+
 class AccessEntry(Answer):
+    """Times in UTC (`valid_from`) and in the ledger's zone with offset (`valid_from_local`); grants by type and
+    position; names as known at the answer's position (None if never named). Newer fields default for older servers."""
+
     person_id: str
     role: str
     valid_from: str
     valid_to: str | None
     sources: list[str]
+    person_name: str | None = None
+    via_org: str | None = None
+    via_org_name: str | None = None
+    valid_from_local: str | None = None
+    valid_to_local: str | None = None
+    grants: list[Grant] = Field(default_factory=list)
 
 
 class AccessAnswer(Answer):
@@ -81,6 +96,7 @@ class AccessAnswer(Answer):
     to: str
     position: int
     entries: list[AccessEntry]
+    clipped: bool = False
 
 
 class TimelineAnswer(Answer):

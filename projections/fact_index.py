@@ -163,6 +163,10 @@ class FactIndex:
         """One fact by event id."""
 
     @abstractmethod
+    def types_and_positions(self, event_ids: Iterable[str]) -> dict[str, tuple[str, int]]:
+        """(type, position) of indexed events by event id, in one lookup; ids not indexed are left out."""
+
+    @abstractmethod
     def directory_facts(self, after: int, upto: int) -> list[Fact]:
         """Registrations, profile updates and voids of person streams in (after, upto], in position order."""
 
@@ -276,6 +280,11 @@ class POPOFactIndex(POPOTrackingRecorder, FactIndex):
         with self._database_lock:
             pos = self._by_event.get(event_id)
             return None if pos is None else self._facts[pos]
+
+    def types_and_positions(self, event_ids: Iterable[str]) -> dict[str, tuple[str, int]]:
+        with self._database_lock:
+            found = ((i, self._by_event.get(i)) for i in event_ids)
+            return {i: (self._facts[p].type, p) for i, p in found if p is not None}
 
     def directory_facts(self, after: int, upto: int) -> list[Fact]:
         with self._database_lock:
@@ -397,6 +406,14 @@ class _SQLFacts(FactIndex):
     def fact_by_event_id(self, event_id: str) -> Fact | None:
         rows = self._read(self.q(f"SELECT {COLUMNS} FROM lp_facts WHERE event_id = ?"), (event_id,))
         return _fact(rows[0]) if rows else None
+
+    def types_and_positions(self, event_ids: Iterable[str]) -> dict[str, tuple[str, int]]:
+        wanted = sorted(set(event_ids))
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        sql = f"SELECT event_id, type, position FROM lp_facts WHERE event_id IN ({marks})"
+        return {str(r[0]): (str(r[1]), int(r[2])) for r in self._read(self.q(sql), wanted)}
 
     def directory_facts(self, after: int, upto: int) -> list[Fact]:
         sql = (

@@ -8,6 +8,7 @@ a void of such a fact rebuilds it, so a voided name or email is never found.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ledger import events as ev
@@ -62,13 +63,19 @@ class PeopleDirectory:
 
 def _entry(records: list[FactRecord], upto: int) -> PersonEntry | None:
     """The person's latest name and email at `upto`; None while no registration of theirs is known."""
+    return person_entry(r.event for r in sorted(records, key=lambda r: r.position) if r.known_at(upto))
+
+
+def person_entry(events: Iterable[ev.LedgerEvent]) -> PersonEntry | None:
+    """The latest name and email a person's known events give, in recording order; None without a registration.
+
+    An empty name or email leaves the earlier one in place; a person never named has no name (None)."""
     registered = False
     name: str | None = None
     email: str | None = None
     person_id = ""
-    for r in sorted(records, key=lambda r: r.position):
-        e = r.event
-        if not r.known_at(upto) or not isinstance(e, ev.PersonRegistered | ev.ProfileUpdated):
+    for e in events:
+        if not isinstance(e, ev.PersonRegistered | ev.ProfileUpdated):
             continue
         registered = registered or isinstance(e, ev.PersonRegistered)
         person_id = e.person_id

@@ -27,7 +27,7 @@ from ledger.rules.teachers import active_restriction, authorization_is_held, sch
 from ledger.rules.years import current_released_year, kept_years
 from ledger.streams import DistrictView, SchoolView
 from ledger.world import Views, World
-from projections.people import PeopleDirectory, PersonEntry, search
+from projections.people import PeopleDirectory, PersonEntry, person_entry, search
 from projections.source import FactRecord, FactSource, streams_as_of
 
 AsOf = int | datetime | None
@@ -48,7 +48,21 @@ class RightsAnswer:
 
 
 @dataclass(frozen=True)
+class Grant:
+    """An event an access interval rests on, as the log holds it: `AccessCodeRedeemed #143`."""
+
+    event_id: str
+    type: str
+    position: int
+
+    def __str__(self) -> str:
+        return f"{self.type} #{self.position}"
+
+
+@dataclass(frozen=True)
 class AccessEntry:
+    """One person's access interval through one organization; names as known at the answer's position."""
+
     person_id: str
     role: Role
     valid_from: datetime
@@ -56,6 +70,9 @@ class AccessEntry:
     sources: tuple[str, ...]
     school_id: str | None
     via_org: str
+    person_name: str | None = None  # None: never named, or the registration is no longer known
+    via_org_name: str | None = None
+    grants: tuple[Grant, ...] = ()  # the sources with their type and position, in the sources' order
 
 
 @dataclass(frozen=True)
@@ -65,7 +82,13 @@ class AccessAnswer:
     end: datetime
     level: Level
     position: int
-    entries: tuple[AccessEntry, ...]
+    entries: tuple[AccessEntry, ...]  # by start, then person
+    org_name: str | None = None
+    clipped: bool = False  # intervals cut to [start, end); otherwise whole
+
+    def by_person(self) -> list[AccessEntry]:
+        """The entries by person, then start, then the organization acted for (what an auditor reads down)."""
+        return sorted(self.entries, key=lambda e: (e.person_id, e.valid_from, e.via_org))
 
 
 @dataclass(frozen=True)
@@ -221,9 +244,12 @@ class Queries:
     # --- who had access -------------------------------------------------------------------------
 
     def who_had_access(
-        self, org_id: str, start: datetime, end: datetime, level: Level, as_of: AsOf = None
+        self, org_id: str, start: datetime, end: datetime, level: Level, as_of: AsOf = None, *, clip: bool = False
     ) -> AccessAnswer:
-        """Who could see the organization's data of `level` during [start, end), through which grant."""
+        """Who could see the organization's data of `level` during [start, end), through which grant.
+
+        Intervals are whole (they may begin before `start` or end after `end`, or be open) unless `clip`
+        cuts each to [start, end)."""
         k = self.position(as_of)
         org = self.world(self.org_streams(org_id), k).org(org_id)
         if org is None:
@@ -246,13 +272,25 @@ class Queries:
                 plans.append((pid, org.school_id if isinstance(org, SchoolView) else None, district_id))
         streams.update(ev.person_stream(pid) for pid, _, _ in plans)
         world = self.world(streams, k)
-        entries = []
+        found = []
         for pid, seen, via in sorted(set(plans), key=lambda p: (p[0], p[2])):
             for i in level_intervals(world, self.calendar, pid, seen, level, via, (start, end)):
                 if i.overlaps(start, end):
-                    entries.append(AccessEntry(pid, i.role, i.valid_from, i.valid_to, i.sources, seen, via))
+                    found.append((pid, seen, via, i))
+        logged = self.source.types_and_positions({s for *_, i in found for s in i.sources})
+        entries = []
+        for pid, seen, via, i in found:
+            valid_from, valid_to = i.clipped(start, end) if clip else (i.valid_from, i.valid_to)
+            person = person_entry(world.person(pid).stream.events)
+            grants = tuple(Grant(s, *logged[s]) for s in i.sources if s in logged)
+            name = person.name if person is not None else None
+            entries.append(
+                AccessEntry(
+                    pid, i.role, valid_from, valid_to, i.sources, seen, via, name, _org_name(world, via), grants
+                )
+            )
         entries.sort(key=lambda e: (e.valid_from, e.person_id, e.via_org))
-        return AccessAnswer(org_id, start, end, level, k, tuple(entries))
+        return AccessAnswer(org_id, start, end, level, k, tuple(entries), _org_name(world, org_id), clip)
 
     # --- timeline ---------------------------------------------------------------------------------
 
@@ -370,6 +408,12 @@ class Queries:
         """A person's latest name and email as known now (None if not registered)."""
         k = self.position(None)
         return next((e for e in self.people.entries(k) if e.person_id == person_id), None)
+
+
+def _org_name(world: World, org_id: str) -> str | None:
+    org = world.org(org_id)
+    registration = org.registration if org is not None else None
+    return registration.name if registration is not None else None
 
 
 def _known(key: tuple[Any, ...], since: int, until: int | None, epoch: datetime) -> KnownInterval:

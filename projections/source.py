@@ -91,6 +91,10 @@ class FactSource(Protocol):
         """One fact by event id."""
         ...
 
+    def types_and_positions(self, event_ids: Iterable[str]) -> dict[str, tuple[str, int]]:
+        """(event type, position) of events by id, in one lookup; unknown ids are left out."""
+        ...
+
     def directory_records(self, after: int, upto: int) -> list[FactRecord]:
         """Registrations, profile updates and voids of person streams in (after, upto]."""
         ...
@@ -140,6 +144,9 @@ class IndexSource:
     def record(self, event_id: str) -> FactRecord | None:
         f = self.view.fact_by_event_id(event_id)
         return None if f is None else self._record(f)
+
+    def types_and_positions(self, event_ids: Iterable[str]) -> dict[str, tuple[str, int]]:
+        return self.view.types_and_positions(event_ids)
 
     def directory_records(self, after: int, upto: int) -> list[FactRecord]:
         return [self._record(f) for f in self.view.directory_facts(after, upto)]
@@ -245,6 +252,10 @@ class ReferenceSource:
             if e.event_id == event_id:
                 return self._fact(p, e)
         return None
+
+    def types_and_positions(self, event_ids: Iterable[str]) -> dict[str, tuple[str, int]]:
+        wanted = set(event_ids)
+        return {e.event_id: (e.type, p) for p, e in self.events if e.event_id in wanted}
 
     def directory_records(self, after: int, upto: int) -> list[FactRecord]:
         kinds = (ev.PersonRegistered, ev.ProfileUpdated, ev.EventVoided)

@@ -30,7 +30,7 @@ from api.console.web import (
 )
 from api.deps import Container
 from api.params import ascii_int
-from api.present import ACCESS_CSV_HEADER, access_csv_rows
+from api.present_access import ACCESS_CSV_HEADER, access_csv_rows
 from ledger import events as ev
 from ledger.access.vocabulary import Level
 from projections.queries import AccessAnswer, Queries, UnknownOrganization
@@ -179,7 +179,7 @@ def org_csv(
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(ACCESS_CSV_HEADER)
-    writer.writerows(access_csv_rows(answer))
+    writer.writerows(access_csv_rows(answer, container.calendar.zone))
     name = re.sub(r"[^A-Za-z0-9._-]", "_", f"access-{org_id}-{level_value.value}-{from_text}-{to_text}")[:150]
     return Response(
         buffer.getvalue(),

@@ -33,6 +33,10 @@ class Interval:
     def overlaps(self, start: datetime, end: datetime) -> bool:
         return self.valid_from < end and (self.valid_to is None or self.valid_to > start)
 
+    def clipped(self, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+        """The part of an overlapping interval inside [start, end): an open interval ends at `end`."""
+        return max(self.valid_from, start), end if self.valid_to is None else min(self.valid_to, end)
+
 
 def boundaries(world: World, calendar: LedgerCalendar, person_id: str, org_id: str) -> list[datetime]:
     """Every instant at which a decision about (person, organization) may change.

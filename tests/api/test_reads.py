@@ -309,6 +309,49 @@ def test_who_had_access_lists_person_role_interval_and_sources(api: Api, world: 
     assert {e["person_id"] for e in earlier.json()["entries"]} == {TEACHER}
 
 
+def test_who_had_access_names_people_and_grants_and_shows_times_in_the_ledgers_zone(api: Api, world: World):
+    redeemed = redeem(api, STAFF[0], world.code).json()
+    body = api.get("/v1/orgs/S-1/access", "auditor", from_="2025-07-01", to="2026-08-01").json()
+    assert (body["org_name"], body["zone"], body["clipped"]) == ("School One", "America/New_York", False)
+    assert body["from_local"] == "2025-07-01T00:00:00-04:00"
+    staff = next(e for e in body["entries"] if e["person_id"] == STAFF[0])
+    assert (staff["person_name"], staff["via_org_name"]) == (f"Person {STAFF[0]}", "School One")
+    assert staff["valid_from_local"] == "2025-07-07T00:00:00-04:00"  # the release day, in EDT
+    assert instant(staff["valid_from_local"]) == instant(staff["valid_from"])
+    assert staff["valid_to_local"] == "2026-08-01T00:00:00-04:00"
+    assert [g["event_id"] for g in staff["grants"]] == staff["sources"]
+    redemption = redeemed["events"][0]
+    assert {"event_id": redemption["event_id"], "type": "AccessCodeRedeemed", "position": redemption["position"]} in (
+        staff["grants"]
+    )
+
+
+def test_who_had_access_with_clip_cuts_intervals_to_the_range_and_without_it_shows_them_whole(api: Api, world: World):
+    redeem(api, STAFF[0], world.code)
+    window = {"from_": "2025-12-01", "to": "2026-01-01"}
+    whole = api.get("/v1/orgs/S-1/access", "auditor", **window).json()
+    clipped = api.get("/v1/orgs/S-1/access", "auditor", **window, clip="true").json()
+    assert (whole["clipped"], clipped["clipped"]) == (False, True)
+    by_person = {e["person_id"]: e for e in whole["entries"]}
+    assert by_person[TEACHER]["valid_to"] is None  # open
+    assert instant(by_person[STAFF[0]]["valid_from"]) < instant("2025-12-01T00:00:00-05:00")
+    assert {e["person_id"] for e in clipped["entries"]} == set(by_person)
+    for e in clipped["entries"]:
+        assert (e["valid_from_local"], e["valid_to_local"]) == (
+            "2025-12-01T00:00:00-05:00",
+            "2026-01-01T00:00:00-05:00",
+        )
+        assert e["grants"] == by_person[e["person_id"]]["grants"]
+
+
+def test_who_had_access_refuses_a_clip_that_is_not_a_boolean_and_a_parameter_it_does_not_read(api: Api, world: World):
+    window = {"from_": "2025-07-01", "to": "2025-08-01"}
+    error = assert_error(api.get("/v1/orgs/S-1/access", "support", **window, clip="maybe"), 422, "invalid_input")
+    assert error["field"] == "clip"
+    error = assert_error(api.get("/v1/orgs/S-1/access", "support", **window, clipped="true"), 422, "invalid_input")
+    assert error["field"] == "clipped"
+
+
 def test_who_had_access_refuses_malformed_windows_with_422(api: Api, world: World):
     for params, field in [
         ({"to": "2025-08-01"}, "from"),

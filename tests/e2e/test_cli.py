@@ -8,13 +8,14 @@ import os
 import re
 import shutil
 import subprocess
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from api.present import ACCESS_CSV_HEADER
+from api.present_access import ACCESS_CSV_HEADER
 from tests.e2e.servers import KEYS, run_ledger, serve
 
 REPLAY_WINDOW = ("--org", "S-110", "--from", "2025-07-01", "--to", "2025-08-01")
@@ -140,18 +141,22 @@ def test_import_names_the_line_of_a_malformed_command_and_appends_nothing(tmp_pa
 
 
 def api_rows(entries: list[dict[str, Any]]) -> list[list[str]]:
-    """The HTTP entries as CSV rows, column for column (ACCESS_CSV_HEADER)."""
+    """The HTTP entries as CSV rows, column for column (ACCESS_CSV_HEADER), by person then start."""
+    ordered = sorted(entries, key=lambda e: (e["person_id"], datetime.fromisoformat(e["valid_from"]), e["via_org"]))
     return [
         [
             e["person_id"],
+            e["person_name"] or "",
             e["role"],
-            e["valid_from"],
-            e["valid_to"] or "",
-            e.get("school_id") or "",
+            e["valid_from_local"],
+            e["valid_to_local"] or "",
             e["via_org"],
+            e["via_org_name"] or "",
+            e.get("school_id") or "",
+            "; ".join(f"{g['type']} #{g['position']}" for g in e["grants"]),
             " ".join(e["sources"]),
         ]
-        for e in entries
+        for e in ordered
     ]
 
 
@@ -168,19 +173,28 @@ def test_replay_csv_matches_who_had_access_over_http(demo, tmp_path: Path):
     url, _ = demo
     latest = replay_csv(url)
     said_then = replay_csv(url, "--as-of", "2025-07-08")
+    clipped = replay_csv(url, "--clip")
 
     # The late removal: by all we know now P-4002's access ended Jul 5; as of Jul 8 the ledger said Jul 31, 2026.
     p4002 = [r for r in latest if r[0] == "P-4002"]
-    assert [(r[1], r[3]) for r in p4002] == [("school_admin", "2025-07-05T04:00:00+00:00")]
-    assert [(r[1], r[3]) for r in said_then if r[0] == "P-4002"] == [("school_admin", "2026-08-01T04:00:00+00:00")]
+    assert [(r[2], r[4]) for r in p4002] == [("school_admin", "2025-07-05T00:00:00-04:00")]
+    assert [(r[2], r[4]) for r in said_then if r[0] == "P-4002"] == [("school_admin", "2026-08-01T00:00:00-04:00")]
+    assert [r[0] for r in latest] == sorted(r[0] for r in latest)  # by person
+    assert all(r[1] for r in latest)  # every demo person has a name
+    start, end = datetime.fromisoformat("2025-07-01T00:00-04:00"), datetime.fromisoformat("2025-08-01T00:00-04:00")
+    assert len(clipped) == len(latest)
+    assert all(start <= datetime.fromisoformat(r[3]) < datetime.fromisoformat(r[4]) <= end for r in clipped)
+    assert any(not r[4] for r in latest)  # whole: some intervals are still open
 
     with serve(url, tmp_path) as server, server.client("auditor") as auditor:
         window = {"from": "2025-07-01", "to": "2025-08-01"}
         now = auditor.get("/v1/orgs/S-110/access", params=window)
         then = auditor.get("/v1/orgs/S-110/access", params={**window, "as_of": "2025-07-08"})
-    assert now.status_code == then.status_code == 200
+        cut = auditor.get("/v1/orgs/S-110/access", params={**window, "clip": "true"})
+    assert now.status_code == then.status_code == cut.status_code == 200
     assert api_rows(now.json()["entries"]) == latest
     assert api_rows(then.json()["entries"]) == said_then
+    assert api_rows(cut.json()["entries"]) == clipped
 
 
 def test_replay_of_an_unknown_organization_or_a_bad_date_fails(tmp_path: Path):

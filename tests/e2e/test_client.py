@@ -140,6 +140,7 @@ def test_typed_reads_of_rights_access_windows_and_timeline(server: Server):
         )
         rights = support.rights("P-4002-c", at="2025-07-08")
         access = support.who_had_access("S-110-c", "2025-07-01", "2025-08-01", level="aggregate")
+        clipped = support.who_had_access("S-110-c", "2025-07-01", "2025-08-01", level="aggregate", clip=True)
         windows = support.windows("S-110-c", at="2025-07-08")
         timeline = support.timeline("P-3001-c")
     (counselor_at_school,) = rights.organizations
@@ -147,6 +148,11 @@ def test_typed_reads_of_rights_access_windows_and_timeline(server: Server):
     assert counselor_at_school.rules == ["R3"]
     assert counselor_at_school.reason
     assert "P-3001-c" in {e.person_id for e in access.entries}
+    teacher = next(e for e in clipped.entries if e.person_id == "P-3001-c")
+    assert clipped.clipped
+    assert teacher.valid_to_local == "2025-08-01T00:00:00-04:00"
+    assert teacher.person_name == "P-3001"  # the name registered (the id without its suffix)
+    assert [g.type for g in teacher.grants] == ["CourseAuthorized"]
     assert access.from_.startswith("2025-07-01")
     assert windows.current_released_year == 2025
     assert [e["type"] for e in timeline.events][-1] == "CourseAuthorized"

@@ -287,7 +287,7 @@ def test_an_auditor_downloads_the_csv_that_ledger_replay_prints(page: Any, demo:
     )
     assert replay.returncode == 0, replay.stderr
     assert downloaded == replay.stdout.encode()
-    assert downloaded.startswith(b"person_id,role,valid_from,valid_to,school_id,via_org,sources\n")
+    assert downloaded.startswith(b"person_id,person_name,role,valid_from,valid_to,via_org,via_org_name,")
 
 
 def test_an_auditor_verifies_the_ledger_and_signs_out(page: Any, demo: Demo):

@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api import present
+from api import present, present_access
 from api.models import WindowsResult
 from bootstrap import open_ledger
 from ledger.access.vocabulary import Level, Report
@@ -287,7 +287,9 @@ def compare_with_reference(server: Server, database_url: str, last: int) -> None
             (
                 "/v1/orgs/S1/access",
                 {"from": "2025-07-01", "to": "2025-09-01", "level": "student"},
-                present.access_result(reference.who_had_access("S1", start, end, Level.STUDENT, as_of=last)),
+                present_access.access_result(
+                    reference.who_had_access("S1", start, end, Level.STUDENT, as_of=last), CALENDAR.zone
+                ),
             )
         )
     finally:

@@ -89,9 +89,9 @@ def teacher(led: LedgerSystem, pid: str, year: int) -> tuple[str, str]:
 
 def scenario(led: LedgerSystem, clock: Clock, *, late_removal: bool = True) -> Year:
     clock.set("2025-06-01")
-    run(led, type="register_district", district_id="D1", name="D1", effective_at=EARLY)
-    for s in ("S1", "S2"):
-        run(led, type="register_school", school_id=s, name=s, district_id="D1", effective_at=EARLY)
+    run(led, type="register_district", district_id="D1", name="Lakeside Unified", effective_at=EARLY)
+    for s, name in (("S1", "Lakeside High"), ("S2", "Hillcrest High")):
+        run(led, type="register_school", school_id=s, name=name, district_id="D1", effective_at=EARLY)
     person(led, "PR", "S1")
     person(led, "SU", "D1")
     run(led, type="designate_principal", school_id="S1", person_id="PR", exam_year=2025, effective_at=EARLY)
