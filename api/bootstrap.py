@@ -24,8 +24,7 @@ from api.throttle import AuthThrottle
 from bootstrap import calendar_of, open_from_settings
 from ledger.calendar import LedgerCalendar
 from projections.system import LedgerSystem
-from storage.evidence import LogEvidence
-from storage.signing import signing_key
+from storage.signing import SigningKeyError, open_log, previous_public_keys, resolve_key
 
 log = logging.getLogger("ledger.api")
 
@@ -94,12 +93,16 @@ def create_app(
         configure_logging(settings.log_level)
         calendar = calendar_of(settings)
         keys = load_keys(settings, announce)
-        key = signing_key(settings.database_url, settings.signing_key_file)  # refused before the store opens
+        key = resolve_key(settings.database_url, settings.signing_key_file)  # refused before the store opens
+        previous = previous_public_keys(settings.previous_public_keys)
         system = system_factory(settings, calendar)
+        try:
+            evidence = open_log(system.service.recorder, key, previous)  # refused if another key signed its heads
+        except SigningKeyError:
+            system.close()
+            raise
         throttle = AuthThrottle(settings.auth_failure_limit, settings.auth_failure_window_seconds)
-        app.state.container = Container(
-            settings, system, keys, calendar, LogEvidence(system.service.recorder, key), throttle
-        )
+        app.state.container = Container(settings, system, keys, calendar, evidence, throttle)
         app.state.metrics = metrics
         # What exists now (modules, schemas, the wiring) lives as long as the process: keep it out
         # of the cyclic collector's full passes, which otherwise pause requests for tens of ms.

@@ -33,7 +33,7 @@ from storage.bundle import export_bundle
 from storage.evidence import LogEvidence
 from storage.integrity import checkpoint_json, parse_checkpoints
 from storage.recorders import Checkpoint
-from storage.signing import SigningKeyError, signing_key, write_new_key
+from storage.signing import SigningKeyError, open_log, previous_public_keys, resolve_key, write_new_key
 from storage.url import parse_database_url
 from storage.verification import run_verification
 
@@ -275,11 +275,20 @@ def rebuild() -> None:
 def _log_evidence(settings: Settings) -> Callable[[LedgerSystem], LogEvidence]:
     """The log's signer for a ledger (the key is read, or refused, before the store is opened)."""
     try:
-        key = signing_key(settings.database_url, settings.signing_key_file)
+        key = resolve_key(settings.database_url, settings.signing_key_file)
+        previous = previous_public_keys(settings.previous_public_keys)
     except SigningKeyError as e:
         err.print(str(e))
         raise typer.Exit(2) from None
-    return lambda system: LogEvidence(system.service.recorder, key)
+
+    def evidence(system: LedgerSystem) -> LogEvidence:
+        try:
+            return open_log(system.service.recorder, key, previous)
+        except SigningKeyError as e:  # the caller closes the store
+            err.print(str(e), soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return evidence
 
 
 @app.command()
@@ -336,7 +345,8 @@ def verify(
         extra = f", {compared} checkpoints compared" if compared else ""
         out.print(f"ok: {report.checked} events verified {how} up to position {report.position}{extra}")
     if not report.ok:
-        err.print(f"TAMPERED: first bad position {report.first_bad_position}: {report.problem}")
+        where = f"first bad position {report.first_bad_position}: " if report.first_bad_position else ""
+        err.print(f"TAMPERED: {where}{report.problem}", soft_wrap=True)
         raise typer.Exit(1)
 
 

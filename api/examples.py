@@ -271,6 +271,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             "algorithm": "ed25519",
             "public_key": "oelKPx8ttzPnai2S30kCBlKmW9981LfbusPlCgYKMaQ=",
             "log_id": LOG_ID,
+            "previous_keys": [],
         },
     },
     "GET /v1/log/head": {"request": {}, "answer": HEAD_40},

@@ -53,10 +53,19 @@ class Receipt(BaseModel):
     leaves: list[ReceiptLeaf]
 
 
-class LogKey(BaseModel):
+class PublicKey(BaseModel):
     algorithm: str = Field(examples=["ed25519"])
     public_key: str = Field(description="the raw 32-byte public key, base64")
-    log_id: str = Field(pattern=HEX)
+    log_id: str = Field(pattern=HEX, description="the SHA-256 of the raw public key: the log_id of the heads it signs")
+
+
+class LogKey(PublicKey):
+    """The key new heads are signed with; after a rotation, the earlier keys whose heads still verify."""
+
+    previous_keys: list[PublicKey] = Field(
+        default_factory=list,
+        description="earlier keys (rotated out): check an older head with the one its log_id names",
+    )
 
 
 class InclusionProof(BaseModel):

@@ -55,5 +55,10 @@ class Settings(BaseSettings):
         description="the log's Ed25519 key (PEM, mode 0600, never in the database); default: ledger-signing.key "
         "next to a SQLite database or in the working directory",
     )
+    previous_public_keys: str | None = Field(
+        None,
+        description="after a key rotation: the earlier public keys (base64, comma-separated) whose signed heads "
+        "still verify; public keys only",
+    )
     log_level: str = Field("INFO")
     project: bool = Field(True, description="follow the log into the projections in this process")

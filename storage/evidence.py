@@ -15,7 +15,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import merkle
-from ledger.verify import log_id, public_key_bytes, sign_head
+from ledger.verify import keyring, log_id, public_key_bytes, sign_head
 from storage import tree
 from storage.recorders import LedgerRecorder
 
@@ -39,20 +39,29 @@ def _now_ms() -> int:
 class LogEvidence:
     """The log's signer and prover for one store."""
 
-    def __init__(self, recorder: LedgerRecorder, key: Ed25519PrivateKey, clock_ms: Callable[[], int] = _now_ms) -> None:
+    def __init__(
+        self,
+        recorder: LedgerRecorder,
+        key: Ed25519PrivateKey,
+        previous: Sequence[bytes] = (),
+        clock_ms: Callable[[], int] = _now_ms,
+    ) -> None:
         self.recorder = recorder
         self.key = key
         self.public_key = public_key_bytes(key.public_key())
         self.log_id = log_id(self.public_key)
+        self.previous = [p for p in previous if p != self.public_key]  # keys that signed earlier heads
+        self.keys = keyring([self.public_key, *self.previous])  # what this log's heads are checked with
         self.clock_ms = clock_ms
         self._last: dict[str, Any] | None = None  # the newest head signed, answered again while the tree is the same
 
     def key_json(self) -> dict[str, Any]:
-        return {
-            "algorithm": "ed25519",
-            "public_key": base64.b64encode(self.public_key).decode(),
-            "log_id": self.log_id,
-        }
+        """The signing key, and the earlier keys whose heads still verify (after a rotation)."""
+
+        def one(key: bytes) -> dict[str, Any]:
+            return {"algorithm": "ed25519", "public_key": base64.b64encode(key).decode(), "log_id": log_id(key)}
+
+        return {**one(self.public_key), "previous_keys": [one(key) for key in self.previous]}
 
     def signed(self, size: int, root: bytes) -> dict[str, Any]:
         last = self._last

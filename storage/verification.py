@@ -11,6 +11,10 @@ the end with the stored tree's, and the chain is checked by `storage.integrity`.
 position is where the evidence first disagrees (or the earliest position a rewrite may start at:
 just after the last signed head that still holds).
 
+Each recorded head is checked with the key its `log_id` names: the log's key or a previous one
+(after a rotation). A head signed by any other key fails the verification as *signed by an unknown
+key*, with no bad position: it says nothing about the events, which are checked against the rest.
+
 Verifications that record (`ledger verify`, `POST /v1/checkpoints`, the console) store their result
 (source, time, outcome) and, on success, a signed head of the verified tree: every process sees the
 last one. `GET /v1/verify` records nothing.
@@ -27,7 +31,7 @@ from typing import Any
 import orjson
 
 from ledger import merkle
-from ledger.verify import VerificationError, verify_head
+from ledger.verify import Trust, UnknownKey, VerificationError, verify_head
 from storage import integrity, tree
 from storage.evidence import LogEvidence
 from storage.recorders import Checkpoint, LedgerRecorder
@@ -119,22 +123,57 @@ def _walk(
     return TreeCheck(True, checked, compact.size, compact.root())
 
 
-def signed_heads(recorder: LedgerRecorder, public_key: bytes) -> tuple[list[tuple[int, bytes]], str | None]:
-    """The signed heads recorded by verifications whose signature holds, and a problem if one does not."""
-    out: list[tuple[int, bytes]] = []
+def signers(recorder: LedgerRecorder) -> set[str]:
+    """The key ids (`log_id`) of the signed heads recorded by verifications."""
+    out = set()
     for body in recorder.audit_records(SIGNED_HEAD):
         try:
-            out.append(verify_head(orjson.loads(body), public_key))
-        except (VerificationError, orjson.JSONDecodeError, KeyError) as e:
-            return out, f"a recorded signed head does not verify with the log's key: {e}"
-    return out, None
+            out.add(str(orjson.loads(body)["log_id"]))
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            continue  # not a head at all: verification says so
+    return out
 
 
-def verify_tree(recorder: LedgerRecorder, public_key: bytes, *, full: bool, page: int = 5000) -> tuple[TreeCheck, int]:
-    """The tree re-computed from the rows (see the module docstring); and the size it started from."""
-    heads, forged = signed_heads(recorder, public_key)
-    if forged is not None:
-        return TreeCheck(False, 0, 0, merkle.EMPTY_ROOT, 1, forged), 0
+@dataclass(frozen=True)
+class RecordedHeads:
+    """The signed heads recorded by verifications, as this log's keys judge them."""
+
+    valid: list[tuple[int, bytes]]  # (size, root) of each head whose signature holds
+    forged: str | None = None  # a head of a trusted key whose signature does not hold
+    unknown: str | None = None  # a head signed by a key that is neither this log's nor a previous one
+
+
+def signed_heads(recorder: LedgerRecorder, keys: Trust) -> RecordedHeads:
+    """The recorded signed heads, each checked with the key its log_id names."""
+    valid: list[tuple[int, bytes]] = []
+    unknown = None
+    for body in recorder.audit_records(SIGNED_HEAD):
+        try:
+            valid.append(verify_head(orjson.loads(body), keys))
+        except UnknownKey as e:
+            unknown = unknown or f"a recorded signed head is {e}: neither this log's key nor a previous one"
+        except (VerificationError, orjson.JSONDecodeError, KeyError, TypeError) as e:
+            return RecordedHeads(valid, forged=f"a recorded signed head does not verify with the log's key: {e}")
+    return RecordedHeads(valid, unknown=unknown)
+
+
+def verify_tree(recorder: LedgerRecorder, keys: Trust, *, full: bool, page: int = 5000) -> tuple[TreeCheck, int]:
+    """The tree re-computed from the rows (see the module docstring); and the size it started from.
+
+    A head signed by an unknown key vouches for nothing: the tree is checked against the others, and
+    the verification fails naming that key, with no bad position (the events may well be intact)."""
+    heads = signed_heads(recorder, keys)
+    if heads.forged is not None:
+        return TreeCheck(False, 0, 0, merkle.EMPTY_ROOT, 1, heads.forged), 0
+    checked, start = _verify_tree(recorder, heads.valid, full=full, page=page)
+    if heads.unknown is not None and checked.ok:
+        return TreeCheck(False, checked.checked, checked.size, checked.root, None, heads.unknown), start
+    return checked, start
+
+
+def _verify_tree(
+    recorder: LedgerRecorder, heads: list[tuple[int, bytes]], *, full: bool, page: int
+) -> tuple[TreeCheck, int]:
     if not full and heads:
         size, root = max(heads)
         try:
@@ -161,12 +200,14 @@ def run_verification(
     outcome and, on success, a signed head."""
     started = time.perf_counter()
     chain = integrity.verify(recorder, full=full, external=list(external), record=source is not None)
-    checked_tree, from_size = verify_tree(recorder, log.public_key, full=full)
+    checked_tree, from_size = verify_tree(recorder, log.keys, full=full)
     bad = [p for p in (chain.first_bad_position, checked_tree.first_bad_position) if p is not None]
     first_bad = min(bad) if bad else None
     problem = None
     if first_bad is not None:
         problem = chain.problem if chain.first_bad_position == first_bad else checked_tree.problem
+    elif not (chain.ok and checked_tree.ok):  # e.g. a head signed by an unknown key: no position is bad
+        problem = chain.problem or checked_tree.problem
     result = Verification(
         ok=chain.ok and checked_tree.ok,
         checked=max(chain.checked, checked_tree.checked),

@@ -109,7 +109,9 @@ def record_checkpoint(client: Auditor, container: ContainerDep) -> models.Verify
         raise ApiError(
             409,
             "log_tampered",
-            f"verification failed at position {report.first_bad_position}: {report.problem}",
+            f"verification failed at position {report.first_bad_position}: {report.problem}"
+            if report.first_bad_position
+            else f"verification failed: {report.problem}",
         )
     return _result(report, log.signed(report.tree_size, bytes.fromhex(report.root_hash)) if report.tree_size else None)
 

@@ -134,8 +134,22 @@ def test_a_forged_signed_head_in_the_database_fails_verification(
     recorder = sql_ledger.service.recorder
     log = LogEvidence(recorder, KEY)
     populate(sql_ledger, clock, people=2)
+    # One that claims the log's key: its signature does not hold.
+    claimed = {**log.head(), "timestamp": log.head()["timestamp"] + 1}
+    recorder.save_audit_record(SIGNED_HEAD, orjson.dumps(claimed))
+    report = run_verification(recorder, log)
+    assert report.ok is False
+    assert "does not verify" in (report.problem or "")
+
+
+def test_a_signed_head_of_a_key_nobody_trusts_in_the_database_fails_verification(
+    sql_ledger: LedgerSystem, clock: Clock, insider: Insider
+) -> None:
+    recorder = sql_ledger.service.recorder
+    log = LogEvidence(recorder, KEY)
+    populate(sql_ledger, clock, people=2)
     other_key = LogEvidence(recorder, Ed25519PrivateKey.generate())
     recorder.save_audit_record(SIGNED_HEAD, orjson.dumps(other_key.head()))
     report = run_verification(recorder, log)
     assert report.ok is False
-    assert "does not verify" in (report.problem or "")
+    assert f"signed by an unknown key {other_key.log_id}" in (report.problem or "")
