@@ -108,6 +108,10 @@ def create_app(
         # of the cyclic collector's full passes, which otherwise pause requests for tens of ms.
         gc.collect()
         gc.freeze()
+        if settings.warm_cache:
+            # From a thread of its own: the server answers meanwhile. What it loads stays until
+            # evicted (and is freed by reference counting then): out of the collector's full passes too.
+            system.start_warming(then=gc.freeze)
         log.info(
             "ledger ready",
             extra={"fields": {"store": system.config.display, "position": system.service.recorder.last_position()}},

@@ -270,6 +270,14 @@ class ReplicaOut(BaseModel):
     lag: int | None = Field(description="positions the primary's projections are ahead of it")
 
 
+class WarmingOut(BaseModel):
+    done: bool = Field(description="warming has finished (or stopped at the cache's limit)")
+    loaded: int = Field(description="streams held in memory so far, of those warming set out to load")
+    of: int | None = Field(description="streams in the fact index; null until they are listed")
+    full: bool = Field(description="warming stopped at the cache's size limit: the rest load on first use")
+    error: str | None = Field(None, description="why warming stopped early, if it did")
+
+
 class ReadyResult(BaseModel):
     ready: bool
     position: int = Field(description="the position reads answer at")
@@ -278,6 +286,9 @@ class ReadyResult(BaseModel):
     max_lag: int
     problems: list[str]
     replica: ReplicaOut | None = None
+    warming: WarmingOut | None = Field(
+        None, description="the query cache's warming after start (reported; it does not make the process unready)"
+    )
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -61,4 +61,9 @@ class Settings(BaseSettings):
         "still verify; public keys only",
     )
     log_level: str = Field("INFO")
+    warm_cache: bool = Field(
+        True,
+        description="after start, load every school and district, then every person, into the query cache "
+        "in the background (up to its size limit)",
+    )
     project: bool = Field(True, description="follow the log into the projections in this process")

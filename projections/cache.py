@@ -55,6 +55,11 @@ class CachedSource(IndexSource):
         self._count = 0
         self._max = max_facts
         self._max_folds = max_folds
+        # While warming, streams born after it began are held from their first fact (`_births`); once
+        # every stream is held (`_complete`), a stream not held has no facts: no need to ask the store.
+        # Either ends with the first eviction.
+        self._births = False
+        self._complete = False
 
     # --- following ---------------------------------------------------------------------
 
@@ -71,7 +76,7 @@ class CachedSource(IndexSource):
             self._index_behind = position < self._position
             return self._position
         with self._lock:
-            if not self._records:  # nothing held, nothing to update: just move
+            if not self._records and not self._births:  # nothing held, nothing to update: just move
                 self._position = max(self._position, self.view.tracked())
                 self._index_behind = False
                 return self._position
@@ -95,7 +100,13 @@ class CachedSource(IndexSource):
     def _take(self, f: Fact) -> None:
         records = self._records.get(f.stream)
         if records is None:
-            return
+            if not self._births or f.version != 1:  # a stream's first fact is its version 1
+                return
+            if self._count >= self._max:  # no room: new streams load on first use
+                self._births = self._complete = False
+                return
+            records = self._records[f.stream] = []
+            self._positions[f.stream] = []
         record = self._record(f)
         if isinstance(record.event, ev.EventVoided):
             target = record.event.voided_event_id
@@ -109,7 +120,7 @@ class CachedSource(IndexSource):
     # --- streams -------------------------------------------------------------------------
 
     def _load(self, stream_ids: Sequence[str]) -> dict[str, tuple[list[FactRecord], list[int]]]:
-        """The records and positions of these streams, loaded if needed.
+        """The records and positions of these streams, loaded if needed: one round trip for all of them.
 
         The answer holds references taken while the streams were held, so a query reads what it
         asked for even if another thread evicts or starts over meanwhile.
@@ -121,45 +132,109 @@ class CachedSource(IndexSource):
             pass
         with self._lock:
             missing = [s for s in stream_ids if s not in self._records]
-            before = self._position
-            if not missing:
+            if not missing or self._complete:
                 return self._snapshot(stream_ids)
-        # Read outside the lock (readers of cached streams must not wait on I/O) ...
-        facts = self.view.all_facts_of_streams(missing)
-        tracked = self.view.tracked()
-        if tracked < before:  # never cache a stream read from a half-rebuilt index
-            self._index_behind = True
-            raise ProjectionTimeout(before, tracked, 0.0)
+        # Read and decode outside the lock (readers of cached streams must not wait on I/O).
+        read_at, records = self._read_streams(missing)
         with self._lock:
-            missing = [s for s in stream_ids if s not in self._records]
-            if missing:
-                if self._position > before:
-                    # ... and if the cache moved meanwhile, its refresh skipped these streams:
-                    # read them again so no fact between the two positions is lost.
-                    facts = self.view.all_facts_of_streams(missing)
-                loaded: dict[str, list[FactRecord]] = {s: [] for s in missing}
-                for f in facts:
-                    if f.stream in loaded and f.position <= self._position:  # later facts come by refresh
-                        loaded[f.stream].append(self._record(f))
-                for sid, records in loaded.items():
-                    self._records[sid] = records
-                    self._positions[sid] = [r.position for r in records]
-                    self._count += len(records)
-            # Evict oldest-loaded first, never a stream this query asked for.
+            self._hold(missing, read_at, records)
+            # Evict oldest-used first, never a stream this query asked for.
             for sid in stream_ids:
                 self._records.move_to_end(sid)
             while self._count > self._max and len(self._records) > len(stream_ids):
                 old, dropped = self._records.popitem(last=False)
                 self._positions.pop(old, None)
                 self._count -= len(dropped)
+                self._births = self._complete = False
             return self._snapshot(stream_ids)
 
+    def _read_streams(self, stream_ids: Sequence[str]) -> tuple[int, list[FactRecord]]:
+        """Every fact of these streams and the index position they were read at: one round trip."""
+        before = self._position
+        read_at, facts = self.view.load_streams(stream_ids)
+        if read_at < before:  # never cache a stream read from a half-rebuilt index
+            self._index_behind = True
+            raise ProjectionTimeout(before, read_at, 0.0)
+        return read_at, [self._record(f) for f in facts]
+
+    def _hold(self, stream_ids: Sequence[str], read_at: int, records: list[FactRecord]) -> list[str]:
+        """Keep these streams (the ones not held yet), read at index position `read_at`; lock held.
+
+        Facts after the cache's position are left to `refresh`; if the cache moved past `read_at`
+        while they were read, the facts between the two are read now, so none is lost.
+        """
+        new: dict[str, list[FactRecord]] = {s: [] for s in stream_ids if s not in self._records}
+        for r in records:
+            kept = new.get(r.event.originator_id)
+            if kept is not None and r.position <= self._position:
+                kept.append(r)
+        for sid, kept in new.items():
+            self._records[sid] = kept
+            self._positions[sid] = [r.position for r in kept]
+            self._count += len(kept)
+        after = read_at
+        while new and after < self._position:
+            page = self.view.facts_after(after, 5000)
+            if not page:
+                break
+            for f in page:
+                if f.position <= self._position and f.stream in new:
+                    self._take(f)
+            after = page[-1].position
+        return list(new)
+
+    def warm(self, stream_ids: Sequence[str]) -> tuple[int, bool]:
+        """Load these streams ahead of use, in order, while the cache has room for them; never evicts.
+
+        Returns how many of them are held (loaded now or before) and whether there is room for more.
+        Warmed streams are kept as the least recently used (the last warmed first), so the streams
+        queries use are evicted after them.
+        """
+        missing = [s for s in stream_ids if s not in self._records]
+        if not missing:
+            return len(stream_ids), self._count < self._max
+        read_at, records = self._read_streams(missing)
+        sizes: dict[str, int] = dict.fromkeys(missing, 0)
+        for r in records:
+            if r.event.originator_id in sizes:
+                sizes[r.event.originator_id] += 1
+        with self._lock:
+            room = self._max - self._count
+            fits: list[str] = []
+            for sid in missing:
+                if sizes[sid] > room:
+                    break
+                room -= sizes[sid]
+                fits.append(sid)
+            for sid in self._hold(fits, read_at, records):
+                self._records.move_to_end(sid, last=False)
+            held = len(stream_ids) - len(missing) + len(fits)
+            return held, held == len(stream_ids) and self._count < self._max
+
+    def size(self) -> tuple[int, int, int]:
+        """Streams held, facts held and the most facts the cache keeps."""
+        return len(self._records), self._count, self._max
+
     def _snapshot(self, stream_ids: Sequence[str]) -> dict[str, tuple[list[FactRecord], list[int]]]:
-        return {s: (self._records[s], self._positions[s]) for s in stream_ids}
+        # Streams not held are empty when the cache is complete (and held otherwise).
+        return {s: (self._records.get(s, []), self._positions.get(s, [])) for s in stream_ids}
 
     def holds(self, stream_ids: Iterable[str]) -> bool:
         """Whether every one of these streams is in memory (a query on them does no I/O)."""
-        return all(s in self._records for s in stream_ids)
+        return self._complete or all(s in self._records for s in stream_ids)
+
+    def begin_warming(self) -> None:
+        """From now on, hold streams born after this position from their first fact (before listing them)."""
+        with self._lock:
+            self._births = True
+
+    def end_warming(self, everything: bool) -> bool:
+        """Warming is over; with `everything` loaded (and nothing evicted since it began) the cache is
+        complete: streams it does not hold have no facts. Whether it is."""
+        with self._lock:
+            self._complete = everything and self._births
+            self._births = self._complete
+            return self._complete
 
     def records(self, streams: Sequence[str], as_of: int | None) -> list[FactRecord]:
         held = self._load(streams)

@@ -135,6 +135,15 @@ class FactIndex:
         """Every fact of these streams, voided ones included, in position order."""
 
     @abstractmethod
+    def load_streams(self, streams: Sequence[str]) -> tuple[int, list[Fact]]:
+        """The tracked position and every fact of these streams (voided ones included, in position order),
+        read together in one round trip: the facts are exactly those at or before that position."""
+
+    @abstractmethod
+    def stream_ids(self) -> list[str]:
+        """Every stream with a fact in the index (one pass over the stream index)."""
+
+    @abstractmethod
     def streams_about_person(self, person_id: str, as_of: int) -> set[str]:
         """Streams holding facts about this person known at `as_of`."""
 
@@ -248,6 +257,14 @@ class POPOFactIndex(POPOTrackingRecorder, FactIndex):
         with self._database_lock:
             return [self._facts[p] for p in sorted(p for s in streams for p in self._by_stream.get(s, ()))]
 
+    def load_streams(self, streams: Sequence[str]) -> tuple[int, list[Fact]]:
+        with self._database_lock:
+            return int(self.max_tracking_id(TRACKING_NAME) or 0), self.all_facts_of_streams(streams)
+
+    def stream_ids(self) -> list[str]:
+        with self._database_lock:
+            return [s for s, positions in self._by_stream.items() if positions]
+
     def streams_about_person(self, person_id: str, as_of: int) -> set[str]:
         with self._database_lock:
             return {f.stream for f in self._known(self._by_person.get(person_id, ()), as_of)}
@@ -306,6 +323,10 @@ COLUMNS = (
 )
 
 
+def _prefixed(alias: str) -> str:
+    return ", ".join(alias + c.strip() for c in COLUMNS.split(","))
+
+
 def _fact(r: Sequence[Any]) -> Fact:
     return Fact(
         int(r[0]),
@@ -329,6 +350,7 @@ class _SQLFacts(FactIndex):
 
     placeholder = "?"
     table = "lp_facts"
+    tracking_table = "tracking"
 
     @abstractmethod
     def _read(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]: ...
@@ -362,6 +384,28 @@ class _SQLFacts(FactIndex):
         marks = ",".join("?" * len(streams))
         sql = f"SELECT {COLUMNS} FROM lp_facts WHERE stream IN ({marks}) ORDER BY position"
         return [_fact(r) for r in self._read(self.q(sql), tuple(streams))]
+
+    def load_streams(self, streams: Sequence[str]) -> tuple[int, list[Fact]]:
+        # The tracking row and the facts come from one statement, hence one snapshot: a batch's facts
+        # and its tracking position are written in one transaction, so these are exactly the facts
+        # at or before the position returned (a LEFT JOIN: the position comes even without facts).
+        marks = ",".join("?" * len(streams)) or "NULL"
+        sql = (
+            f"SELECT t.tracked, {_prefixed('f.')} FROM ({self._tracked_sql()}) t "
+            f"LEFT JOIN lp_facts f ON f.stream IN ({marks}) ORDER BY f.position"
+        )
+        return self._with_tracked(self._read(self.q(sql), (TRACKING_NAME, *streams)))
+
+    def stream_ids(self) -> list[str]:
+        return [r[0] for r in self._read(self.q("SELECT DISTINCT stream FROM lp_facts"), ())]
+
+    def _tracked_sql(self) -> str:
+        return f"SELECT MAX(notification_id) AS tracked FROM {self.tracking_table} WHERE application_name = ?"
+
+    @staticmethod
+    def _with_tracked(rows: list[Sequence[Any]]) -> tuple[int, list[Fact]]:
+        tracked = int(rows[0][0] or 0) if rows else 0
+        return tracked, [_fact(r[1:]) for r in rows if r[1] is not None]
 
     def streams_about_person(self, person_id: str, as_of: int) -> set[str]:
         sql = f"SELECT DISTINCT stream FROM lp_facts WHERE person_id = ? AND {self._known_clause()}"
@@ -501,6 +545,7 @@ class PostgresFactIndex(PostgresTrackingRecorder, _SQLFacts):
     def __init__(self, datastore: Any, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self.table = f"{self.datastore.schema}.lp_facts"
+        self.tracking_table = f'{self.datastore.schema}."{self.tracking_table_name}"'
         self._bulk = False
         self.sql_create_statements.extend(SQL(s).format() for s in self._table_statements())
 

@@ -13,6 +13,7 @@ from projections.fact_index import FactIndex
 from projections.position import ProcessPosition
 from projections.queries import Queries
 from projections.runner import ProjectionRunner, ProjectionTimeout
+from projections.warming import CacheWarmer, WarmingProgress
 from storage.service import LedgerService, utc_now
 from storage.url import StoreConfig
 
@@ -27,6 +28,7 @@ class Readiness:
     lag: int | None  # positions between the two
     problems: tuple[str, ...]
     replica: ReplicaState | None = None
+    warming: WarmingProgress | None = None  # None when this process does not warm its cache
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,15 @@ class LedgerSystem:
     clock: Callable[[], datetime] = field(default=utc_now)
     head: ProcessPosition = field(default_factory=ProcessPosition)
     replica: StoreConfig | None = None  # where reads go, when not to the primary
+    warmer: CacheWarmer | None = None
+
+    def start_warming(self, then: Callable[[], None] | None = None) -> CacheWarmer:
+        """Load every organization, then every person, into the query cache from a background thread;
+        `then` runs when it has finished."""
+        if self.warmer is None:
+            self.warmer = CacheWarmer(self.source, then=then)
+            self.warmer.start()
+        return self.warmer
 
     def position(self) -> int:
         """The latest position this process knows committed: at or after every position it has answered."""
@@ -97,7 +108,10 @@ class LedgerSystem:
                 problems.append("read replica unreachable")
             elif replica.lag is not None and replica.lag > max_lag:
                 problems.append(f"read replica {replica.lag} positions behind the primary (more than {max_lag})")
-        return Readiness(not problems, head, held, lag, tuple(problems), replica)
+        # Warming is reported, not a reason to refuse reads: a cold stream costs one round trip, and a
+        # fleet restarted at once must not take itself out of its load balancer until every cache is warm.
+        warming = None if self.warmer is None else self.warmer.progress()
+        return Readiness(not problems, head, held, lag, tuple(problems), replica, warming)
 
     def replica_state(self) -> ReplicaState | None:
         """How far the read replica has replayed the primary's projections (None without a replica)."""
@@ -114,7 +128,9 @@ class LedgerSystem:
         return ReplicaState(self.replica.display, replayed, max(0, primary - replayed))
 
     def close(self) -> None:
-        """Stop the follower and release connections."""
+        """Stop warming and the follower, and release connections."""
+        if self.warmer is not None:
+            self.warmer.stop()
         self.runner.stop()
         self.service.close()
         if self.replica is not None:

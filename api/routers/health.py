@@ -32,7 +32,10 @@ async def healthz(container: ContainerDep) -> models.HealthResult:
 
 @router.get("/readyz", response_model=models.ReadyResult, responses={503: {"model": models.ReadyResult}})
 def readyz(container: ContainerDep) -> JSONResponse:
-    """Readiness: 503 while the store is unreachable or reads lag the log by more than LEDGER_READY_MAX_LAG."""
+    """Readiness: 503 while the store is unreachable or reads lag the log by more than LEDGER_READY_MAX_LAG.
+
+    The query cache's warming after start is reported in `warming` and does not make the process unready.
+    """
     max_lag = container.settings.ready_max_lag
     r = container.system.readiness(max_lag)
     body = models.ReadyResult(
@@ -45,6 +48,11 @@ def readyz(container: ContainerDep) -> JSONResponse:
         replica=None
         if r.replica is None
         else models.ReplicaOut(url=r.replica.display, position=r.replica.position, lag=r.replica.lag),
+        warming=None
+        if r.warming is None
+        else models.WarmingOut(
+            done=r.warming.done, loaded=r.warming.loaded, of=r.warming.of, full=r.warming.full, error=r.warming.error
+        ),
     )
     return JSONResponse(body.model_dump(), status_code=200 if r.ready else 503)
 
