@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
@@ -191,12 +192,18 @@ def import_(
             err.print(f"line {number}: {e}".splitlines()[0])
             raise typer.Exit(2) from None
     system = _open(settings)
-    appended = replayed = 0
+    appended = replayed = events = 0
+    started = time.perf_counter()
     try:
         with Progress(
-            TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err
+            TextColumn("importing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            console=err,
         ) as progress:
-            task = progress.add_task("import", total=len(commands))
+            task = progress.add_task("import", total=len(commands), rate="")
             for start in range(0, len(commands), batch_size):
                 chunk = commands[start : start + batch_size]
                 try:
@@ -208,10 +215,15 @@ def import_(
                     raise typer.Exit(1) from None
                 replayed += sum(1 for o in outcomes if o.replayed)
                 appended += sum(1 for o in outcomes if not o.replayed)
-                progress.advance(task, len(chunk))
+                events += sum(len(o.events) for o in outcomes if not o.replayed)
+                rate = (start + len(chunk)) / max(time.perf_counter() - started, 1e-9)
+                progress.update(task, advance=len(chunk), rate=f"{rate:,.0f} commands/s")
     finally:
         system.close()
-    out.print(f"{appended} commands appended, {replayed} already recorded (skipped).")
+    seconds = time.perf_counter() - started
+    out.print(
+        f"{appended} commands appended, {replayed} already recorded (skipped): {events} events in {seconds:.1f} s."
+    )
 
 
 @app.command()

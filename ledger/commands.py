@@ -7,6 +7,7 @@ field); everything that depends on what the ledger already knows is judged in
 
 from __future__ import annotations
 
+import functools
 import re
 import typing
 from datetime import date, datetime
@@ -64,6 +65,16 @@ _STREAM_FIELDS = (
 )
 
 
+@functools.cache
+def _stream_fields(command_type: type[BaseModel]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The fields of a command type that name streams, with their stream id prefixes (once per type)."""
+    return tuple(
+        (name, tuple(f"{kind}:" for kind in kinds))
+        for name, kinds in _STREAM_FIELDS
+        if name in command_type.model_fields
+    )
+
+
 def parse_iso_instant(value: str) -> datetime:
     """Check that `value` is an ISO-8601 instant or date (its zone is applied later)."""
     text = value.strip()
@@ -107,12 +118,13 @@ class Command(BaseModel):
 
     def streams(self) -> list[str]:
         """The aggregate streams this command names (read together before deciding a batch)."""
-        out = []
-        for name, kinds in _STREAM_FIELDS:
-            value = self.__dict__.get(name)  # (not getattr: a missing field costs pydantic an exception)
-            if isinstance(value, str):
-                out += [f"{kind}:{value}" for kind in kinds]
-        return out
+        fields = self.__dict__  # (not getattr: a missing field costs pydantic an exception)
+        return [
+            prefix + value
+            for name, prefixes in _stream_fields(type(self))
+            if isinstance(value := fields.get(name), str)
+            for prefix in prefixes
+        ]
 
     def body_for_idempotency(self) -> dict[str, Any]:
         """The command as compared for idempotency: without the key and without secrets."""

@@ -178,6 +178,10 @@ class LedgerRecorder(ABC):
         """A stored first result, read outside the append lock."""
 
     @abstractmethod
+    def find_idempotencies(self, keys: Sequence[str]) -> dict[str, IdempotencyRecord]:
+        """Stored first results of these keys (those absent are left out), in one read outside the append lock."""
+
+    @abstractmethod
     def read_nodes(self, nodes: Sequence[Node]) -> dict[Node, bytes]:
         """Stored tree nodes, outside the append lock (those absent are left out)."""
 
@@ -313,6 +317,10 @@ class POPOLedgerRecorder(POPOApplicationRecorder, LedgerRecorder):
     def find_idempotency(self, key: str) -> IdempotencyRecord | None:
         with self._database_lock:
             return self._idempotency.get(key)
+
+    def find_idempotencies(self, keys: Sequence[str]) -> dict[str, IdempotencyRecord]:
+        with self._database_lock:
+            return {k: self._idempotency[k] for k in keys if k in self._idempotency}
 
 
 class _POPOTxn(AppendTxn):
@@ -500,6 +508,16 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
             c.execute("SELECT key, request_hash, response FROM ledger_idempotency WHERE key = ?", (key,))
             r = c.fetchone()
             return IdempotencyRecord(r[0], r[1], bytes(r[2])) if r else None
+
+    def find_idempotencies(self, keys: Sequence[str]) -> dict[str, IdempotencyRecord]:
+        found: dict[str, IdempotencyRecord] = {}
+        with self.datastore.transaction(commit=False) as c:
+            for start in range(0, len(keys), 500):  # (SQLite limits the parameters of one statement)
+                part = keys[start : start + 500]
+                marks = ",".join("?" * len(part))
+                c.execute(f"SELECT key, request_hash, response FROM ledger_idempotency WHERE key IN ({marks})", part)
+                found.update((r[0], IdempotencyRecord(r[0], r[1], bytes(r[2]))) for r in c.fetchall())
+        return found
 
     def read_nodes(self, nodes: Sequence[Node]) -> dict[Node, bytes]:
         if not nodes:
@@ -774,6 +792,18 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
             curs.execute(SQL("SELECT key, request_hash, response FROM {i} WHERE key = %s").format(i=self.idem), (key,))
             r = curs.fetchone()
             return IdempotencyRecord(r["key"], r["request_hash"], bytes(r["response"])) if r else None
+
+    def find_idempotencies(self, keys: Sequence[str]) -> dict[str, IdempotencyRecord]:
+        if not keys:
+            return {}
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL("SELECT key, request_hash, response FROM {i} WHERE key = ANY(%s)").format(i=self.idem),
+                (list(keys),),
+            )
+            return {
+                r["key"]: IdempotencyRecord(r["key"], r["request_hash"], bytes(r["response"])) for r in curs.fetchall()
+            }
 
     def _read_nodes(self, curs: Any, nodes: Sequence[Node]) -> dict[Node, bytes]:
         if not nodes:

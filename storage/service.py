@@ -402,17 +402,21 @@ class LedgerService:
             raise
 
     def _replays_outside_lock(self, commands: list[cmd.Command], *, batch: bool) -> list[Outcome] | None:
-        """Fast path: every command carries a key already answered."""
-        if not all(c.idempotency_key for c in commands):
+        """Fast path: every command carries a key already answered (one read for the whole batch)."""
+        keys = [c.idempotency_key for c in commands if c.idempotency_key]
+        if len(keys) < len(commands):
             return None
-        out = []
-        for index, c in enumerate(commands):
-            assert c.idempotency_key
-            record = self.recorder.find_idempotency(c.idempotency_key)
-            if record is None:
-                return None
-            out.append(self._replay(c, record, index if batch else None))
-        return out
+        records = self.recorder.find_idempotencies(keys) if len(keys) > 1 else self._find_one(keys[0])
+        if len(records) < len(keys):
+            return None
+        return [
+            self._replay(c, records[key], index if batch else None)
+            for index, (c, key) in enumerate(zip(commands, keys, strict=True))
+        ]
+
+    def _find_one(self, key: str) -> dict[str, IdempotencyRecord]:
+        record = self.recorder.find_idempotency(key)
+        return {} if record is None else {key: record}
 
     def _replay(self, command: cmd.Command, record: IdempotencyRecord, index: int | None = None) -> Outcome:
         """The first result of a repeated command; another body under the same key is refused."""

@@ -96,7 +96,7 @@ def test_import_appends_json_lines_and_a_rerun_appends_nothing(tmp_path: Path):
 
     first = run_ledger("import", str(file), database_url=url)
     assert first.returncode == 0, first.stderr
-    assert "5 commands appended, 0 already recorded" in first.stdout
+    assert "5 commands appended, 0 already recorded (skipped): 5 events" in first.stdout
     assert events_in(url) == 5
 
     again = run_ledger("import", str(file), database_url=url)
@@ -122,6 +122,40 @@ def test_import_names_the_line_of_a_refused_command_and_a_rerun_after_the_fix_co
     assert fixed.returncode == 0, fixed.stderr
     assert "3 commands appended, 2 already recorded" in fixed.stdout
     assert events_in(url) == 5
+
+
+def teacher_lines(count: int) -> list[dict[str, Any]]:
+    """New teachers joining S-7: three commands each."""
+    lines: list[dict[str, Any]] = []
+    for n in range(count):
+        person = {"person_id": f"T-{n}", "effective_at": "2024-08-02"}
+        lines += [
+            {"type": "register_person", "name": f"Teacher {n}", "email": f"t{n}@example.org", **person},
+            {"type": "add_affiliation", "org_id": "S-7", **person},
+            {"type": "accept_terms", "terms_version": "v1", **person},
+        ]
+    return lines
+
+
+@pytest.mark.postgres
+def test_import_on_postgresql_writes_its_batches_in_bulk_stops_at_a_refusal_and_resumes(
+    tmp_path: Path, pg_schema_url: str
+):
+    lines = [*SCHOOL_LINES, *teacher_lines(100)]
+    broken = [*lines[:250], {"type": "add_affiliation", "person_id": "T-0", "org_id": "S-7"}, *lines[250:]]
+    file = write_lines(tmp_path / "commands.jsonl", broken)
+    refused = run_ledger("import", "--batch-size", "100", str(file), database_url=pg_schema_url)
+    assert refused.returncode == 1
+    assert "line 251" in refused.stderr
+    assert "already_affiliated" in refused.stderr
+    assert events_in(pg_schema_url) == 200  # the two batches before the refused one
+
+    write_lines(file, lines)
+    fixed = run_ledger("import", "--batch-size", "100", str(file), database_url=pg_schema_url)
+    assert fixed.returncode == 0, fixed.stderr
+    commands = sum(1 for line in lines if line)  # (a blank line is skipped)
+    assert f"{commands - 200} commands appended, 200 already recorded" in fixed.stdout
+    assert events_in(pg_schema_url) == commands  # `ledger verify` checked the chain and the tree too
 
 
 def test_import_names_the_line_of_a_malformed_command_and_appends_nothing(tmp_path: Path):
