@@ -625,6 +625,10 @@ class PostgresFactIndex(PostgresTrackingRecorder, _SQLFacts):
             with self.datastore.transaction(commit=True) as curs:
                 for statement in self._table_statements()[1:]:
                     curs.execute(statement)
+            # Statistics for the new rows now, not whenever autovacuum comes by: without them the
+            # planner takes a read of a few hundred streams for a scan of the whole table.
+            with self.datastore.get_connection() as conn:
+                conn.execute(f"ANALYZE {self.table}")
 
 
 __all__ = ["POPOFactIndex", "PostgresFactIndex", "SQLiteFactIndex"]
