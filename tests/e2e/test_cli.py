@@ -43,7 +43,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Any]:
     return url, first
 
 
-def test_help_lists_every_command():
+def test_help_lists_every_command() -> None:
     result = run_ledger("--help", database_url="memory://")
     assert result.returncode == 0
     for command in ("serve", "demo", "import", "replay", "rebuild", "verify"):
@@ -51,7 +51,7 @@ def test_help_lists_every_command():
 
 
 @pytest.mark.slow
-def test_demo_if_empty_loads_an_empty_ledger_once(demo):
+def test_demo_if_empty_loads_an_empty_ledger_once(demo: tuple[str, Any]) -> None:
     url, first = demo
     assert "Demo loaded" in first.stdout
     loaded = events_in(url)
@@ -90,7 +90,7 @@ SCHOOL_LINES: list[dict[str, Any] | str] = [
 ]
 
 
-def test_import_appends_json_lines_and_a_rerun_appends_nothing(tmp_path: Path):
+def test_import_appends_json_lines_and_a_rerun_appends_nothing(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path / "ledger.db")
     file = write_lines(tmp_path / "commands.jsonl", SCHOOL_LINES)
 
@@ -105,7 +105,7 @@ def test_import_appends_json_lines_and_a_rerun_appends_nothing(tmp_path: Path):
     assert events_in(url) == 5
 
 
-def test_import_names_the_line_of_a_refused_command_and_a_rerun_after_the_fix_completes(tmp_path: Path):
+def test_import_names_the_line_of_a_refused_command_and_a_rerun_after_the_fix_completes(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path / "ledger.db")
     broken = [*SCHOOL_LINES[:4], {"type": "add_affiliation", "person_id": "P-NOBODY", "org_id": "S-7"}]
     file = write_lines(tmp_path / "commands.jsonl", broken)
@@ -140,7 +140,7 @@ def teacher_lines(count: int) -> list[dict[str, Any]]:
 @pytest.mark.postgres
 def test_import_on_postgresql_writes_its_batches_in_bulk_stops_at_a_refusal_and_resumes(
     tmp_path: Path, pg_schema_url: str
-):
+) -> None:
     lines = [*SCHOOL_LINES, *teacher_lines(100)]
     broken = [*lines[:250], {"type": "add_affiliation", "person_id": "T-0", "org_id": "S-7"}, *lines[250:]]
     file = write_lines(tmp_path / "commands.jsonl", broken)
@@ -158,7 +158,7 @@ def test_import_on_postgresql_writes_its_batches_in_bulk_stops_at_a_refusal_and_
     assert events_in(pg_schema_url) == commands  # `ledger verify` checked the chain and the tree too
 
 
-def test_import_names_the_line_of_a_malformed_command_and_appends_nothing(tmp_path: Path):
+def test_import_names_the_line_of_a_malformed_command_and_appends_nothing(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path / "ledger.db")
     file = write_lines(tmp_path / "commands.jsonl", [SCHOOL_LINES[0], '{"type": "register_school", "school_id": '])
     result = run_ledger("import", str(file), database_url=url)
@@ -203,7 +203,7 @@ def replay_csv(url: str, *extra: str) -> list[list[str]]:
 
 
 @pytest.mark.slow
-def test_replay_csv_matches_who_had_access_over_http(demo, tmp_path: Path):
+def test_replay_csv_matches_who_had_access_over_http(demo: tuple[str, Any], tmp_path: Path) -> None:
     url, _ = demo
     latest = replay_csv(url)
     said_then = replay_csv(url, "--as-of", "2025-07-08")
@@ -231,7 +231,7 @@ def test_replay_csv_matches_who_had_access_over_http(demo, tmp_path: Path):
     assert api_rows(cut.json()["entries"]) == clipped
 
 
-def test_replay_of_an_unknown_organization_or_a_bad_date_fails(tmp_path: Path):
+def test_replay_of_an_unknown_organization_or_a_bad_date_fails(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path / "ledger.db")
     unknown = run_ledger("replay", "--org", "S-404", "--from", "2025-07-01", "--to", "2025-08-01", database_url=url)
     assert unknown.returncode != 0
@@ -241,7 +241,7 @@ def test_replay_of_an_unknown_organization_or_a_bad_date_fails(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_verify_says_ok_and_rebuild_gives_the_same_answers(demo):
+def test_verify_says_ok_and_rebuild_gives_the_same_answers(demo: tuple[str, Any]) -> None:
     url, _ = demo
     verified = run_ledger("verify", database_url=url)
     assert verified.returncode == 0, verified.stderr
@@ -283,7 +283,9 @@ def matches(expected: str, status: str, body: str) -> bool:
 
 
 @pytest.mark.slow
-def test_the_readme_curl_examples_work_against_the_demo_exactly_as_written(demo, tmp_path: Path):
+def test_the_readme_curl_examples_work_against_the_demo_exactly_as_written(
+    demo: tuple[str, Any], tmp_path: Path
+) -> None:
     if shutil.which("curl") is None:
         pytest.skip("curl is not installed")
     source = Path(demo[0].removeprefix("sqlite:///"))

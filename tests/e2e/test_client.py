@@ -72,7 +72,7 @@ def school(suffix: str) -> list[dict[str, Any]]:
     ]
 
 
-def test_a_write_is_seen_by_the_next_read_of_another_key_sharing_the_positions(server: Server):
+def test_a_write_is_seen_by_the_next_read_of_another_key_sharing_the_positions(server: Server) -> None:
     shared = Positions()
     with client_for(server, "registrar", shared) as registrar, client_for(server, "portal", shared) as portal:
         registrar.batch(school("-a"))
@@ -100,7 +100,7 @@ def test_a_write_is_seen_by_the_next_read_of_another_key_sharing_the_positions(s
     assert redeemed.events[0].event_id in answer.evidence
 
 
-def test_a_command_resent_with_its_key_is_replayed_and_records_nothing(server: Server):
+def test_a_command_resent_with_its_key_is_replayed_and_records_nothing(server: Server) -> None:
     with client_for(server, "registrar") as registrar:
         registrar.batch(school("-b"))
         fields = {"person_id": "P-4002-b", "org_id": "S-110-b", "effective_at": "2025-07-05"}
@@ -115,7 +115,7 @@ def test_a_command_resent_with_its_key_is_replayed_and_records_nothing(server: S
     assert httpx.get(f"{server.url}/healthz").json()["position"] == twice.position
 
 
-def test_support_previews_a_batch_and_nothing_is_recorded(server: Server):
+def test_support_previews_a_batch_and_nothing_is_recorded(server: Server) -> None:
     before = httpx.get(f"{server.url}/healthz").json()["position"]
     with client_for(server, "support") as support:
         preview = support.preview_batch(school("-p"))
@@ -126,7 +126,7 @@ def test_support_previews_a_batch_and_nothing_is_recorded(server: Server):
     assert httpx.get(f"{server.url}/healthz").json()["position"] == before
 
 
-def test_typed_reads_of_rights_access_windows_and_timeline(server: Server):
+def test_typed_reads_of_rights_access_windows_and_timeline(server: Server) -> None:
     shared = Positions()
     with client_for(server, "registrar", shared) as registrar, client_for(server, "support", shared) as support:
         registrar.batch(school("-c"))
@@ -158,19 +158,19 @@ def test_typed_reads_of_rights_access_windows_and_timeline(server: Server):
     assert [e["type"] for e in timeline.events][-1] == "CourseAuthorized"
 
 
-def test_a_refused_command_raises_the_error_naming_its_field(server: Server):
+def test_a_refused_command_raises_the_error_naming_its_field(server: Server) -> None:
     with client_for(server, "registrar") as registrar, pytest.raises(LedgerApiError) as refused:
         registrar.command("register_person", person_id="P-9", name="Nine", email="not-an-email")
     assert (refused.value.status, refused.value.code, refused.value.field) == (422, "invalid_input", "email")
 
 
-def test_a_key_without_the_role_gets_403(server: Server):
+def test_a_key_without_the_role_gets_403(server: Server) -> None:
     with client_for(server, "portal") as portal, pytest.raises(LedgerApiError) as refused:
         portal.timeline("P-4002-a")
     assert refused.value.status == 403
 
 
-def test_a_command_takes_dates_as_python_values(server: Server):
+def test_a_command_takes_dates_as_python_values(server: Server) -> None:
     with client_for(server, "registrar") as registrar:
         done = registrar.command(
             "register_district", district_id="D-dates", name="Dates", effective_at=date(2024, 8, 1)

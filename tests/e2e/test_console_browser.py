@@ -119,7 +119,7 @@ def sign_in(page: Any, role: str, path: str = "/console/") -> None:
     page.wait_for_url(re.compile(r"/console/(?!sign-in)"))
 
 
-def test_a_support_person_sees_what_the_ledger_said_on_july_8_and_what_it_knows_today(page: Any, demo: Demo):
+def test_a_support_person_sees_what_the_ledger_said_on_july_8_and_what_it_knows_today(page: Any, demo: Demo) -> None:
     page.goto("/console/")
     shot(page, "sign-in")
     sign_in(page, "support")
@@ -185,7 +185,7 @@ def test_a_support_person_sees_what_the_ledger_said_on_july_8_and_what_it_knows_
     shot(page, "event-by-type-and-position")
 
 
-def test_support_previews_a_late_removal_before_anything_is_recorded(page: Any, demo: Demo):
+def test_support_previews_a_late_removal_before_anything_is_recorded(page: Any, demo: Demo) -> None:
     sign_in(page, "support", "/console/people/P-4001")
     page.get_by_role("link", name="Preview a correction…").click()
     page.wait_for_url("**/console/people/P-4001/preview")
@@ -205,7 +205,7 @@ def test_support_previews_a_late_removal_before_anything_is_recorded(page: Any, 
     assert page.locator("#events tr", has_text="AccessRemoved").count() == 0  # nothing was recorded
 
 
-def test_the_console_is_usable_with_the_keyboard(page: Any, demo: Demo):
+def test_the_console_is_usable_with_the_keyboard(page: Any, demo: Demo) -> None:
     sign_in(page, "auditor")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
@@ -226,7 +226,7 @@ def test_the_console_is_usable_with_the_keyboard(page: Any, demo: Demo):
         assert unlabelled == [], path
 
 
-def test_an_explanation_names_the_deciding_rules_and_links_to_the_evidence(page: Any, demo: Demo):
+def test_an_explanation_names_the_deciding_rules_and_links_to_the_evidence(page: Any, demo: Demo) -> None:
     sign_in(page, "support", "/console/explain")
     page.get_by_label(re.compile(r"^Person$")).fill("P-4002")
     page.get_by_label(re.compile(r"^Acting for")).fill("S-110")
@@ -258,7 +258,7 @@ def test_an_explanation_names_the_deciding_rules_and_links_to_the_evidence(page:
     shot(page, "event")
 
 
-def test_an_auditor_downloads_the_csv_that_ledger_replay_prints(page: Any, demo: Demo):
+def test_an_auditor_downloads_the_csv_that_ledger_replay_prints(page: Any, demo: Demo) -> None:
     sign_in(page, "auditor", "/console/orgs/S-110")
     page.locator("#from").fill("2025-07-01")
     page.locator("#to").fill("2025-08-01")
@@ -290,7 +290,7 @@ def test_an_auditor_downloads_the_csv_that_ledger_replay_prints(page: Any, demo:
     assert downloaded.startswith(b"person_id,person_name,role,valid_from,valid_to,via_org,via_org_name,")
 
 
-def test_an_auditor_verifies_the_ledger_and_signs_out(page: Any, demo: Demo):
+def test_an_auditor_verifies_the_ledger_and_signs_out(page: Any, demo: Demo) -> None:
     sign_in(page, "auditor", "/console/integrity")
     page.get_by_role("button", name="Verify now").click()
     result = page.locator("#last-verification").inner_text()
@@ -303,7 +303,7 @@ def test_an_auditor_verifies_the_ledger_and_signs_out(page: Any, demo: Demo):
     assert "/console/sign-in" in page.url
 
 
-def test_a_session_started_on_one_server_process_is_accepted_by_another(page: Any, demo: Demo, tmp_path: Path):
+def test_a_session_started_on_one_server_process_is_accepted_by_another(page: Any, demo: Demo, tmp_path: Path) -> None:
     """Two `ledger serve` processes on one ledger, as behind a load balancer: no second sign-in."""
     sign_in(page, "support")
     with serve(demo.database_url, tmp_path, name="second") as other:
@@ -313,7 +313,7 @@ def test_a_session_started_on_one_server_process_is_accepted_by_another(page: An
         shot(page, "session-on-another-process")
 
 
-def test_the_readme_screenshot_is_taken_from_the_demo_by_a_script(tmp_path: Path):
+def test_the_readme_screenshot_is_taken_from_the_demo_by_a_script(tmp_path: Path) -> None:
     require_browser()
     out = tmp_path / "console-person.png"
     done = subprocess.run(

@@ -159,7 +159,9 @@ def servers() -> Iterator[list[Server]]:
         server.stop()
 
 
-def test_a_killed_server_loses_no_answered_command_and_duplicates_none(database_url, tmp_path, servers):
+def test_a_killed_server_loses_no_answered_command_and_duplicates_none(
+    database_url: str, tmp_path: Path, servers: list[Server]
+) -> None:
     server = start_server(database_url, tmp_path, name="first")
     servers.append(server)
     with server.client("registrar") as http:

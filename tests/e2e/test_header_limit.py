@@ -63,7 +63,7 @@ def send_huge_header(url: str, megabytes: int) -> tuple[bytes, int, float]:
     return answer, sent, time.perf_counter() - started
 
 
-def test_an_8_mb_header_is_refused_with_431_quickly_and_others_are_served_meanwhile(server):
+def test_an_8_mb_header_is_refused_with_431_quickly_and_others_are_served_meanwhile(server: Server) -> None:
     others: list[float] = []
     stop = threading.Event()
 
@@ -97,12 +97,12 @@ def test_an_8_mb_header_is_refused_with_431_quickly_and_others_are_served_meanwh
         assert http.get("/healthz").status_code == 200
 
 
-def test_a_header_section_under_the_limit_is_served(server):
+def test_a_header_section_under_the_limit_is_served(server: Server) -> None:
     with httpx.Client(base_url=server.url) as http:
         assert http.get("/healthz", headers={"X-Big": "a" * (LIMIT - 2048)}).status_code == 200
 
 
-def test_a_large_body_after_small_headers_is_not_taken_for_a_header(server):
+def test_a_large_body_after_small_headers_is_not_taken_for_a_header(server: Server) -> None:
     body = {"commands": [{"type": "register_district", "district_id": f"D-{n}", "name": "x" * 400} for n in range(600)]}
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.keys['registrar']}"}) as http:
         for _ in range(2):  # twice on one connection: the second request's head is counted afresh

@@ -123,8 +123,8 @@ def append_in_process(
             if j % 10 == 5:  # every tenth step, an atomic batch of three
                 keys = [f"w{worker}-{j + n}" for n in range(min(3, per_worker - j))]
                 outcomes = system.service.execute_batch([command(k, k.upper()) for k in keys], f"proc-{worker}")
-                for k, o in zip(keys, outcomes, strict=True):
-                    answers[k] = (o.position, o.events[0].event_id)
+                for key, o in zip(keys, outcomes, strict=True):
+                    answers[key] = (o.position, o.events[0].event_id)
                 j += len(keys)
             else:
                 key = f"w{worker}-{j}"
@@ -179,7 +179,9 @@ def everything(system: LedgerSystem) -> list[dict[str, Any]]:
 # --- opening one ledger from many processes ----------------------------------------------------------------
 
 
-def test_sixteen_processes_can_open_one_ledger_at_once(pool, url, ledger_here):
+def test_sixteen_processes_can_open_one_ledger_at_once(
+    pool: tuple[ProcessPoolExecutor, SyncManager], url: str, ledger_here: LedgerSystem
+) -> None:
     """Several server processes starting together (uvicorn workers, replicas) must all come up.
 
     Fails today: every open runs the library's DDL again, including `CREATE OR REPLACE FUNCTION
@@ -197,7 +199,9 @@ def test_sixteen_processes_can_open_one_ledger_at_once(pool, url, ledger_here):
 # --- R9 under a process race -----------------------------------------------------------------------------------
 
 
-def test_sixteen_processes_redeeming_one_code_never_give_more_than_five_staff_access(pool, url, ledger_here):
+def test_sixteen_processes_redeeming_one_code_never_give_more_than_five_staff_access(
+    pool: tuple[ProcessPoolExecutor, SyncManager], url: str, ledger_here: LedgerSystem
+) -> None:
     executor, manager = pool
     staff = [f"ST{n}" for n in range(PROCESSES)]
     commands: list[dict[str, Any]] = [
@@ -253,7 +257,9 @@ def run_appenders(pool: tuple[ProcessPoolExecutor, SyncManager], url: str) -> li
     return [f.result(timeout=300) for f in futures]
 
 
-def test_concurrent_appends_from_sixteen_processes_lose_and_duplicate_nothing(pool, url, ledger_here):
+def test_concurrent_appends_from_sixteen_processes_lose_and_duplicate_nothing(
+    pool: tuple[ProcessPoolExecutor, SyncManager], url: str, ledger_here: LedgerSystem
+) -> None:
     answers = run_appenders(pool, url)
 
     events = everything(ledger_here)
@@ -307,7 +313,9 @@ class Follower:
         self.poll()  # and one last read after the writers are done
 
 
-def test_the_feed_and_a_following_projection_miss_no_position_while_sixteen_processes_append(pool, url, ledger_here):
+def test_the_feed_and_a_following_projection_miss_no_position_while_sixteen_processes_append(
+    pool: tuple[ProcessPoolExecutor, SyncManager], url: str, ledger_here: LedgerSystem
+) -> None:
     recorder = ledger_here.service.recorder
     follower = open_ledger(url, calendar=CALENDAR, hasher=FAST_HASHER, follow=True)  # projects as rows appear
     follower.runner.poll_interval = 0.005
@@ -328,7 +336,7 @@ def test_the_feed_and_a_following_projection_miss_no_position_while_sixteen_proc
     assert projected_up_to == last
 
 
-def test_an_append_waits_while_another_holds_the_append_lock(url, ledger_here):
+def test_an_append_waits_while_another_holds_the_append_lock(url: str, ledger_here: LedgerSystem) -> None:
     """The mechanism itself, with the ledger's own write path: an append that holds the lock (its
     clock is slow, and the clock is read under the lock, before positions are chosen) makes every
     other append wait; the waiting one then takes the next position, after the holder's."""
@@ -365,7 +373,7 @@ def test_an_append_waits_while_another_holds_the_append_lock(url, ledger_here):
     assert [r.position for r in ledger_here.service.recorder.read_rows(0, 10)] == [1, 2, 3]
 
 
-def test_the_follower_would_notice_a_position_committed_after_a_higher_one(url, ledger_here):
+def test_the_follower_would_notice_a_position_committed_after_a_higher_one(url: str, ledger_here: LedgerSystem) -> None:
     """The hazard the append lock prevents, on a scratch table with a plain sequence and no lock:
     the follower above does miss the late commit there, so it would catch it in the ledger too."""
     schema = parse_qs(urlparse(url).query)["schema"][0]

@@ -28,7 +28,7 @@ def wait_for_status(url: str, status: int, timeout: float = 30) -> httpx.Respons
 
 def test_readyz_is_503_while_postgresql_is_stopped_and_200_again_once_it_is_back(
     own_cluster: PgCluster, tmp_path: Path
-):
+) -> None:
     with serve(own_cluster.url, tmp_path) as server, server.client("registrar") as registrar:
         written = registrar.post(
             "/v1/commands", json={"type": "register_district", "district_id": "D-1", "name": "One"}

@@ -53,7 +53,7 @@ def replica_lag_metric(text: str) -> float:
 
 def test_writes_go_to_the_primary_and_reads_with_min_position_come_from_the_replica(
     own_cluster: PgCluster, standby: PgCluster, tmp_path: Path
-):
+) -> None:
     primary = own_cluster
     assert scalar(standby.url, "SELECT pg_is_in_recovery()") is True
     with (

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ STAFF = [f"P-S{n:02d}" for n in range(1, 13)]
 
 
 @pytest.fixture
-def two_servers(pg_schema_url: str, tmp_path: Path):
+def two_servers(pg_schema_url: str, tmp_path: Path) -> Iterator[list[Server]]:
     servers: list[Server] = []
     try:
         for name in ("a", "b"):
@@ -97,7 +98,9 @@ def check_params(person_id: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def test_a_command_written_through_one_server_is_seen_through_the_other_with_min_position(two_servers):
+def test_a_command_written_through_one_server_is_seen_through_the_other_with_min_position(
+    two_servers: list[Server],
+) -> None:
     a, b = two_servers
     with a.client("registrar") as registrar, b.client("portal") as portal:
         code, _ = school_with_staff(registrar)
@@ -121,7 +124,7 @@ def test_a_command_written_through_one_server_is_seen_through_the_other_with_min
         assert httpx.get(f"{b.url}/healthz").json()["position"] == redeemed["position"]
 
 
-def test_the_positions_one_server_states_never_go_back_while_the_other_writes(two_servers):
+def test_the_positions_one_server_states_never_go_back_while_the_other_writes(two_servers: list[Server]) -> None:
     a, b = two_servers
     with a.client("registrar") as registrar:
         school_with_staff(registrar)
@@ -169,7 +172,7 @@ def test_the_positions_one_server_states_never_go_back_while_the_other_writes(tw
             answered = max(answered, position)
 
 
-def test_the_five_staff_limit_holds_when_redemptions_arrive_through_both_servers(two_servers):
+def test_the_five_staff_limit_holds_when_redemptions_arrive_through_both_servers(two_servers: list[Server]) -> None:
     a, b = two_servers
     with a.client("registrar") as registrar:
         code, position = school_with_staff(registrar)

@@ -173,7 +173,7 @@ def play_dispute(server: Server) -> None:
         assert code not in http.get("/v1/events", params={"limit": 1000}).text
 
 
-def test_a_dispute_over_http_against_a_real_server(database_url: str, tmp_path: Path):
+def test_a_dispute_over_http_against_a_real_server(database_url: str, tmp_path: Path) -> None:
     with serve(database_url, tmp_path) as server:
         play_dispute(server)
     log = server.log()
@@ -185,7 +185,7 @@ def test_a_dispute_over_http_against_a_real_server(database_url: str, tmp_path: 
     assert '"route":"/v1/check"' in log
 
 
-def test_a_restarted_server_answers_from_the_same_ledger(database_url: str, tmp_path: Path):
+def test_a_restarted_server_answers_from_the_same_ledger(database_url: str, tmp_path: Path) -> None:
     with serve(database_url, tmp_path, name="first") as first, LedgerClient(first.url, KEYS["registrar"]) as registrar:
         code = setup_school(registrar)
         written = registrar.command(

@@ -14,7 +14,9 @@ from tests.e2e.servers import free_port
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
-def test_a_minute_of_load_through_a_postgresql_outage_loses_nothing_and_answers_only_503_meanwhile(tmp_path: Path):
+def test_a_minute_of_load_through_a_postgresql_outage_loses_nothing_and_answers_only_503_meanwhile(
+    tmp_path: Path,
+) -> None:
     require_cluster_binaries()
     report = soak.run(
         minutes=1, rate=5, outage_seconds=15, workers=2, port=free_port(), pg_port=free_port(), work_dir=tmp_path

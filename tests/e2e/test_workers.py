@@ -53,7 +53,7 @@ def auth(role: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {KEYS[role]}"}
 
 
-def test_a_write_through_one_worker_is_read_back_through_the_other_with_min_position(two_workers: Server):
+def test_a_write_through_one_worker_is_read_back_through_the_other_with_min_position(two_workers: Server) -> None:
     with two_workers.client("registrar") as registrar:
         code, _ = school_with_staff(registrar)
     workers = connections_per_worker(two_workers)

@@ -10,11 +10,13 @@ from ledger import events as ev
 from ledger.access.vocabulary import Report, Role
 from projections.pages import Pages
 from projections.system import LedgerSystem
-from tests.conftest import Clock, caught_up
-from tests.integration.test_queries import ny, run, scenario
+from tests.conftest import Clock, caught_up, ny, run
+from tests.integration.test_queries import scenario
 
 
-def test_the_person_page_compares_rights_as_known_before_and_after_a_late_removal(ledger: LedgerSystem, clock: Clock):
+def test_the_person_page_compares_rights_as_known_before_and_after_a_late_removal(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
     scenario(ledger, clock)
     pages = Pages(caught_up(ledger).queries)
     page = pages.person("AS", known_at=ny(2025, 10, 10), at=ny(2025, 10, 5), now=ny(2025, 11, 1))
@@ -37,7 +39,9 @@ def test_the_person_page_compares_rights_as_known_before_and_after_a_late_remova
     assert all(e in page.events for e in row.now.why_not.evidence)
 
 
-def test_the_person_page_names_a_teachers_subject_and_is_none_for_an_unknown_person(ledger: LedgerSystem, clock: Clock):
+def test_the_person_page_names_a_teachers_subject_and_is_none_for_an_unknown_person(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
     scenario(ledger, clock)
     pages = Pages(caught_up(ledger).queries)
     page = pages.person("T1", known_at=None, at=ny(2025, 9, 15), now=ny(2025, 11, 1))
@@ -50,7 +54,7 @@ def test_the_person_page_names_a_teachers_subject_and_is_none_for_an_unknown_per
 
 def test_the_event_page_finds_the_void_of_a_voided_event_and_the_event_a_void_retracts(
     ledger: LedgerSystem, clock: Clock
-):
+) -> None:
     year = scenario(ledger, clock)
     clock.set("2025-11-01")
     void = run(ledger, type="void_event", event_id=year.addition, reason="added by mistake")
