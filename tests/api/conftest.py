@@ -90,9 +90,10 @@ class Api:
         if min_position is AUTO:
             min_position = self.written or None
         params["min_position"] = min_position
-        return self.http.get(
+        response: Response = self.http.get(
             path, params={k.rstrip("_"): v for k, v in params.items() if v is not None}, headers=auth(role)
         )
+        return response
 
     def check(self, role: str = "portal", **params: Any) -> Response:
         return self.get("/v1/check", role, **params)
@@ -237,7 +238,7 @@ def demo_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
         cli.demo(if_empty=False)
     settings = Settings(
         database_url=url,
-        api_keys=",".join(f"{role}:{role}:{secret}" for role, secret in DEMO_SECRETS.items()),  # type: ignore[arg-type]
+        api_keys=",".join(f"{role}:{role}:{secret}" for role, secret in DEMO_SECRETS.items()),
         code_hash_time_cost=1,
         code_hash_memory_kib=64,
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from httpx import Response
 
 from api.throttle import AuthThrottle
 from tests.api.conftest import SECRETS, STAFF, Api, World, auth
@@ -37,15 +39,17 @@ def endpoints(person: str) -> dict[str, tuple[str, str, dict[str, Any], set[str]
     }
 
 
-def call(api: Api, name: str, method: str, path: str, params: dict[str, Any], headers: dict[str, str]):
+def call(api: Api, name: str, method: str, path: str, params: dict[str, Any], headers: dict[str, str]) -> Response:
     if method == "POST":
         command = {"type": "register_person", "person_id": f"P-NEW-{name}", "name": "New", "email": "new@x.org"}
         body = command if name == "command" else {"commands": [command]}
-        return api.http.post(path, json=body, headers=headers)
-    return api.http.get(path, params={**params, "min_position": api.written}, headers=headers)
+        response: Response = api.http.post(path, json=body, headers=headers)
+    else:
+        response = api.http.get(path, params={**params, "min_position": api.written}, headers=headers)
+    return response
 
 
-def test_each_role_may_call_exactly_its_endpoints_and_gets_403_elsewhere(api: Api, world: World):
+def test_each_role_may_call_exactly_its_endpoints_and_gets_403_elsewhere(api: Api, world: World) -> None:
     wrong: list[str] = []
     for name, (method, path, params, allowed) in endpoints(STAFF[0]).items():
         for role in ROLES:
@@ -58,7 +62,7 @@ def test_each_role_may_call_exactly_its_endpoints_and_gets_403_elsewhere(api: Ap
     assert wrong == []
 
 
-def test_a_refused_role_appends_nothing(api: Api, world: World):
+def test_a_refused_role_appends_nothing(api: Api, world: World) -> None:
     for role in ("portal", "support", "auditor"):
         response = api.http.post(
             "/v1/commands", headers=auth(role), json={"type": "register_district", "district_id": "D-9", "name": "Nine"}
@@ -67,7 +71,7 @@ def test_a_refused_role_appends_nothing(api: Api, world: World):
     assert api.position() == world.position
 
 
-def test_every_endpoint_but_healthz_answers_401_without_a_key_or_with_a_bad_one(api: Api, world: World):
+def test_every_endpoint_but_healthz_answers_401_without_a_key_or_with_a_bad_one(api: Api, world: World) -> None:
     bad_headers = [
         {},
         {"Authorization": "Bearer not-a-key"},
@@ -77,7 +81,9 @@ def test_every_endpoint_but_healthz_answers_401_without_a_key_or_with_a_bad_one(
         {"Authorization": f"Bearer {SECRETS['auditor']}x"},
     ]
     # Hundreds of bad keys from one address: lift the throttle (tests/api/test_auth_throttle.py has its own tests).
-    api.http.app.state.container.throttle = AuthThrottle(limit=10**6, window_seconds=60)
+    app = api.http.app
+    assert isinstance(app, FastAPI)
+    app.state.container.throttle = AuthThrottle(limit=10**6, window_seconds=60)
     wrong: list[str] = []
     for name, (method, path, params, _) in endpoints(STAFF[0]).items():
         for headers in bad_headers:
@@ -92,12 +98,12 @@ def test_every_endpoint_but_healthz_answers_401_without_a_key_or_with_a_bad_one(
     assert api.http.get("/healthz").status_code == 200
 
 
-def test_the_bearer_scheme_is_case_insensitive(api: Api, world: World):
+def test_the_bearer_scheme_is_case_insensitive(api: Api, world: World) -> None:
     response = api.http.get("/v1/verify", headers={"Authorization": f"bearer {SECRETS['auditor']}"})
     assert response.status_code == 200
 
 
-def test_without_configured_keys_one_key_per_role_is_generated_and_announced(make_client):
+def test_without_configured_keys_one_key_per_role_is_generated_and_announced(make_client: Any) -> None:
     api = make_client(api_keys=None)
     (text,) = api.announced
     assert "LEDGER_API_KEYS" in text
@@ -121,7 +127,7 @@ def test_without_configured_keys_one_key_per_role_is_generated_and_announced(mak
     assert api.http.get("/v1/verify", headers=auth("auditor")).status_code == 401
 
 
-def test_a_malformed_key_list_stops_the_start_naming_the_entry_but_not_its_secret(make_client):
+def test_a_malformed_key_list_stops_the_start_naming_the_entry_but_not_its_secret(make_client: Any) -> None:
     for keys, words in (
         ("reg:root:top-secret-1", ("entry 1", "reg", "root")),
         ("portal:portal:ok-secret-0123456789abcdefghijklmnop,broken-top-secret-1", ("entry 2",)),
@@ -134,7 +140,9 @@ def test_a_malformed_key_list_stops_the_start_naming_the_entry_but_not_its_secre
 
 
 @pytest.mark.parametrize("secret", ["twelve-chars", "x" * 31])
-def test_a_key_shorter_than_32_characters_stops_the_start_naming_the_entry_but_not_its_secret(make_client, secret):
+def test_a_key_shorter_than_32_characters_stops_the_start_naming_the_entry_but_not_its_secret(
+    make_client: Any, secret: str
+) -> None:
     keys = f"aud:auditor:{'a' * 40},portal:portal:{secret}"
 
     with pytest.raises(ValueError, match="LEDGER_API_KEYS") as refused:
@@ -147,12 +155,12 @@ def test_a_key_shorter_than_32_characters_stops_the_start_naming_the_entry_but_n
     assert secret not in message
 
 
-def test_a_key_of_32_characters_is_accepted(make_client):
+def test_a_key_of_32_characters_is_accepted(make_client: Any) -> None:
     api = make_client(api_keys=f"aud:auditor:{'k' * 32}")
     assert api.http.get("/v1/verify", headers={"Authorization": f"Bearer {'k' * 32}"}).status_code == 200
 
 
-def test_the_configured_keys_never_appear_in_a_repr_of_the_settings():
+def test_the_configured_keys_never_appear_in_a_repr_of_the_settings() -> None:
     from api.settings import Settings
 
     settings = Settings(api_keys="portal:portal:top-secret-in-settings")

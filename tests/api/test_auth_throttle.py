@@ -38,17 +38,25 @@ def from_address(app: FastAPI, address: str) -> TestClient:
 
 
 def wrong_key(http: TestClient, n: int) -> Response:
-    return http.get("/v1/verify", headers={"Authorization": f"Bearer wrong-key-number-{n:04d}-xxxxxxxxxxxxxxxx"})
+    response: Response = http.get(
+        "/v1/verify", headers={"Authorization": f"Bearer wrong-key-number-{n:04d}-xxxxxxxxxxxxxxxx"}
+    )
+    return response
 
 
 def sign_in(http: TestClient, secret: str) -> Response:
     page = http.get("/console/sign-in")
     token = re.search(r'name="form_token" value="([^"]+)"', page.text)
     assert token is not None
-    return http.post("/console/sign-in", data={"api_key": secret, "form_token": token.group(1)}, follow_redirects=False)
+    response: Response = http.post(
+        "/console/sign-in", data={"api_key": secret, "form_token": token.group(1)}, follow_redirects=False
+    )
+    return response
 
 
-def test_wrong_api_keys_up_to_the_limit_answer_401_then_429_with_retry_after_even_for_the_right_key(app):
+def test_wrong_api_keys_up_to_the_limit_answer_401_then_429_with_retry_after_even_for_the_right_key(
+    app: FastAPI,
+) -> None:
     attacker = from_address(app, "203.0.113.7")
     assert [wrong_key(attacker, n).status_code for n in range(LIMIT)] == [401] * LIMIT
 
@@ -60,7 +68,7 @@ def test_wrong_api_keys_up_to_the_limit_answer_401_then_429_with_retry_after_eve
     assert wrong_key(attacker, 99).status_code == 429
 
 
-def test_another_address_is_not_throttled(app):
+def test_another_address_is_not_throttled(app: FastAPI) -> None:
     attacker, other = from_address(app, "203.0.113.7"), from_address(app, "198.51.100.2")
     for n in range(LIMIT):
         wrong_key(attacker, n)
@@ -69,7 +77,7 @@ def test_another_address_is_not_throttled(app):
     assert wrong_key(other, 0).status_code == 401
 
 
-def test_the_right_key_works_again_once_the_failures_have_left_the_window(app):
+def test_the_right_key_works_again_once_the_failures_have_left_the_window(app: FastAPI) -> None:
     attacker = from_address(app, "203.0.113.7")
     for n in range(LIMIT):
         wrong_key(attacker, n)
@@ -80,7 +88,7 @@ def test_the_right_key_works_again_once_the_failures_have_left_the_window(app):
     assert attacker.get("/v1/verify", headers=auth("auditor")).status_code == 200
 
 
-def test_right_keys_and_requests_without_a_key_are_not_counted(app):
+def test_right_keys_and_requests_without_a_key_are_not_counted(app: FastAPI) -> None:
     client = from_address(app, "203.0.113.9")
     for _ in range(LIMIT * 2):
         assert client.get("/v1/verify", headers=auth("auditor")).status_code == 200
@@ -89,7 +97,7 @@ def test_right_keys_and_requests_without_a_key_are_not_counted(app):
     assert client.get("/v1/verify", headers=auth("auditor")).status_code == 200
 
 
-def test_failed_console_sign_ins_are_throttled_with_429_and_retry_after_even_for_the_right_key(app):
+def test_failed_console_sign_ins_are_throttled_with_429_and_retry_after_even_for_the_right_key(app: FastAPI) -> None:
     browser = from_address(app, "203.0.113.8")
     answers = [sign_in(browser, f"guess-{n}").status_code for n in range(LIMIT - 1)]
     answers.append(sign_in(browser, SECRETS["registrar"]).status_code)  # a valid key of a refused role counts too

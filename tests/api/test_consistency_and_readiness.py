@@ -36,14 +36,16 @@ READS: list[tuple[str, str, dict[str, Any]]] = [
 @pytest.mark.parametrize(("path", "role", "params"), READS, ids=[r[0] for r in READS])
 def test_every_read_refuses_a_consistency_other_than_full_naming_it(
     api: Api, world: World, path: str, role: str, params: dict[str, Any]
-):
+) -> None:
     response = api.http.get(path, params={**params, "consistency": "eventual"}, headers=auth(role))
     assert response.status_code == 422, response.text
     assert response.json()["error"]["field"] == "consistency"
 
 
 @pytest.mark.parametrize(("path", "role", "params"), READS, ids=[r[0] for r in READS])
-def test_every_read_accepts_consistency_full(api: Api, world: World, path: str, role: str, params: dict[str, Any]):
+def test_every_read_accepts_consistency_full(
+    api: Api, world: World, path: str, role: str, params: dict[str, Any]
+) -> None:
     response = api.http.get(path, params={**params, "consistency": "full"}, headers=auth(role))
     assert response.status_code == 200, response.text
     body = response.json()
@@ -51,7 +53,7 @@ def test_every_read_accepts_consistency_full(api: Api, world: World, path: str, 
         assert body["position"] == world.position
 
 
-def test_consistency_full_answers_at_the_log_head_written_just_before(api: Api, world: World):
+def test_consistency_full_answers_at_the_log_head_written_just_before(api: Api, world: World) -> None:
     written = api.ok(type="register_person", person_id="P-NEW", name="New", email="new@x.org")
     response = api.http.get(
         "/v1/people/P-NEW/rights",
@@ -62,7 +64,9 @@ def test_consistency_full_answers_at_the_log_head_written_just_before(api: Api, 
     assert response.json()["position"] == written["position"]
 
 
-def test_consistency_full_is_503_with_retry_after_when_the_projections_do_not_get_there_in_time(make_client):
+def test_consistency_full_is_503_with_retry_after_when_the_projections_do_not_get_there_in_time(
+    make_client: Any,
+) -> None:
     api = make_client(project=False, read_wait_seconds=0.2)
     api.ok(type="register_district", district_id="D-9", name="Nine")
     response = api.get("/v1/orgs/D-9/windows", "portal", min_position=None, consistency="full")
@@ -71,7 +75,7 @@ def test_consistency_full_is_503_with_retry_after_when_the_projections_do_not_ge
     assert response.json()["error"]["code"] == "projection_timeout"
 
 
-def test_readyz_is_200_with_no_lag_once_the_projections_hold_the_log(api: Api, world: World):
+def test_readyz_is_200_with_no_lag_once_the_projections_hold_the_log(api: Api, world: World) -> None:
     api.get("/v1/orgs/S-1/windows", "portal")  # waits for the world (min_position)
     response = api.http.get("/readyz")
     assert response.status_code == 200, response.text
@@ -82,7 +86,7 @@ def test_readyz_is_200_with_no_lag_once_the_projections_hold_the_log(api: Api, w
     assert body["problems"] == []
 
 
-def test_readyz_is_503_when_reads_lag_the_log_by_more_than_the_setting_while_healthz_stays_ok(make_client):
+def test_readyz_is_503_when_reads_lag_the_log_by_more_than_the_setting_while_healthz_stays_ok(make_client: Any) -> None:
     api = make_client(project=False, ready_max_lag=1)
     assert api.http.get("/readyz").status_code == 200
     for n in range(3):

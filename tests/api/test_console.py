@@ -71,12 +71,13 @@ def form_token(page: Response, name: str) -> str:
 
 def sign_in(http: TestClient, secret: str, next_: str = "/console/", **headers: str) -> Response:
     page = http.get("/console/sign-in", params={"next": next_})
-    return http.post(
+    response: Response = http.post(
         "/console/sign-in",
         data={"api_key": secret, "form_token": form_token(page, "form_token"), "next": next_},
         headers=headers,
         follow_redirects=False,
     )
+    return response
 
 
 def signed_in(app: FastAPI, role: str) -> TestClient:
@@ -93,6 +94,13 @@ def support(app: FastAPI) -> TestClient:
 @pytest.fixture
 def auditor(app: FastAPI) -> TestClient:
     return signed_in(app, "auditor")
+
+
+def group_of(pattern: str, text: str) -> str:
+    """The first group of the first match of `pattern` (across lines), which must be there."""
+    found = re.search(pattern, text, re.S)
+    assert found, f"no match for {pattern!r}"
+    return found.group(1)
 
 
 def text_of(html: str) -> str:
@@ -120,13 +128,15 @@ def set_cookie_headers(response: Response) -> list[str]:
         "/console/integrity",
     ],
 )
-def test_every_console_page_sends_a_visitor_without_a_session_to_sign_in(browser, path):
+def test_every_console_page_sends_a_visitor_without_a_session_to_sign_in(browser: TestClient, path: str) -> None:
     response = browser.get(path, follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"].startswith("/console/sign-in?next=")
 
 
-def test_a_support_key_signs_in_with_an_http_only_strict_cookie_that_holds_only_a_random_id(browser):
+def test_a_support_key_signs_in_with_an_http_only_strict_cookie_that_holds_only_a_random_id(
+    browser: TestClient,
+) -> None:
     response = sign_in(browser, SECRETS["support"], "/console/people/P-4002")
     assert response.status_code == 303
     assert response.headers["location"] == "/console/people/P-4002"
@@ -144,7 +154,7 @@ def test_a_support_key_signs_in_with_an_http_only_strict_cookie_that_holds_only_
     assert SECRETS["support"] not in page.text
 
 
-def test_over_https_the_session_cookie_is_also_secure(app):
+def test_over_https_the_session_cookie_is_also_secure(app: FastAPI) -> None:
     http = TestClient(app, base_url="https://testserver")
     response = sign_in(http, SECRETS["auditor"])
     assert response.status_code == 303
@@ -154,7 +164,7 @@ def test_over_https_the_session_cookie_is_also_secure(app):
 
 
 @pytest.mark.parametrize("role", ["registrar", "portal"])
-def test_registrar_and_portal_keys_cannot_sign_in_and_get_the_wrong_keys_answer(browser, role):
+def test_registrar_and_portal_keys_cannot_sign_in_and_get_the_wrong_keys_answer(browser: TestClient, role: str) -> None:
     response = sign_in(browser, SECRETS[role])
     wrong = sign_in(browser, "not-a-key-at-all")
     # The page does not confirm that the key is valid, nor say its role.
@@ -167,14 +177,14 @@ def test_registrar_and_portal_keys_cannot_sign_in_and_get_the_wrong_keys_answer(
     assert browser.get("/console/", follow_redirects=False).status_code == 303
 
 
-def test_a_wrong_key_is_refused_and_never_echoed(browser):
+def test_a_wrong_key_is_refused_and_never_echoed(browser: TestClient) -> None:
     response = sign_in(browser, "not-a-key-<b>guess</b>")
     assert response.status_code == 401
     assert "That key is not valid for the console" in response.text
     assert "guess" not in response.text
 
 
-def test_a_sign_in_posted_without_the_form_token_is_refused(browser):
+def test_a_sign_in_posted_without_the_form_token_is_refused(browser: TestClient) -> None:
     """Another site cannot sign a browser in with its own key (login CSRF): the form token must match its cookie."""
     response = browser.post(
         "/console/sign-in", data={"api_key": SECRETS["support"], "form_token": "forged"}, follow_redirects=False
@@ -192,12 +202,14 @@ def test_a_sign_in_posted_without_the_form_token_is_refused(browser):
         ("/console/orgs/S-110?from=2025-07-01", "/console/orgs/S-110?from=2025-07-01"),
     ],
 )
-def test_after_sign_in_only_console_paths_of_this_site_are_followed(browser, target, lands_on):
+def test_after_sign_in_only_console_paths_of_this_site_are_followed(
+    browser: TestClient, target: str, lands_on: str
+) -> None:
     response = sign_in(browser, SECRETS["support"], target)
     assert response.headers["location"] == lands_on
 
 
-def test_a_session_expires_after_the_configured_minutes(app, support):
+def test_a_session_expires_after_the_configured_minutes(app: FastAPI, support: TestClient) -> None:
     assert support.get("/console/", follow_redirects=False).status_code == 200
     sessions = app.state.console.sessions
     sessions.clock = lambda: utc_now() + timedelta(minutes=61)
@@ -209,7 +221,7 @@ def test_a_session_expires_after_the_configured_minutes(app, support):
     assert support.get("/console/", follow_redirects=False).status_code == 303  # gone for good
 
 
-def test_sign_out_needs_the_form_token_and_ends_the_session(support):
+def test_sign_out_needs_the_form_token_and_ends_the_session(support: TestClient) -> None:
     home = support.get("/console/")
     refused = support.post("/console/sign-out", data={"csrf_token": "forged"}, follow_redirects=False)
     assert refused.status_code == 403
@@ -222,7 +234,7 @@ def test_sign_out_needs_the_form_token_and_ends_the_session(support):
     assert support.get("/console/", follow_redirects=False).status_code == 303
 
 
-def test_a_form_posted_from_another_site_is_refused_even_with_the_token(auditor):
+def test_a_form_posted_from_another_site_is_refused_even_with_the_token(auditor: TestClient) -> None:
     page = auditor.get("/console/integrity")
     response = auditor.post(
         "/console/integrity",
@@ -237,7 +249,7 @@ def test_a_form_posted_from_another_site_is_refused_even_with_the_token(auditor)
 # --- escaping and headers ----------------------------------------------------------------------------
 
 
-def test_names_and_inputs_are_escaped_everywhere(app, support):
+def test_names_and_inputs_are_escaped_everywhere(app: FastAPI, support: TestClient) -> None:
     registrar = TestClient(app)
     hostile = '<script>alert("x")</script> & <b>Co</b>'
     created = registrar.post(
@@ -287,7 +299,7 @@ def test_names_and_inputs_are_escaped_everywhere(app, support):
         "/console/integrity",
     ],
 )
-def test_console_pages_carry_no_scripts_and_are_not_cached(support, path):
+def test_console_pages_carry_no_scripts_and_are_not_cached(support: TestClient, path: str) -> None:
     page = support.get(path)
     assert page.status_code == 200
     assert "<script" not in page.text
@@ -301,15 +313,15 @@ def test_console_pages_carry_no_scripts_and_are_not_cached(support, path):
 # --- the person page ----------------------------------------------------------------------------------
 
 
-def test_the_person_page_shows_what_the_ledger_said_on_july_8_and_what_it_knows_today(support):
+def test_the_person_page_shows_what_the_ledger_said_on_july_8_and_what_it_knows_today(support: TestClient) -> None:
     today = support.get("/console/people/P-4002")
     assert 'id="dispute"' not in today.text
     then = support.get("/console/people/P-4002", params={"known": "2025-07-08T12:00"})
     dispute = text_of(then.text.split('id="dispute"')[1].split("</section>")[0])
     assert "on 2025-07-08 12:00 EDT the ledger said school_admin; today we know no access changed since" in dispute
     intervals = then.text.split('id="intervals"')[1].split("</table>")[0]
-    then_only = text_of(re.search(r'<tr class="status-then-only">(.*?)</tr>', intervals, re.S).group(1))
-    now_only = text_of(re.search(r'<tr class="status-now-only">(.*?)</tr>', intervals, re.S).group(1))
+    then_only = text_of(group_of(r'<tr class="status-then-only">(.*?)</tr>', intervals))
+    now_only = text_of(group_of(r'<tr class="status-now-only">(.*?)</tr>', intervals))
     assert "2025-07-02 09:30 EDT 2026-08-01" in then_only  # the code's expiry: believed then
     assert "believed then, no longer" in then_only
     assert "2025-07-02 09:30 EDT 2025-07-05" in now_only  # the removal, learned on Jul 20
@@ -318,7 +330,7 @@ def test_the_person_page_shows_what_the_ledger_said_on_july_8_and_what_it_knows_
     assert then.text.count('class="bar now-only"') == 1
 
 
-def test_the_person_page_lists_every_event_with_both_times_and_its_voids(support):
+def test_the_person_page_lists_every_event_with_both_times_and_its_voids(support: TestClient) -> None:
     page = support.get("/console/people/P-1003")
     events = page.text.split('id="events"')[1].split("</table>")[0]
     voided = [text_of(row) for row in re.findall(r'<tr class="voided\s*">(.*?)</tr>', events, re.S)]
@@ -327,14 +339,12 @@ def test_the_person_page_lists_every_event_with_both_times_and_its_voids(support
     assert "school_id S-130" in voided[0]
     assert re.search(r"voided at #\d+, \d{4}-\d\d-\d\d", voided[0])  # the void's position and recorded time
     removal = text_of(
-        re.search(
-            r"<tr[^>]*>((?:(?!</tr>).)*AccessRemoved.*?)</tr>", support.get("/console/people/P-4002").text, re.S
-        ).group(1)
+        group_of(r"<tr[^>]*>((?:(?!</tr>).)*AccessRemoved.*?)</tr>", support.get("/console/people/P-4002").text)
     )
     assert "2025-07-05 00:00 EDT 2025-07-20 14:00 EDT demo" in removal  # effective, recorded, by
 
 
-def test_the_chart_has_a_row_per_role_and_grant_and_marks_release_days_and_aug_1(support):
+def test_the_chart_has_a_row_per_role_and_grant_and_marks_release_days_and_aug_1(support: TestClient) -> None:
     svg = support.get("/console/people/P-1005").text.split("<svg")[1].split("</svg>")[0]
     labels = [text_of(label) for label in re.findall(r'class="row-label"[^>]*>(.*?)</text>', svg)]
     assert "S-110 · school_admin" in labels
@@ -344,7 +354,7 @@ def test_the_chart_has_a_row_per_role_and_grant_and_marks_release_days_and_aug_1
     assert "Aug 1 2025" in svg
 
 
-def test_an_unknown_person_gets_a_not_found_page(support):
+def test_an_unknown_person_gets_a_not_found_page(support: TestClient) -> None:
     page = support.get("/console/people/P-NOBODY")
     assert page.status_code == 404
     assert "No person P-NOBODY is registered" in page.text
@@ -362,7 +372,7 @@ DISPUTE = {
 }
 
 
-def test_explain_names_each_deciding_rule_in_plain_words_and_links_its_evidence(support):
+def test_explain_names_each_deciding_rule_in_plain_words_and_links_its_evidence(support: TestClient) -> None:
     then = text_of(support.get("/console/explain", params={**DISPUTE, "as_of": "2025-07-08"}).text)
     assert "Allowed" in then
     assert "Role school_admin" in then
@@ -381,7 +391,7 @@ def test_explain_names_each_deciding_rule_in_plain_words_and_links_its_evidence(
     assert "removed_by P-2001" in event
 
 
-def test_explain_shows_bad_input_next_to_the_form(support):
+def test_explain_shows_bad_input_next_to_the_form(support: TestClient) -> None:
     page = support.get("/console/explain", params={**DISPUTE, "exam_year": "next year", "org_id": "S-999"})
     assert page.status_code == 422
     errors = text_of(page.text.split('class="errors"')[1].split("</div>")[0])
@@ -390,7 +400,7 @@ def test_explain_shows_bad_input_next_to_the_form(support):
     assert 'id="verdict"' not in page.text
 
 
-def test_the_event_page_shows_a_void_with_its_reason_and_never_a_code_digest(app, support):
+def test_the_event_page_shows_a_void_with_its_reason_and_never_a_code_digest(app: FastAPI, support: TestClient) -> None:
     queries = app.state.container.system.queries
     voided = next(r for r in queries.timeline("P-1003").records if r.voided_at)
     page = text_of(support.get(f"/console/events/{voided.event.event_id}").text)
@@ -409,7 +419,9 @@ def test_the_event_page_shows_a_void_with_its_reason_and_never_a_code_digest(app
 RANGE = {"from": "2025-07-01", "to": "2025-08-01"}
 
 
-def test_the_csv_download_equals_what_ledger_replay_prints(auditor, demo_url, monkeypatch, capsys):
+def test_the_csv_download_equals_what_ledger_replay_prints(
+    auditor: TestClient, demo_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     download = auditor.get("/console/orgs/S-110/access.csv", params=RANGE)
     assert download.status_code == 200
     assert download.headers["content-type"] == "text/csv; charset=utf-8"
@@ -422,7 +434,7 @@ def test_the_csv_download_equals_what_ledger_replay_prints(auditor, demo_url, mo
     assert printed.count("\n") > 5
 
 
-def test_the_access_table_sorts_on_the_server(support):
+def test_the_access_table_sorts_on_the_server(support: TestClient) -> None:
     def people(**sort: str) -> list[str]:
         table = support.get("/console/orgs/S-110", params={**RANGE, **sort}).text.split('id="access"')[1]
         return re.findall(r"<td><a href=\"/console/people/[^\"]+\">([^<]+)</a>", table)
@@ -435,7 +447,9 @@ def test_the_access_table_sorts_on_the_server(support):
     assert ascending != ledger_order
 
 
-def test_support_may_read_who_had_access_but_exporting_it_is_for_auditors(support, auditor):
+def test_support_may_read_who_had_access_but_exporting_it_is_for_auditors(
+    support: TestClient, auditor: TestClient
+) -> None:
     page = support.get("/console/orgs/S-110", params=RANGE)
     assert page.status_code == 200
     assert "P-4002" in page.text
@@ -444,7 +458,7 @@ def test_support_may_read_who_had_access_but_exporting_it_is_for_auditors(suppor
     assert "Download CSV" in auditor.get("/console/orgs/S-110", params=RANGE).text
 
 
-def test_an_organization_not_yet_recorded_at_the_chosen_time_is_said_so(support):
+def test_an_organization_not_yet_recorded_at_the_chosen_time_is_said_so(support: TestClient) -> None:
     page = support.get("/console/orgs/S-110", params={**RANGE, "as_of": "2020-01-01"})
     assert page.status_code == 422
     assert "S-110 was not yet recorded as of 2020-01-01" in page.text
@@ -453,7 +467,7 @@ def test_an_organization_not_yet_recorded_at_the_chosen_time_is_said_so(support)
 # --- integrity ----------------------------------------------------------------------------------------
 
 
-def test_an_auditor_runs_a_verification_and_sees_its_position_and_result(app, auditor):
+def test_an_auditor_runs_a_verification_and_sees_its_position_and_result(app: FastAPI, auditor: TestClient) -> None:
     before = auditor.get("/console/integrity")
     ran = auditor.post(
         "/console/integrity", data={"csrf_token": form_token(before, "csrf_token")}, follow_redirects=False
@@ -465,7 +479,7 @@ def test_an_auditor_runs_a_verification_and_sees_its_position_and_result(app, au
     assert "Run by auditor" in page
 
 
-def test_support_sees_the_integrity_page_but_cannot_run_a_verification(support):
+def test_support_sees_the_integrity_page_but_cannot_run_a_verification(support: TestClient) -> None:
     page = support.get("/console/integrity")
     assert page.status_code == 200
     assert "Verify now" not in page.text

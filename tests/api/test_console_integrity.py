@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
@@ -21,8 +22,8 @@ demo_url, app, support, auditor = console.demo_url, console.app, console.support
 
 
 def test_a_verification_run_from_the_command_line_shows_on_the_console(
-    demo_url: str, app: FastAPI, auditor, monkeypatch: pytest.MonkeyPatch
-):
+    demo_url: str, app: FastAPI, auditor: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LEDGER_DATABASE_URL", demo_url)
     ran = CliRunner().invoke(cli_app, ["verify"])
     assert ran.exit_code == 0, ran.output
@@ -34,7 +35,7 @@ def test_a_verification_run_from_the_command_line_shows_on_the_console(
     assert f"Last checkpoint {position} events" in page
 
 
-def test_a_full_verification_from_the_console_is_recorded_for_every_process(app: FastAPI, auditor):
+def test_a_full_verification_from_the_console_is_recorded_for_every_process(app: FastAPI, auditor: TestClient) -> None:
     before = auditor.get("/console/integrity")
     ran = auditor.post(
         "/console/integrity", data={"csrf_token": console.form_token(before, "csrf_token")}, follow_redirects=False
@@ -48,7 +49,9 @@ def test_a_full_verification_from_the_console_is_recorded_for_every_process(app:
     assert (recorded["source"], recorded["by"], recorded["full"], recorded["ok"]) == ("console", "auditor", True, True)
 
 
-def test_an_auditor_downloads_a_bundle_that_verifies_offline(auditor, support, tmp_path: Path):
+def test_an_auditor_downloads_a_bundle_that_verifies_offline(
+    auditor: TestClient, support: TestClient, tmp_path: Path
+) -> None:
     download = auditor.get("/console/integrity/bundle", params={"from": "2020-01-01", "to": "2100-01-01"})
     assert download.status_code == 200
     assert download.headers["content-type"] == "application/zip"

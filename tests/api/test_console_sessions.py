@@ -65,7 +65,7 @@ def sign_in(http: TestClient, secret: str) -> str:
     assert token
     done = http.post("/console/sign-in", data={"api_key": secret, "form_token": token.group(1)}, follow_redirects=False)
     assert done.status_code == 303, done.text
-    value = http.cookies.get(COOKIE)
+    value: str | None = http.cookies.get(COOKIE)
     assert value
     return value
 
@@ -73,10 +73,13 @@ def sign_in(http: TestClient, secret: str) -> str:
 def home_status(http: TestClient, cookie: str) -> int:
     http.cookies.clear()
     http.cookies.set(COOKIE, cookie, path="/console")
-    return http.get("/console/", follow_redirects=False).status_code
+    status: int = http.get("/console/", follow_redirects=False).status_code
+    return status
 
 
-def test_a_session_started_on_one_process_is_accepted_by_another(first, second):
+def test_a_session_started_on_one_process_is_accepted_by_another(
+    first: tuple[FastAPI, TestClient], second: tuple[FastAPI, TestClient]
+) -> None:
     cookie = sign_in(first[1], "sessions-support-secret-0123456789abcdefghijklmn")
     assert "sessions-support-secret-0123456789abcdefghijklmn" not in cookie
     second_client = second[1]
@@ -86,7 +89,9 @@ def test_a_session_started_on_one_process_is_accepted_by_another(first, second):
     assert "Signed in as support (support)" in re.sub(r"<[^>]+>", "", page.text)
 
 
-def test_a_form_of_one_process_is_accepted_by_another(first, second):
+def test_a_form_of_one_process_is_accepted_by_another(
+    first: tuple[FastAPI, TestClient], second: tuple[FastAPI, TestClient]
+) -> None:
     """The CSRF token is bound to the session, not to the process that rendered the form."""
     cookie = sign_in(first[1], "sessions-auditor-secret-0123456789abcdefghijklmn")
     page = first[1].get("/console/integrity")
@@ -99,7 +104,7 @@ def test_a_form_of_one_process_is_accepted_by_another(first, second):
     assert signed_out.headers["location"] == "/console/sign-in"
 
 
-def test_a_tampered_cookie_is_refused(first):
+def test_a_tampered_cookie_is_refused(first: tuple[FastAPI, TestClient]) -> None:
     cookie = sign_in(first[1], "sessions-support-secret-0123456789abcdefghijklmn")
     payload, signature = cookie.rsplit(".", 1)
     claims = {"sid": "x", "cid": "auditor", "role": "auditor", "exp": 4102444800}
@@ -110,13 +115,13 @@ def test_a_tampered_cookie_is_refused(first):
     assert home_status(first[1], cookie) == 200
 
 
-def test_a_cookie_signed_under_another_configuration_is_refused(url, first):
+def test_a_cookie_signed_under_another_configuration_is_refused(url: str, first: tuple[FastAPI, TestClient]) -> None:
     cookie = sign_in(first[1], "sessions-support-secret-0123456789abcdefghijklmn")
     for other in running(settings_for(url, console_secret=SecretStr("another-deployment-secret"))):
         assert home_status(other[1], cookie) == 303
 
 
-def test_a_session_ends_everywhere_when_its_key_is_removed(url):
+def test_a_session_ends_everywhere_when_its_key_is_removed(url: str) -> None:
     shared = SecretStr("one-deployment-secret")
     for _, signer in running(settings_for(url, console_secret=shared)):
         support = sign_in(signer, "sessions-support-secret-0123456789abcdefghijklmn")
@@ -127,7 +132,9 @@ def test_a_session_ends_everywhere_when_its_key_is_removed(url):
         assert home_status(client, auditor) == 303
 
 
-def test_a_session_expires_after_the_configured_minutes_on_every_process(first, second):
+def test_a_session_expires_after_the_configured_minutes_on_every_process(
+    first: tuple[FastAPI, TestClient], second: tuple[FastAPI, TestClient]
+) -> None:
     cookie = sign_in(first[1], "sessions-support-secret-0123456789abcdefghijklmn")
     assert home_status(second[1], cookie) == 200
     sessions = second[0].state.console.sessions

@@ -46,13 +46,13 @@ def auditor(demo_app: FastAPI) -> TestClient:
 
 
 @pytest.mark.parametrize("path", ["/console/", "/console/explain", "/console/people/P-4002", "/console/orgs/S-110"])
-def test_every_page_has_the_search_box(support, path):
+def test_every_page_has_the_search_box(support: TestClient, path: str) -> None:
     page = support.get(path)
     assert 'action="/console/search"' in page.text
     assert "Find a person (name, email or id)" in page.text
 
 
-def test_one_match_opens_the_person_and_several_are_listed_with_names(support):
+def test_one_match_opens_the_person_and_several_are_listed_with_names(support: TestClient) -> None:
     one = support.get("/console/search", params={"q": "DUBOIS"}, follow_redirects=False)
     assert one.status_code == 303
     assert one.headers["location"] == "/console/people/P-4002"
@@ -75,7 +75,7 @@ def removal_link(page: str) -> re.Match[str]:
     return found
 
 
-def test_events_are_shown_by_type_and_position_with_the_full_id_on_hover(support):
+def test_events_are_shown_by_type_and_position_with_the_full_id_on_hover(support: TestClient) -> None:
     page = support.get("/console/people/P-4002").text
     removal = removal_link(page)
     timeline = support.get(
@@ -87,7 +87,7 @@ def test_events_are_shown_by_type_and_position_with_the_full_id_on_hover(support
     assert f">{event['event_id'][:8]}<" not in page  # no cut-off ids as link texts
 
 
-def test_the_event_page_names_who_acted_in_which_office_and_offers_the_full_id_to_copy(support):
+def test_the_event_page_names_who_acted_in_which_office_and_offers_the_full_id_to_copy(support: TestClient) -> None:
     event_id = removal_link(support.get("/console/people/P-4002").text).group(1)
     page = support.get(f"/console/events/{event_id}").text
     text = text_of(page)
@@ -97,7 +97,7 @@ def test_the_event_page_names_who_acted_in_which_office_and_offers_the_full_id_t
     assert f'<code class="copy-id" title="one click selects it all">{event_id}</code>' in page
 
 
-def test_the_organization_page_names_the_people_and_schools(support):
+def test_the_organization_page_names_the_people_and_schools(support: TestClient) -> None:
     page = support.get("/console/orgs/S-110", params={"from": "2025-07-01", "to": "2025-08-01"})
     text = text_of(page.text)
     assert "Lakeside High School" in text
@@ -107,7 +107,7 @@ def test_the_organization_page_names_the_people_and_schools(support):
 # --- the person page ------------------------------------------------------------------------------------
 
 
-def test_the_person_page_says_why_someone_has_no_access(support):
+def test_the_person_page_says_why_someone_has_no_access(support: TestClient) -> None:
     text = text_of(support.get("/console/people/P-4002").text)
     assert (
         "No access: removed effective 2025-07-05 00:00 EDT by P-2001 (Linda Park, principal of S-110), recorded 2025-07-20 14:00 EDT"
@@ -116,7 +116,7 @@ def test_the_person_page_says_why_someone_has_no_access(support):
     assert "affiliated, no role" not in text
 
 
-def test_terms_of_use_show_the_acceptance_own_date(support):
+def test_terms_of_use_show_the_acceptance_own_date(support: TestClient) -> None:
     timeline = support.get(
         "/v1/people/P-4002/timeline", headers={"Authorization": f"Bearer {DEMO_SECRETS['support']}"}
     ).json()
@@ -128,7 +128,7 @@ def test_terms_of_use_show_the_acceptance_own_date(support):
     assert "2025-07-08" not in shown.group(1)  # not the date the rights are shown for
 
 
-def test_explain_defaults_to_student_level_data_for_an_administrator(support):
+def test_explain_defaults_to_student_level_data_for_an_administrator(support: TestClient) -> None:
     page = support.get("/console/people/P-4002").text
     link = re.search(r'<a href="(/console/explain\?[^"]+)">Explain…</a>', page)
     assert link
@@ -152,7 +152,9 @@ def test_explain_defaults_to_student_level_data_for_an_administrator(support):
         ("/console/people/P-4002/preview", ["effective"]),
     ],
 )
-def test_every_page_asks_for_times_with_one_control_showing_the_zone(support, path, names):
+def test_every_page_asks_for_times_with_one_control_showing_the_zone(
+    support: TestClient, path: str, names: list[str]
+) -> None:
     page = support.get(path).text
     for name in names:
         assert re.search(rf'<input type="date" id="[^"]+" name="{name}"', page), name
@@ -161,7 +163,7 @@ def test_every_page_asks_for_times_with_one_control_showing_the_zone(support, pa
     assert 'type="datetime-local"' not in page
 
 
-def test_the_control_date_and_time_are_read_together_in_the_ledger_zone(support):
+def test_the_control_date_and_time_are_read_together_in_the_ledger_zone(support: TestClient) -> None:
     joined = support.get("/console/people/P-4002", params={"known": "2025-07-08", "known_time": "12:00"})
     assert "What the ledger said on 2025-07-08 12:00 EDT" in text_of(joined.text)
     day_only = support.get("/console/people/P-4002", params={"known": "2025-07-08"})
@@ -171,7 +173,7 @@ def test_the_control_date_and_time_are_read_together_in_the_ledger_zone(support)
 # --- previewing a correction -----------------------------------------------------------------------------
 
 
-def test_support_previews_a_late_removal_on_the_person_page_and_nothing_is_recorded(support):
+def test_support_previews_a_late_removal_on_the_person_page_and_nothing_is_recorded(support: TestClient) -> None:
     person = support.get("/console/people/P-4001")
     assert 'id="preview-link"' in person.text
     before = support.get("/healthz").json()["position"]
@@ -198,7 +200,7 @@ def test_support_previews_a_late_removal_on_the_person_page_and_nothing_is_recor
     assert support.get("/healthz").json()["position"] == before
 
 
-def test_a_refused_correction_is_shown_with_its_rule(support):
+def test_a_refused_correction_is_shown_with_its_rule(support: TestClient) -> None:
     page = support.get(
         "/console/people/P-4001/preview",
         params={"type": "remove_access", "org_id": "S-110", "removed_by": "P-1002"},
@@ -208,6 +210,6 @@ def test_a_refused_correction_is_shown_with_its_rule(support):
     assert "(R14)" in text
 
 
-def test_previewing_corrections_is_for_support_only(auditor):
+def test_previewing_corrections_is_for_support_only(auditor: TestClient) -> None:
     assert 'id="preview-link"' not in auditor.get("/console/people/P-4001").text
     assert auditor.get("/console/people/P-4001/preview").status_code == 403

@@ -32,7 +32,7 @@ def the_removal(http: TestClient) -> dict[str, Any]:
     return next(e for e in timeline["events"] if e["type"] == "AccessRemoved")
 
 
-def test_support_previews_voiding_a_removal_and_sees_the_access_it_would_give_back(http):
+def test_support_previews_voiding_a_removal_and_sees_the_access_it_would_give_back(http: TestClient) -> None:
     removal = the_removal(http)
     before = head(http)
     command = {"type": "void_event", "event_id": removal["event_id"], "reason": "wrong person", "idempotency_key": "k1"}
@@ -56,7 +56,7 @@ def test_support_previews_voiding_a_removal_and_sees_the_access_it_would_give_ba
     assert real.json()["position"] == before + 1
 
 
-def test_a_refused_preview_answers_the_same_error_as_the_command(http):
+def test_a_refused_preview_answers_the_same_error_as_the_command(http: TestClient) -> None:
     command = {"type": "remove_access", "person_id": "P-1001", "org_id": "S-110", "removed_by": "P-1002"}
     before = head(http)
     previewed = http.post("/v1/commands?dry_run=true", json=command, headers=bearer("registrar"))
@@ -70,7 +70,9 @@ def test_a_refused_preview_answers_the_same_error_as_the_command(http):
 @pytest.mark.parametrize(
     ("role", "dry_run", "status"), [("support", False, 403), ("portal", True, 403), ("auditor", True, 403)]
 )
-def test_support_may_only_preview_and_portal_and_auditor_may_not_command(http, role, dry_run, status):
+def test_support_may_only_preview_and_portal_and_auditor_may_not_command(
+    http: TestClient, role: str, dry_run: bool, status: int
+) -> None:
     command = {"type": "register_person", "person_id": "P-NEW", "name": "New", "email": "new@x.org"}
     before = head(http)
     answer = http.post("/v1/commands", params={"dry_run": str(dry_run).lower()}, json=command, headers=bearer(role))
@@ -79,7 +81,7 @@ def test_support_may_only_preview_and_portal_and_auditor_may_not_command(http, r
     assert head(http) == before
 
 
-def test_a_preview_of_issuing_a_code_never_shows_a_code(http):
+def test_a_preview_of_issuing_a_code_never_shows_a_code(http: TestClient) -> None:
     command = {"type": "issue_access_code", "school_id": "S-120", "exam_year": 2025}
     answer = http.post("/v1/commands?dry_run=true", json=command, headers=bearer("support"))
     assert answer.status_code == 200, answer.text

@@ -44,19 +44,19 @@ def assert_names(response: Any, status: int, field: str) -> dict[str, Any]:
         ([PERSON], "body"),
     ],
 )
-def test_a_malformed_command_is_422_naming_its_field_in_plain_words(api: Api, body: Any, field: str):
+def test_a_malformed_command_is_422_naming_its_field_in_plain_words(api: Api, body: Any, field: str) -> None:
     response = api.http.post("/v1/commands", json=body, headers=auth("registrar"))
     assert_names(response, 422, field)
     assert api.position() == 0
 
 
-def test_a_malformed_command_in_a_batch_is_named_by_its_index_and_field(api: Api):
+def test_a_malformed_command_in_a_batch_is_named_by_its_index_and_field(api: Api) -> None:
     response = api.batch([PERSON, {**PERSON, "person_id": "P-TWO", "email": "nope"}])
     assert_names(response, 422, "commands[1].email")
     assert_names(api.batch([]), 422, "commands")
 
 
-def test_a_command_naming_an_unknown_school_or_event_names_that_field(api: Api, world: World):
+def test_a_command_naming_an_unknown_school_or_event_names_that_field(api: Api, world: World) -> None:
     unknown_school = api.command(type="issue_access_code", school_id="S-404", exam_year=2025)
     assert_names(unknown_school, 404, "school_id")
     unknown_person = api.command(type="add_affiliation", person_id="P-404", org_id="S-1")
@@ -89,5 +89,5 @@ def test_a_command_naming_an_unknown_school_or_event_names_that_field(api: Api, 
 )
 def test_a_malformed_query_is_422_naming_its_parameter_in_plain_words(
     api: Api, world: World, path: str, role: str, params: dict[str, Any], field: str
-):
+) -> None:
     assert_names(api.get(path, role, min_position=None, **params), 422, field)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -15,7 +17,7 @@ def http(demo_app: FastAPI) -> TestClient:
 
 
 @pytest.mark.parametrize("role", ["support", "auditor"])
-def test_support_and_auditors_find_people_by_name_email_or_id(http, role):
+def test_support_and_auditors_find_people_by_name_email_or_id(http: TestClient, role: str) -> None:
     by_word = http.get("/v1/people", params={"query": "dubois"}, headers=bearer(role))
     assert by_word.status_code == 200, by_word.text
     assert by_word.json()["people"] == [
@@ -29,12 +31,12 @@ def test_support_and_auditors_find_people_by_name_email_or_id(http, role):
     assert isinstance(by_id["position"], int)
 
 
-def test_the_portal_may_not_search_people(http):
+def test_the_portal_may_not_search_people(http: TestClient) -> None:
     answer = http.get("/v1/people", params={"query": "p-"}, headers=bearer("portal"))
     assert answer.status_code == 403
 
 
 @pytest.mark.parametrize("params", [{}, {"query": ""}, {"query": "p", "limit": "0"}, {"query": "p", "limit": "²"}])
-def test_a_missing_query_or_a_bad_limit_is_a_422(http, params):
+def test_a_missing_query_or_a_bad_limit_is_a_422(http: TestClient, params: dict[str, Any]) -> None:
     answer = http.get("/v1/people", params=params, headers=bearer("support"))
     assert answer.status_code == 422

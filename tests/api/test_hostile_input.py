@@ -73,14 +73,14 @@ def small() -> Iterator[Api]:
 # --- sizes and limits -------------------------------------------------------------------------------------
 
 
-def test_a_body_over_the_limit_is_refused_with_413_and_records_nothing(small):
+def test_a_body_over_the_limit_is_refused_with_413_and_records_nothing(small: Api) -> None:
     body = {"type": "register_district", "district_id": "D-1", "name": "x" * (SMALL_BODY + 1)}
     response = small.http.post("/v1/commands", json=body, headers=auth("registrar"))
     assert_error(response, 413, "too_large")
     assert small.position() == 0
 
 
-def test_a_body_over_the_limit_without_a_declared_length_is_refused_with_413(small):
+def test_a_body_over_the_limit_without_a_declared_length_is_refused_with_413(small: Api) -> None:
     def chunks() -> Iterator[bytes]:
         yield b'{"type": "register_district", "district_id": "D-1", "name": "'
         for _ in range(SMALL_BODY // 512 + 2):
@@ -94,7 +94,7 @@ def test_a_body_over_the_limit_without_a_declared_length_is_refused_with_413(sma
     assert small.position() == 0
 
 
-def test_a_body_just_under_the_limit_is_read(small):
+def test_a_body_just_under_the_limit_is_read(small: Api) -> None:
     body = {"type": "register_district", "district_id": "D-1", "name": "x" * 400}
     assert small.http.post("/v1/commands", json=body, headers=auth("registrar")).status_code == 201
 
@@ -113,23 +113,25 @@ def test_a_body_just_under_the_limit_is_read(small):
         ("/v1/verify", {"checkpoint_position": 2**64, "checkpoint_chain": "0" * 64}, "checkpoint_position"),
     ],
 )
-def test_a_huge_or_negative_page_parameter_is_refused_with_422_naming_it(small, path, params, field):
+def test_a_huge_or_negative_page_parameter_is_refused_with_422_naming_it(
+    small: Api, path: str, params: dict[str, Any], field: str
+) -> None:
     error = assert_error(small.get(path, **params), 422, "invalid_input")
     assert field in error["message"]
 
 
-def test_the_largest_allowed_page_is_served(small):
+def test_the_largest_allowed_page_is_served(small: Api) -> None:
     assert small.get("/v1/events", limit=50).status_code == 200
 
 
-def test_a_batch_over_the_limit_is_refused_with_422_and_records_nothing(small):
+def test_a_batch_over_the_limit_is_refused_with_422_and_records_nothing(small: Api) -> None:
     commands = [{"type": "register_district", "district_id": f"D-{n}", "name": "x"} for n in range(11)]
     assert_error(small.batch(commands), 422, "batch_too_large")
     assert small.position() == 0
     assert small.batch(commands[:10]).status_code == 201
 
 
-def test_a_batch_with_more_redemptions_than_the_limit_is_refused_with_422_naming_the_field(make_client):
+def test_a_batch_with_more_redemptions_than_the_limit_is_refused_with_422_naming_the_field(make_client: Any) -> None:
     api = make_client(max_redemptions_per_batch=3)
     redemption = {"type": "redeem_access_code", "school_id": "S-1", "exam_year": 2025, "person_id": "P-1", "code": "X"}
 
@@ -141,7 +143,7 @@ def test_a_batch_with_more_redemptions_than_the_limit_is_refused_with_422_naming
     assert api.batch([redemption] * 3).json()["error"]["code"] == "unknown_person"  # within the limit: judged
 
 
-def test_a_thousand_redemptions_for_an_unregistered_person_answer_within_two_seconds(make_client):
+def test_a_thousand_redemptions_for_an_unregistered_person_answer_within_two_seconds(make_client: Any) -> None:
     # The production argon2id parameters: before any code is hashed, the unknown person refuses the batch.
     api = make_client(max_redemptions_per_batch=1000, code_hash_time_cost=2, code_hash_memory_kib=19 * 1024)
     assert api.batch(world_commands()).status_code == 201
@@ -157,7 +159,7 @@ def test_a_thousand_redemptions_for_an_unregistered_person_answer_within_two_sec
     assert api.position() == before
 
 
-def test_an_empty_batch_is_refused_with_422(small):
+def test_an_empty_batch_is_refused_with_422(small: Api) -> None:
     assert_error(small.batch([]), 422, "invalid_input")
 
 
@@ -169,7 +171,7 @@ def post_raw(api: Api, path: str, raw: str) -> Any:
 
 
 @pytest.mark.parametrize("depth", [50, 900])
-def test_nested_json_within_the_parsers_depth_is_refused_with_422(small, depth):
+def test_nested_json_within_the_parsers_depth_is_refused_with_422(small: Api, depth: int) -> None:
     api = small
     nested = "[" * depth + "]" * depth
     response = post_raw(api, "/v1/commands/batch", '{"commands": ' + nested + "}")
@@ -182,7 +184,7 @@ def test_nested_json_within_the_parsers_depth_is_refused_with_422(small, depth):
 
 
 @pytest.mark.parametrize("depth", [1_200, 2_000])  # Python's JSON parser stops at about 1,000 levels
-def test_json_nested_deeper_than_the_parser_goes_is_refused_with_422_not_a_server_error(small, depth):
+def test_json_nested_deeper_than_the_parser_goes_is_refused_with_422_not_a_server_error(small: Api, depth: int) -> None:
     api = small
     nested = "[" * depth + "]" * depth
     for raw in ('{"commands": ' + nested + "}", '{"type": "register_district", "name": ' + nested + "}"):
@@ -194,7 +196,7 @@ def test_json_nested_deeper_than_the_parser_goes_is_refused_with_422_not_a_serve
 @pytest.mark.parametrize(
     "raw", ['{"type": "register_district", "district_id": "D-1", "name": "x"', "not json", "", "[]", "null", '"x"']
 )
-def test_a_body_that_is_not_a_command_is_refused_with_422(small, raw):
+def test_a_body_that_is_not_a_command_is_refused_with_422(small: Api, raw: str) -> None:
     api = small
     assert_error(post_raw(api, "/v1/commands", raw), 422)
     assert api.position() == 0
@@ -206,7 +208,7 @@ def test_a_body_that_is_not_a_command_is_refused_with_422(small, raw):
 @pytest.mark.parametrize(
     "instant", ["9999-12-31T23:59:59-23:59", "9999-12-31T23:59:59.999999-12:00", "0001-01-01T00:00:00+14:00"]
 )
-def test_an_instant_beyond_the_calendar_is_refused_with_422_everywhere(small, instant):
+def test_an_instant_beyond_the_calendar_is_refused_with_422_everywhere(small: Api, instant: str) -> None:
     api = small
     api.ok(type="register_school", school_id="S-1", name="School")
     api.ok(type="register_person", person_id="P-T", name="Teacher", email="t@x.org")
@@ -226,7 +228,7 @@ def test_an_instant_beyond_the_calendar_is_refused_with_422_everywhere(small, in
 # --- strings that look like code -------------------------------------------------------------------------------
 
 
-def test_names_titles_and_reasons_that_look_like_sql_or_html_are_stored_verbatim_and_break_nothing(api):
+def test_names_titles_and_reasons_that_look_like_sql_or_html_are_stored_verbatim_and_break_nothing(api: Api) -> None:
     created = api.batch(world_commands())
     assert created.status_code == 201, created.text
     start = api.position()
@@ -295,7 +297,9 @@ def test_names_titles_and_reasons_that_look_like_sql_or_html_are_stored_verbatim
     ],
     ids=["RTL override", "NUL", "isolate in an id", "isolates in a title", "escape sequence", "NUL in an id"],
 )
-def test_control_and_bidirectional_formatting_characters_are_refused_with_422_naming_the_field(api, body, field):
+def test_control_and_bidirectional_formatting_characters_are_refused_with_422_naming_the_field(
+    api: Api, body: dict[str, Any], field: str
+) -> None:
     assert api.batch(world_commands()).status_code == 201
     before = api.position()
 
@@ -306,7 +310,7 @@ def test_control_and_bidirectional_formatting_characters_are_refused_with_422_na
 
 
 @pytest.mark.parametrize("text", ["x' OR '1'='1", "1; DROP TABLE ledger_events", "<b>", "%", "_", "P-T' --", "P-%"])
-def test_ids_that_look_like_sql_are_unknown_ids_and_break_no_query(api, text):
+def test_ids_that_look_like_sql_are_unknown_ids_and_break_no_query(api: Api, text: str) -> None:
     assert api.batch(world_commands()).status_code == 201
     rights = api.http.get(f"/v1/people/{quote(text, safe='')}/rights", headers=auth("auditor"))
     windows = api.http.get(f"/v1/orgs/{quote(text, safe='')}/windows", headers=auth("auditor"))
@@ -342,7 +346,7 @@ def console_session(api: Api) -> None:
     assert signed.status_code == 303, signed.text
 
 
-def test_the_console_shows_html_looking_names_escaped(api):
+def test_the_console_shows_html_looking_names_escaped(api: Api) -> None:
     assert api.batch(world_commands()).status_code == 201
     script = "<script>alert('pwned')</script>"
     api.ok(type="register_person", person_id="P-X", name=script, email="x@x.org")
@@ -373,7 +377,7 @@ def test_the_console_shows_html_looking_names_escaped(api):
     ],
 )
 def test_a_control_character_in_an_id_or_a_query_value_is_refused_with_422_naming_it_on_every_store(
-    api, path, params, field
-):
+    api: Api, path: str, params: dict[str, Any], field: str
+) -> None:
     error = assert_error(api.get(path, **params), 422, "invalid_input")
     assert error.get("field") == field

@@ -36,10 +36,11 @@ def call(
     url = re.sub(r"\{[^}]+\}", "X-1", path)
     query = {name: str(value).lower() for name, value in (params or {}).items()}
     response = client.request(method, url, headers=headers, params=query, json={} if method == "POST" else None)
-    return response.status_code
+    status: int = response.status_code
+    return status
 
 
-def test_every_v1_operation_lists_as_x_roles_exactly_the_roles_the_server_admits(client: TestClient):
+def test_every_v1_operation_lists_as_x_roles_exactly_the_roles_the_server_admits(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     v1 = [(m, p, op) for m, p, op in operations(schema) if p.startswith("/v1/")]
     assert len(v1) >= 10
@@ -58,7 +59,7 @@ def test_every_v1_operation_lists_as_x_roles_exactly_the_roles_the_server_admits
     assert wrong == []
 
 
-def test_support_may_post_commands_only_as_a_dry_run_and_the_document_says_so(client: TestClient):
+def test_support_may_post_commands_only_as_a_dry_run_and_the_document_says_so(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     for path in ("/v1/commands", "/v1/commands/batch"):
         op = schema["paths"][path]["post"]
@@ -68,7 +69,7 @@ def test_support_may_post_commands_only_as_a_dry_run_and_the_document_says_so(cl
         assert first_line == "**Roles:** registrar, support (support: dry_run=true only)."
 
 
-def test_a_role_admitted_under_a_condition_is_refused_without_it(client: TestClient):
+def test_a_role_admitted_under_a_condition_is_refused_without_it(client: TestClient) -> None:
     conditioned = [
         (m, p, role, needs)
         for m, p, op in operations(client.get("/openapi.json").json())
@@ -82,7 +83,7 @@ def test_a_role_admitted_under_a_condition_is_refused_without_it(client: TestCli
         assert call(client, method, path, auth(role), needs) != 403, f"{method} {path} as {role} with {needs}"
 
 
-def test_each_operation_names_its_roles_in_its_description(client: TestClient):
+def test_each_operation_names_its_roles_in_its_description(client: TestClient) -> None:
     for method, path, op in operations(client.get("/openapi.json").json()):
         roles = op["x-roles"]
         assert roles, f"{method} {path} has no x-roles"
@@ -91,7 +92,7 @@ def test_each_operation_names_its_roles_in_its_description(client: TestClient):
         assert all(role in line for role in roles if role != ANYONE)
 
 
-def test_operations_open_to_anyone_answer_without_a_key(client: TestClient):
+def test_operations_open_to_anyone_answer_without_a_key(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     open_ops = [(m, p) for m, p, op in operations(schema) if op["x-roles"] == [ANYONE]]
     assert ("GET", "/healthz") in open_ops
@@ -107,7 +108,7 @@ def _answer_example(op: dict[str, Any]) -> Any:
     return None
 
 
-def test_every_v1_operation_shows_a_request_and_an_answer_example(client: TestClient):
+def test_every_v1_operation_shows_a_request_and_an_answer_example(client: TestClient) -> None:
     missing = []
     for method, path, op in operations(client.get("/openapi.json").json()):
         if not path.startswith("/v1/"):
@@ -121,9 +122,10 @@ def test_every_v1_operation_shows_a_request_and_an_answer_example(client: TestCl
     assert missing == []
 
 
-def test_every_answer_example_fits_the_model_the_operation_answers_with(client: TestClient):
+def test_every_answer_example_fits_the_model_the_operation_answers_with(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     for route in api_routes(API_ROUTERS):
+        assert route.methods is not None
         for method in route.methods:
             example = _answer_example(schema["paths"][route.path_format][method.lower()])
             if example is not None and route.response_model is not None:
@@ -132,7 +134,7 @@ def test_every_answer_example_fits_the_model_the_operation_answers_with(client: 
                 pytest.fail(f"{operation_key(method, route)} has an example but no response model")
 
 
-def test_the_command_examples_are_commands_the_server_accepts_as_input(client: TestClient):
+def test_the_command_examples_are_commands_the_server_accepts_as_input(client: TestClient) -> None:
     body = client.get("/openapi.json").json()["paths"]["/v1/commands"]["post"]["requestBody"]
     examples = body["content"]["application/json"]["examples"]
     assert {"redeem", "register", "remove"} <= set(examples)
@@ -152,7 +154,7 @@ class _Links(HTMLParser):
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])
-def test_the_docs_pages_load_only_assets_served_by_the_server_itself(client: TestClient, page: str):
+def test_the_docs_pages_load_only_assets_served_by_the_server_itself(client: TestClient, page: str) -> None:
     response = client.get(page)
     assert response.status_code == 200
     parser = _Links()

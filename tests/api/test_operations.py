@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from api.bootstrap import create_app
 from ledger.commands import parse_command
@@ -42,7 +44,7 @@ CONTRACT_COMMANDS = {
 
 
 @pytest.fixture(scope="module")
-def openapi() -> dict:
+def openapi() -> dict[str, Any]:
     """The served /openapi.json (the same on every store, so read once from a memory ledger)."""
     with TestClient(create_app(settings_for("memory://"), announce=lambda _: None)) as http:
         response = http.get("/openapi.json")
@@ -50,14 +52,14 @@ def openapi() -> dict:
     return dict(response.json())
 
 
-def resolve(spec: dict, ref: str) -> dict:
-    node: dict = spec
+def resolve(spec: dict[str, Any], ref: str) -> dict[str, Any]:
+    node: dict[str, Any] = spec
     for part in ref.removeprefix("#/").split("/"):
         node = node[part]
     return node
 
 
-def test_openapi_documents_every_command_of_spec_section_4_with_an_example(openapi: dict):
+def test_openapi_documents_every_command_of_spec_section_4_with_an_example(openapi: dict[str, Any]) -> None:
     body = openapi["paths"]["/v1/commands"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     mapping = body["discriminator"]["mapping"]
     assert body["discriminator"]["propertyName"] == "type"
@@ -72,7 +74,7 @@ def test_openapi_documents_every_command_of_spec_section_4_with_an_example(opena
         assert {"effective_at", "idempotency_key"} <= set(schema["properties"])
 
 
-def test_openapi_documents_the_paths_and_query_parameters_of_section_9(openapi: dict):
+def test_openapi_documents_the_paths_and_query_parameters_of_section_9(openapi: dict[str, Any]) -> None:
     paths = openapi["paths"]
     expected = {
         ("post", "/v1/commands"): set(),
@@ -108,7 +110,7 @@ def test_openapi_documents_the_paths_and_query_parameters_of_section_9(openapi: 
     assert any(s.get("scheme", "").lower() == "bearer" for s in openapi["components"]["securitySchemes"].values())
 
 
-def test_openapi_documents_the_201_of_commands_and_the_error_shape(openapi: dict):
+def test_openapi_documents_the_201_of_commands_and_the_error_shape(openapi: dict[str, Any]) -> None:
     post = openapi["paths"]["/v1/commands"]["post"]["responses"]
     assert "201" in post
     accepted = resolve(openapi, post["201"]["content"]["application/json"]["schema"]["$ref"])
@@ -118,15 +120,15 @@ def test_openapi_documents_the_201_of_commands_and_the_error_shape(openapi: dict
     assert "429" in post
 
 
-def metric_samples(text: str) -> dict[str, list]:
-    samples: dict[str, list] = {}
+def metric_samples(text: str) -> dict[str, list[Sample]]:
+    samples: dict[str, list[Sample]] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             samples.setdefault(sample.name, []).append(sample)
     return samples
 
 
-def test_metrics_are_prometheus_text_with_request_counts_per_route_and_projection_lag(api: Api, world: World):
+def test_metrics_are_prometheus_text_with_request_counts_per_route_and_projection_lag(api: Api, world: World) -> None:
     for _ in range(3):
         assert (
             api.check(
@@ -156,7 +158,7 @@ def test_metrics_are_prometheus_text_with_request_counts_per_route_and_projectio
     assert lag.value == 0  # the reads above waited for the projection (min_position)
 
 
-def test_metrics_show_a_lagging_projection(make_client):
+def test_metrics_show_a_lagging_projection(make_client: Any) -> None:
     api = make_client(project=False)
     api.batch(world_commands())
     samples = metric_samples(api.http.get("/metrics").text)
@@ -164,7 +166,7 @@ def test_metrics_show_a_lagging_projection(make_client):
     assert lag.value == len(world_commands())
 
 
-def server_log_lines(captured: str) -> list[dict]:
+def server_log_lines(captured: str) -> list[dict[str, Any]]:
     """The app's JSON log lines (the test client's own httpx lines left out)."""
     lines = []
     for line in captured.splitlines():
@@ -175,7 +177,9 @@ def server_log_lines(captured: str) -> list[dict]:
     return lines
 
 
-def test_logs_never_contain_the_authorization_header_the_api_secret_or_an_access_code(make_client, capsys):
+def test_logs_never_contain_the_authorization_header_the_api_secret_or_an_access_code(
+    make_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     api = make_client()  # started inside the test, so its log handler writes to the captured stderr
     code = api.batch(world_commands()).json()["results"][-1]["result"]["code"]
     assert redeem(api, STAFF[0], code).status_code == 201
@@ -193,7 +197,7 @@ def test_logs_never_contain_the_authorization_header_the_api_secret_or_an_access
         assert secret not in text, f"{secret!r} leaked into the logs"
 
 
-def test_error_bodies_do_not_echo_a_malformed_code(api: Api, world: World):
+def test_error_bodies_do_not_echo_a_malformed_code(api: Api, world: World) -> None:
     secret = world.code + "Z" * 64
     response = redeem(api, STAFF[0], secret)
     assert response.status_code == 422

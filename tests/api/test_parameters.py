@@ -22,7 +22,7 @@ def allowed_role(allowed: set[str]) -> str:
     return next(role for role in ROLES if role in allowed)
 
 
-def test_every_v1_operation_refuses_a_parameter_it_does_not_read_and_names_it(api: Api, world: World):
+def test_every_v1_operation_refuses_a_parameter_it_does_not_read_and_names_it(api: Api, world: World) -> None:
     for name, (method, path, params, allowed) in endpoints(STAFF[0]).items():
         if method == "POST":
             response = api.http.post(
@@ -35,7 +35,7 @@ def test_every_v1_operation_refuses_a_parameter_it_does_not_read_and_names_it(ap
         assert "colour" in error["message"]
 
 
-def test_a_refused_parameter_appends_nothing(api: Api, world: World):
+def test_a_refused_parameter_appends_nothing(api: Api, world: World) -> None:
     body = {"type": "register_district", "district_id": "D-9", "name": "Nine"}
     response = api.http.post("/v1/commands", params={"dryrun": "1"}, json=body, headers=auth("registrar"))
     assert_error(response, 422, "invalid_input")
@@ -49,18 +49,20 @@ def test_a_refused_parameter_appends_nothing(api: Api, world: World):
         (f"/v1/people/{STAFF[0]}/timeline", {}),
     ],
 )
-def test_at_is_refused_where_the_read_takes_no_valid_time(api: Api, world: World, path: str, params: dict[str, str]):
+def test_at_is_refused_where_the_read_takes_no_valid_time(
+    api: Api, world: World, path: str, params: dict[str, str]
+) -> None:
     response = api.get(path, "support", at="2025-07-08", **params)
     error = assert_error(response, 422, "invalid_input")
     assert error["field"] == "at"
 
 
-def test_reads_of_the_log_itself_accept_min_position(api: Api, world: World):
+def test_reads_of_the_log_itself_accept_min_position(api: Api, world: World) -> None:
     for path in ("/v1/events", "/v1/verify", "/v1/checkpoints"):
         assert api.get(path, "auditor", min_position=world.position).status_code == 200, path
 
 
-def test_as_of_a_date_reads_the_ledger_as_known_at_the_start_of_that_day(api: Api, world: World):
+def test_as_of_a_date_reads_the_ledger_as_known_at_the_start_of_that_day(api: Api, world: World) -> None:
     redeem(api, STAFF[0], world.code)
     today = datetime.now(ZoneInfo("America/New_York")).date()
     rights = f"/v1/people/{STAFF[0]}/rights"
@@ -74,7 +76,7 @@ def test_as_of_a_date_reads_the_ledger_as_known_at_the_start_of_that_day(api: Ap
     assert [o["org_id"] for o in after["organizations"]] == ["S-1"]
 
 
-def test_as_of_is_described_the_same_way_on_every_operation(api: Api):
+def test_as_of_is_described_the_same_way_on_every_operation(api: Api) -> None:
     schema = api.http.get("/openapi.json").json()
     descriptions = {
         f"{method} {path}": p.get("description", "")

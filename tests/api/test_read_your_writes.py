@@ -22,7 +22,7 @@ def slow_listener(_position: int) -> None:
     time.sleep(0.3)
 
 
-def test_min_position_is_honoured_even_when_the_query_source_refreshes_late(api: Api, world: World):
+def test_min_position_is_honoured_even_when_the_query_source_refreshes_late(api: Api, world: World) -> None:
     system = container(api).system
     system.runner.stop()
     system.runner.listeners.insert(0, slow_listener)
@@ -38,7 +38,9 @@ def test_min_position_is_honoured_even_when_the_query_source_refreshes_late(api:
     assert response.json()["allowed"] is True
 
 
-def test_a_position_as_of_is_read_at_that_position_even_when_the_query_source_refreshes_late(api: Api, world: World):
+def test_a_position_as_of_is_read_at_that_position_even_when_the_query_source_refreshes_late(
+    api: Api, world: World
+) -> None:
     system = container(api).system
     system.runner.stop()
     system.runner.listeners.insert(0, slow_listener)
@@ -53,7 +55,7 @@ def test_a_position_as_of_is_read_at_that_position_even_when_the_query_source_re
     assert response.json()["allowed"] is True
 
 
-def test_runner_wait_returns_only_once_the_queries_can_read_that_position(store_url: str):
+def test_runner_wait_returns_only_once_the_queries_can_read_that_position(store_url: str) -> None:
     system = open_ledger(store_url, calendar=CALENDAR, hasher=FAST_HASHER, follow=False)
     try:
         position = run(system, type="register_district", district_id="D-9", name="Nine").position

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from api.deps import Container
@@ -12,7 +13,7 @@ from tests.api.conftest import PRINCIPAL, STAFF, TEACHER, Api, D, World, redeem
 from tests.api.test_commands import assert_error, instant
 
 CHECK_FIELDS = {"allowed", "role", "rules", "reason", "evidence", "position"}
-DATAFILE = {"org_id": "S-1", "report": "student_datafile", "exam_year": 2025, "school_id": "S-1"}
+DATAFILE: dict[str, Any] = {"org_id": "S-1", "report": "student_datafile", "exam_year": 2025, "school_id": "S-1"}
 
 
 def container(api: Api) -> Container:
@@ -24,7 +25,7 @@ def container(api: Api) -> Container:
 # --- check ---------------------------------------------------------------------------------------------
 
 
-def test_check_answers_exactly_allowed_role_rules_reason_evidence_position(api: Api, world: World):
+def test_check_answers_exactly_allowed_role_rules_reason_evidence_position(api: Api, world: World) -> None:
     redeemed = redeem(api, STAFF[0], world.code).json()
     response = api.check(person_id=STAFF[0], at="2025-07-08", min_position=redeemed["position"], **DATAFILE)
 
@@ -40,7 +41,7 @@ def test_check_answers_exactly_allowed_role_rules_reason_evidence_position(api: 
     assert body["position"] == redeemed["position"]
 
 
-def test_check_of_a_teacher_names_the_teacher_rules(api: Api, world: World):
+def test_check_of_a_teacher_names_the_teacher_rules(api: Api, world: World) -> None:
     body = api.check(
         person_id=TEACHER,
         at="2025-07-08",
@@ -59,7 +60,7 @@ def test_check_of_a_teacher_names_the_teacher_rules(api: Api, world: World):
     assert denied["role"] == "teacher"
 
 
-def test_check_of_an_unknown_person_is_200_not_allowed_with_r1(api: Api, world: World):
+def test_check_of_an_unknown_person_is_200_not_allowed_with_r1(api: Api, world: World) -> None:
     response = api.check(person_id="P-NOBODY", at="2025-07-08", **DATAFILE)
     assert response.status_code == 200, response.text
     body = response.json()
@@ -69,7 +70,7 @@ def test_check_of_an_unknown_person_is_200_not_allowed_with_r1(api: Api, world: 
     assert body["evidence"] == []
 
 
-def test_check_for_an_unknown_organization_or_school_is_404(api: Api, world: World):
+def test_check_for_an_unknown_organization_or_school_is_404(api: Api, world: World) -> None:
     assert_error(
         api.check(person_id=STAFF[0], org_id="S-NOWHERE", report="student_datafile", exam_year=2025, school_id="S-1"),
         404,
@@ -81,7 +82,7 @@ def test_check_for_an_unknown_organization_or_school_is_404(api: Api, world: Wor
     assert error["field"] == "school_id"
 
 
-def test_check_needs_school_id_except_for_the_district_score_summary(api: Api, world: World):
+def test_check_needs_school_id_except_for_the_district_score_summary(api: Api, world: World) -> None:
     error = assert_error(
         api.check(person_id=STAFF[0], org_id="S-1", report="student_datafile", exam_year=2025), 422, "invalid_input"
     )
@@ -90,8 +91,8 @@ def test_check_needs_school_id_except_for_the_district_score_summary(api: Api, w
     assert response.status_code == 200, response.text
 
 
-def test_check_with_malformed_input_is_422_naming_the_field(api: Api, world: World):
-    cases = [
+def test_check_with_malformed_input_is_422_naming_the_field(api: Api, world: World) -> None:
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"at": "2025-13-01"}, "at"),
         ({"at": "July 8"}, "at"),
         ({"as_of": "yesterday"}, "as_of"),
@@ -108,11 +109,11 @@ def test_check_with_malformed_input_is_422_naming_the_field(api: Api, world: Wor
     assert missing["field"] == "person_id"
 
 
-def test_as_of_takes_a_position_or_an_instant(api: Api, world: World):
+def test_as_of_takes_a_position_or_an_instant(api: Api, world: World) -> None:
     redeemed = redeem(api, STAFF[0], world.code).json()
     recorded_at = instant(redeemed["recorded_at"])
 
-    def check(as_of: object) -> dict:
+    def check(as_of: object) -> dict[str, Any]:
         response = api.check(person_id=STAFF[0], at="2025-07-08", as_of=as_of, **DATAFILE)
         assert response.status_code == 200, response.text
         return dict(response.json())
@@ -132,7 +133,9 @@ def test_as_of_takes_a_position_or_an_instant(api: Api, world: World):
     assert zulu["position"] == redeemed["position"]
 
 
-def test_at_takes_an_instant_or_a_date_read_as_the_start_of_that_day_in_the_ledgers_zone(api: Api, world: World):
+def test_at_takes_an_instant_or_a_date_read_as_the_start_of_that_day_in_the_ledgers_zone(
+    api: Api, world: World
+) -> None:
     api.ok(
         type="redeem_access_code",
         school_id="S-1",
@@ -156,7 +159,7 @@ def test_at_takes_an_instant_or_a_date_read_as_the_start_of_that_day_in_the_ledg
     assert not allowed("2025-07-09")
 
 
-def test_min_position_waits_for_the_projection_then_answers(api: Api, world: World):
+def test_min_position_waits_for_the_projection_then_answers(api: Api, world: World) -> None:
     runner = container(api).system.runner
     runner.stop()  # the projection falls behind until the thread below catches it up
     redeemed = redeem(api, STAFF[0], world.code).json()
@@ -179,7 +182,7 @@ def test_min_position_waits_for_the_projection_then_answers(api: Api, world: Wor
     assert waited >= 0.3
 
 
-def test_min_position_that_cannot_be_reached_in_time_is_503_with_a_clear_error(make_client):
+def test_min_position_that_cannot_be_reached_in_time_is_503_with_a_clear_error(make_client: Any) -> None:
     api = make_client(project=False, read_wait_seconds=0.2)
     written = api.ok(type="register_district", district_id="D-9", name="Nine")
     started = time.monotonic()
@@ -197,7 +200,7 @@ def test_min_position_that_cannot_be_reached_in_time_is_503_with_a_clear_error(m
 # --- rights and timeline -------------------------------------------------------------------------------
 
 
-def test_rights_lists_each_organization_with_role_validity_scopes_and_sources(api: Api, world: World):
+def test_rights_lists_each_organization_with_role_validity_scopes_and_sources(api: Api, world: World) -> None:
     redeemed = redeem(api, STAFF[0], world.code).json()
     response = api.get(f"/v1/people/{STAFF[0]}/rights", "portal", at="2025-07-08", min_position=redeemed["position"])
     assert response.status_code == 200
@@ -216,14 +219,14 @@ def test_rights_lists_each_organization_with_role_validity_scopes_and_sources(ap
     assert org["scopes"]
 
 
-def test_rights_show_an_open_end_as_null(api: Api, world: World):
+def test_rights_show_an_open_end_as_null(api: Api, world: World) -> None:
     body = api.get(f"/v1/people/{TEACHER}/rights", "portal", at="2025-07-08").json()
     (org,) = body["organizations"]
     assert org["role"] == "teacher"
     assert org["valid_to"] is None  # no later release yet: nothing ends the teacher's access
 
 
-def test_rights_as_of_an_earlier_position_show_what_was_known_then(api: Api, world: World):
+def test_rights_as_of_an_earlier_position_show_what_was_known_then(api: Api, world: World) -> None:
     redeem(api, STAFF[0], world.code)
     body = api.get(f"/v1/people/{STAFF[0]}/rights", "portal", at="2025-07-08", as_of=world.position).json()
     assert body["position"] == world.position
@@ -231,12 +234,12 @@ def test_rights_as_of_an_earlier_position_show_what_was_known_then(api: Api, wor
     assert [(o["org_id"], o["role"], o["valid_to"]) for o in body["organizations"]] == [("S-1", None, None)]
 
 
-def test_rights_and_timeline_of_an_unknown_person_are_404(api: Api, world: World):
+def test_rights_and_timeline_of_an_unknown_person_are_404(api: Api, world: World) -> None:
     assert_error(api.get("/v1/people/P-NOBODY/rights", "portal"), 404, "unknown_person")
     assert_error(api.get("/v1/people/P-NOBODY/timeline", "support"), 404, "unknown_person")
 
 
-def test_the_timeline_shows_events_with_both_times_and_intervals_known_from_and_to(api: Api, world: World):
+def test_the_timeline_shows_events_with_both_times_and_intervals_known_from_and_to(api: Api, world: World) -> None:
     redeemed = api.ok(
         type="redeem_access_code",
         school_id="S-1",
@@ -282,7 +285,7 @@ def test_the_timeline_shows_events_with_both_times_and_intervals_known_from_and_
 # --- who had access, windows ---------------------------------------------------------------------------
 
 
-def test_who_had_access_lists_person_role_interval_and_sources(api: Api, world: World):
+def test_who_had_access_lists_person_role_interval_and_sources(api: Api, world: World) -> None:
     redeemed = redeem(api, STAFF[0], world.code).json()
     response = api.get(
         "/v1/orgs/S-1/access", "support", from_="2025-07-01", to="2025-08-01", min_position=redeemed["position"]
@@ -309,7 +312,7 @@ def test_who_had_access_lists_person_role_interval_and_sources(api: Api, world: 
     assert {e["person_id"] for e in earlier.json()["entries"]} == {TEACHER}
 
 
-def test_who_had_access_names_people_and_grants_and_shows_times_in_the_ledgers_zone(api: Api, world: World):
+def test_who_had_access_names_people_and_grants_and_shows_times_in_the_ledgers_zone(api: Api, world: World) -> None:
     redeemed = redeem(api, STAFF[0], world.code).json()
     body = api.get("/v1/orgs/S-1/access", "auditor", from_="2025-07-01", to="2026-08-01").json()
     assert (body["org_name"], body["zone"], body["clipped"]) == ("School One", "America/New_York", False)
@@ -326,7 +329,9 @@ def test_who_had_access_names_people_and_grants_and_shows_times_in_the_ledgers_z
     )
 
 
-def test_who_had_access_with_clip_cuts_intervals_to_the_range_and_without_it_shows_them_whole(api: Api, world: World):
+def test_who_had_access_with_clip_cuts_intervals_to_the_range_and_without_it_shows_them_whole(
+    api: Api, world: World
+) -> None:
     redeem(api, STAFF[0], world.code)
     window = {"from_": "2025-12-01", "to": "2026-01-01"}
     whole = api.get("/v1/orgs/S-1/access", "auditor", **window).json()
@@ -344,7 +349,9 @@ def test_who_had_access_with_clip_cuts_intervals_to_the_range_and_without_it_sho
         assert e["grants"] == by_person[e["person_id"]]["grants"]
 
 
-def test_who_had_access_refuses_a_clip_that_is_not_a_boolean_and_a_parameter_it_does_not_read(api: Api, world: World):
+def test_who_had_access_refuses_a_clip_that_is_not_a_boolean_and_a_parameter_it_does_not_read(
+    api: Api, world: World
+) -> None:
     window = {"from_": "2025-07-01", "to": "2025-08-01"}
     error = assert_error(api.get("/v1/orgs/S-1/access", "support", **window, clip="maybe"), 422, "invalid_input")
     assert error["field"] == "clip"
@@ -352,7 +359,7 @@ def test_who_had_access_refuses_a_clip_that_is_not_a_boolean_and_a_parameter_it_
     assert error["field"] == "clipped"
 
 
-def test_who_had_access_refuses_malformed_windows_with_422(api: Api, world: World):
+def test_who_had_access_refuses_malformed_windows_with_422(api: Api, world: World) -> None:
     for params, field in [
         ({"to": "2025-08-01"}, "from"),
         ({"from_": "2025-07-01"}, "to"),
@@ -364,12 +371,12 @@ def test_who_had_access_refuses_malformed_windows_with_422(api: Api, world: Worl
         assert error["field"] == field, (params, error)
 
 
-def test_access_and_windows_of_an_unknown_organization_are_404(api: Api, world: World):
+def test_access_and_windows_of_an_unknown_organization_are_404(api: Api, world: World) -> None:
     assert_error(api.get("/v1/orgs/S-NOWHERE/access", "support", from_="2025-07-01", to="2025-08-01"), 404)
     assert_error(api.get("/v1/orgs/S-NOWHERE/windows", "portal"), 404)
 
 
-def test_windows_of_a_school_show_the_released_year_code_and_staff_places(api: Api, world: World):
+def test_windows_of_a_school_show_the_released_year_code_and_staff_places(api: Api, world: World) -> None:
     redeemed = redeem(api, STAFF[0], world.code).json()
     response = api.get("/v1/orgs/S-1/windows", "portal", at="2025-07-08", min_position=redeemed["position"])
     assert response.status_code == 200
@@ -387,7 +394,7 @@ def test_windows_of_a_school_show_the_released_year_code_and_staff_places(api: A
     assert before_release["current_released_year"] is None
 
 
-def test_windows_of_a_district(api: Api, world: World):
+def test_windows_of_a_district(api: Api, world: World) -> None:
     body = api.get(f"/v1/orgs/{D}/windows", "support", at="2025-07-08").json()
     assert (body["org_id"], body["current_released_year"]) == (D, 2025)
 
@@ -395,7 +402,7 @@ def test_windows_of_a_district(api: Api, world: World):
 # --- feed, verify, healthz -----------------------------------------------------------------------------
 
 
-def test_the_feed_pages_by_after_and_limit_in_ledger_order(api: Api, world: World):
+def test_the_feed_pages_by_after_and_limit_in_ledger_order(api: Api, world: World) -> None:
     seen: list[int] = []
     after = 0
     while True:
@@ -417,13 +424,13 @@ def test_the_feed_pages_by_after_and_limit_in_ledger_order(api: Api, world: Worl
     instant(first["recorded_at"]), instant(first["effective_at"])
 
 
-def test_the_feed_refuses_a_bad_page_with_422(api: Api):
+def test_the_feed_refuses_a_bad_page_with_422(api: Api) -> None:
     for params in ({"limit": 0}, {"limit": 100_000}, {"after": -1}, {"after": "start"}):
         error = assert_error(api.get("/v1/events", **params), 422, "invalid_input")
         assert error["field"] in ("limit", "after")
 
 
-def test_verify_says_the_stored_events_are_intact(api: Api, world: World):
+def test_verify_says_the_stored_events_are_intact(api: Api, world: World) -> None:
     body = api.get("/v1/verify").json()
     assert set(body) >= {"ok", "checked", "position", "first_bad_position"}
     assert body["ok"] is True
@@ -431,7 +438,7 @@ def test_verify_says_the_stored_events_are_intact(api: Api, world: World):
     assert body["first_bad_position"] is None
 
 
-def test_healthz_answers_ok_and_the_latest_position_without_a_key(api: Api, world: World):
+def test_healthz_answers_ok_and_the_latest_position_without_a_key(api: Api, world: World) -> None:
     response = api.http.get("/healthz")
     assert response.status_code == 200
     assert response.json()["ok"] is True

@@ -24,7 +24,7 @@ def check(api: Api, person_id: str) -> dict[str, Any]:
     return dict(response.json())
 
 
-def test_an_affiliation_without_a_role_is_listed_with_the_reason_a_check_gives(api: Api, world: World):
+def test_an_affiliation_without_a_role_is_listed_with_the_reason_a_check_gives(api: Api, world: World) -> None:
     person = STAFF[1]  # affiliated with S-1, never redeemed a code
 
     school = org_rights(api, person)["S-1"]
@@ -43,7 +43,7 @@ def test_an_affiliation_without_a_role_is_listed_with_the_reason_a_check_gives(a
     assert len(school["evidence"]) == 1  # the affiliation
 
 
-def test_a_removed_staff_member_is_told_the_removal_and_the_event_that_recorded_it(api: Api, world: World):
+def test_a_removed_staff_member_is_told_the_removal_and_the_event_that_recorded_it(api: Api, world: World) -> None:
     person = STAFF[0]
     redeem(api, person, world.code)
     removal = api.ok(
@@ -60,7 +60,7 @@ def test_a_removed_staff_member_is_told_the_removal_and_the_event_that_recorded_
     assert (school["reason"], school["evidence"]) == (decided["reason"], decided["evidence"])
 
 
-def test_an_organization_where_a_role_is_held_carries_no_explanation(api: Api, world: World):
+def test_an_organization_where_a_role_is_held_carries_no_explanation(api: Api, world: World) -> None:
     redeem(api, STAFF[0], world.code)
     school = org_rights(api, STAFF[0])["S-1"]
     assert school["role"] == "school_admin"

@@ -132,7 +132,7 @@ def exercise(
     run()
 
 
-def test_a_thousand_generated_requests_find_no_server_error_and_no_response_off_its_schema(schema):
+def test_a_thousand_generated_requests_find_no_server_error_and_no_response_off_its_schema(schema: Any) -> None:
     counts: dict[str, int] = {}
     failures: list[str] = []
     for result in schema.get_all_operations():
@@ -197,7 +197,7 @@ def send_hostile_numbers(operation: Any, name: str, headers: dict[str, str]) -> 
     run()
 
 
-def test_digits_of_other_scripts_and_very_long_numbers_in_any_numeric_parameter_are_a_422(schema):
+def test_digits_of_other_scripts_and_very_long_numbers_in_any_numeric_parameter_are_a_422(schema: Any) -> None:
     tried: dict[str, list[str]] = {}
     for result in schema.get_all_operations():
         operation = result.ok()

@@ -23,7 +23,7 @@ def public_key(api: Api) -> bytes:
     return raw
 
 
-def test_every_201_carries_a_receipt_whose_signed_head_covers_the_command_and_proves_its_leaf(api: Api):
+def test_every_201_carries_a_receipt_whose_signed_head_covers_the_command_and_proves_its_leaf(api: Api) -> None:
     key = public_key(api)
     first = api.ok(**person("A"))
     second = api.ok(**person("B"))
@@ -41,7 +41,7 @@ def test_every_201_carries_a_receipt_whose_signed_head_covers_the_command_and_pr
             )
 
 
-def test_a_batch_receipt_covers_every_event_and_each_result_its_own(api: Api):
+def test_a_batch_receipt_covers_every_event_and_each_result_its_own(api: Api) -> None:
     key = public_key(api)
     response = api.batch([person("C1"), person("C2"), person("C3")])
     assert response.status_code == 201, response.text
@@ -53,7 +53,7 @@ def test_a_batch_receipt_covers_every_event_and_each_result_its_own(api: Api):
         assert [leaf["position"] for leaf in result["receipt"]["leaves"]] == [result["position"]]
 
 
-def test_an_idempotent_replay_answers_the_first_leaves_under_a_head_that_still_holds_them(api: Api):
+def test_an_idempotent_replay_answers_the_first_leaves_under_a_head_that_still_holds_them(api: Api) -> None:
     key = public_key(api)
     first = api.ok(**person("I", idempotency_key="k-1"))
     api.ok(**person("J"))
@@ -63,7 +63,7 @@ def test_an_idempotent_replay_answers_the_first_leaves_under_a_head_that_still_h
     assert size >= again["position"]
 
 
-def test_the_proof_carries_the_entry_with_the_event_id_and_position_and_every_event_is_proved(api: Api):
+def test_the_proof_carries_the_entry_with_the_event_id_and_position_and_every_event_is_proved(api: Api) -> None:
     key = public_key(api)
     events = [api.ok(**person(f"P{i}"))["events"][0] for i in range(7)]
     head = api.get("/v1/log/head", "portal").json()
@@ -77,7 +77,7 @@ def test_the_proof_carries_the_entry_with_the_event_id_and_position_and_every_ev
         check_inclusion(bytes.fromhex(proof["leaf_hash"]), proof["leaf_index"], proof["audit_path"], proof["head"], key)
 
 
-def test_consistency_proofs_verify_between_every_pair_of_sizes(api: Api):
+def test_consistency_proofs_verify_between_every_pair_of_sizes(api: Api) -> None:
     key = public_key(api)
     for i in range(6):
         api.ok(**person(f"Q{i}"))
@@ -89,7 +89,7 @@ def test_consistency_proofs_verify_between_every_pair_of_sizes(api: Api):
             check_consistency(body["first_head"], body["second_head"], body["proof"], key)
 
 
-def test_unknown_events_and_sizes_beyond_the_log_are_refused_naming_the_field(api: Api):
+def test_unknown_events_and_sizes_beyond_the_log_are_refused_naming_the_field(api: Api) -> None:
     api.ok(**person("R0"))
     event = api.ok(**person("R"))["events"][0]
     n = api.get("/v1/log/head").json()["tree_size"]
@@ -109,7 +109,7 @@ def test_unknown_events_and_sizes_beyond_the_log_are_refused_naming_the_field(ap
     assert api.get("/v1/log/consistency", first=0, second=1).status_code == 422
 
 
-def test_who_may_read_heads_and_proofs(api: Api):
+def test_who_may_read_heads_and_proofs(api: Api) -> None:
     event = api.ok(**person("S"))["events"][0]
     assert api.http.get("/v1/log/head", headers=auth("registrar")).status_code == 403
     assert api.http.get("/v1/log/head", headers=auth("portal")).status_code == 200
@@ -118,7 +118,7 @@ def test_who_may_read_heads_and_proofs(api: Api):
     assert api.http.get("/v1/log/head").status_code == 401
 
 
-def test_get_verify_records_nothing_and_a_posted_checkpoint_signs_the_verified_head(api: Api):
+def test_get_verify_records_nothing_and_a_posted_checkpoint_signs_the_verified_head(api: Api) -> None:
     key = public_key(api)
     for i in range(3):
         api.ok(**person(f"V{i}"))

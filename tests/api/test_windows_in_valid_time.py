@@ -6,7 +6,9 @@ from tests.api.conftest import STAFF, Api, S, World, redeem
 from tests.api.test_commands import instant
 
 
-def test_windows_list_one_valid_code_after_a_backdated_code_is_recorded_behind_its_reissue(api: Api, world: World):
+def test_windows_list_one_valid_code_after_a_backdated_code_is_recorded_behind_its_reissue(
+    api: Api, world: World
+) -> None:
     a = api.ok(type="issue_access_code", school_id=S, exam_year=2025, effective_at="2025-07-24")["result"]
     b = api.ok(type="issue_access_code", school_id=S, exam_year=2025, effective_at="2025-07-10")["result"]
 
