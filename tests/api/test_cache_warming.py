@@ -79,7 +79,7 @@ def warming_of(http: TestClient) -> dict[str, Any]:
 
 def test_a_restarted_server_is_live_ready_and_answers_checks_while_it_warms(
     ledger_with_history: str, gate: threading.Event
-):
+) -> None:
     with start_held(ledger_with_history, gate) as http:
         assert http.get("/healthz").status_code == 200
         warming = warming_of(http)
@@ -100,7 +100,7 @@ def test_a_restarted_server_is_live_ready_and_answers_checks_while_it_warms(
         assert again.json() == {**check.json(), "position": again.json()["position"]}
 
 
-def test_a_server_with_warming_turned_off_reports_no_warming(ledger_with_history: str):
+def test_a_server_with_warming_turned_off_reports_no_warming(ledger_with_history: str) -> None:
     with TestClient(create_app(settings_for(ledger_with_history, warm_cache=False), announce=lambda _: None)) as http:
         response = http.get("/readyz")
         assert response.status_code == 200

@@ -105,7 +105,7 @@ NEW_ADMIN = [
 ]
 
 
-def test_support_previews_a_batch_decided_together_and_its_keys_stay_free(http):
+def test_support_previews_a_batch_decided_together_and_its_keys_stay_free(http: TestClient) -> None:
     before = head(http)
     answer = http.post(
         "/v1/commands/batch", params={"dry_run": "true"}, json={"commands": NEW_ADMIN}, headers=bearer("support")
@@ -132,7 +132,7 @@ def test_support_previews_a_batch_decided_together_and_its_keys_stay_free(http):
     assert appended == list(range(before + 1, before + 5))  # appended, not answered as replays
 
 
-def test_a_refused_batch_preview_answers_the_same_error_as_the_batch_naming_the_command(http):
+def test_a_refused_batch_preview_answers_the_same_error_as_the_batch_naming_the_command(http: TestClient) -> None:
     commands = [
         {"type": "register_person", "person_id": "P-BATCH2", "name": "Two", "email": "two@x.org"},
         {"type": "remove_access", "person_id": "P-1001", "org_id": "S-110", "removed_by": "P-1002"},
@@ -157,7 +157,7 @@ def test_a_refused_batch_preview_answers_the_same_error_as_the_batch_naming_the_
     ],
     ids=["a batch of one", "a key twice"],
 )
-def test_a_batch_preview_is_refused_exactly_as_the_batch(http, commands):
+def test_a_batch_preview_is_refused_exactly_as_the_batch(http: TestClient, commands: list[dict[str, Any]]) -> None:
     before = head(http)
     previewed = http.post("/v1/commands/batch?dry_run=true", json={"commands": commands}, headers=bearer("registrar"))
     real = http.post("/v1/commands/batch", json={"commands": commands}, headers=bearer("registrar"))
@@ -170,7 +170,9 @@ def test_a_batch_preview_is_refused_exactly_as_the_batch(http, commands):
 @pytest.mark.parametrize(
     ("role", "dry_run", "status"), [("support", False, 403), ("portal", True, 403), ("auditor", True, 403)]
 )
-def test_support_may_only_preview_a_batch_and_portal_and_auditor_may_not_send_one(http, role, dry_run, status):
+def test_support_may_only_preview_a_batch_and_portal_and_auditor_may_not_send_one(
+    http: TestClient, role: str, dry_run: bool, status: int
+) -> None:
     commands = [{"type": "register_person", "person_id": "P-NEW2", "name": "New", "email": "new2@x.org"}]
     before = head(http)
     answer = http.post(

@@ -24,7 +24,7 @@ def named_scenario(ledger: LedgerSystem, clock: Clock) -> None:
     ledger.runner.catch_up()
 
 
-def test_each_grant_names_the_type_and_position_of_its_event_in_the_log(ledger: LedgerSystem, clock: Clock):
+def test_each_grant_names_the_type_and_position_of_its_event_in_the_log(ledger: LedgerSystem, clock: Clock) -> None:
     named_scenario(ledger, clock)
     answer = ledger.queries.who_had_access("S1", *WINDOW, Level.STUDENT)
     logged = {r.position: r.stored for r in ledger.service.recorder.read_rows(0, 10_000)}
@@ -41,7 +41,7 @@ def test_each_grant_names_the_type_and_position_of_its_event_in_the_log(ledger: 
 
 def test_each_interval_names_the_person_and_the_organization_acted_for_as_known_at_its_position(
     ledger: LedgerSystem, clock: Clock
-):
+) -> None:
     named_scenario(ledger, clock)
     found = {(e.person_id, e.via_org): e for e in ledger.queries.who_had_access("D1", *WINDOW, Level.STUDENT).entries}
     assert found[("AS", "S1")].person_name == "Ada Stone"
@@ -53,7 +53,7 @@ def test_each_interval_names_the_person_and_the_organization_acted_for_as_known_
     assert before_rename.org_name == "Lakeside High"
 
 
-def test_by_person_lists_intervals_by_person_then_start(ledger: LedgerSystem, clock: Clock):
+def test_by_person_lists_intervals_by_person_then_start(ledger: LedgerSystem, clock: Clock) -> None:
     named_scenario(ledger, clock)
     answer = ledger.queries.who_had_access("S1", ny(2024, 1, 1), ny(2026, 1, 1), Level.AGGREGATE)
     rows = [(e.person_id, e.valid_from) for e in answer.by_person()]
@@ -64,7 +64,7 @@ def test_by_person_lists_intervals_by_person_then_start(ledger: LedgerSystem, cl
 
 def test_clip_cuts_each_interval_to_the_half_open_range_and_whole_intervals_stay_whole_without_it(
     ledger: LedgerSystem, clock: Clock
-):
+) -> None:
     named_scenario(ledger, clock)
     start, end = ny(2025, 9, 15), ny(2025, 10, 15)
     whole = ledger.queries.who_had_access("S1", start, end, Level.AGGREGATE)
@@ -83,7 +83,7 @@ def test_clip_cuts_each_interval_to_the_half_open_range_and_whole_intervals_stay
         assert start <= c.valid_from < c.valid_to <= end  # [from, to): never past `to`, never empty
 
 
-def test_an_interval_ending_exactly_at_the_start_of_the_range_is_not_in_it(ledger: LedgerSystem, clock: Clock):
+def test_an_interval_ending_exactly_at_the_start_of_the_range_is_not_in_it(ledger: LedgerSystem, clock: Clock) -> None:
     named_scenario(ledger, clock)
     # T3's access (school year 2024) ends at the 2025 release: [release, …) does not meet it.
     for clip in (False, True):

@@ -38,7 +38,9 @@ def keyed(commands: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
     return [{**c, "idempotency_key": f"{prefix}-{i}"} for i, c in enumerate(commands)]
 
 
-def test_a_large_batch_is_recorded_in_order_with_a_chain_and_tree_that_verify(ledger: LedgerSystem, clock: Clock):
+def test_a_large_batch_is_recorded_in_order_with_a_chain_and_tree_that_verify(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
     run(ledger, type="register_school", school_id="S1", name="S")
     commands = keyed([c for n in range(150) for c in teacher(n)], "imp")
     outcomes = run_batch(ledger, commands)
@@ -59,7 +61,7 @@ def test_a_large_batch_is_recorded_in_order_with_a_chain_and_tree_that_verify(le
 
 def test_a_large_batch_run_again_is_answered_from_its_idempotency_records_and_appends_nothing(
     ledger: LedgerSystem, clock: Clock
-):
+) -> None:
     run(ledger, type="register_school", school_id="S1", name="S")
     commands = keyed([c for n in range(100) for c in teacher(n)], "imp")
     first = run_batch(ledger, commands)
@@ -71,7 +73,9 @@ def test_a_large_batch_run_again_is_answered_from_its_idempotency_records_and_ap
     assert [o.events for o in again] == [o.events for o in first]
 
 
-def test_a_large_batch_with_one_refused_command_records_nothing_and_names_it(ledger: LedgerSystem, clock: Clock):
+def test_a_large_batch_with_one_refused_command_records_nothing_and_names_it(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
     run(ledger, type="register_school", school_id="S1", name="S")
     commands = keyed([c for n in range(100) for c in teacher(n)], "imp")
     commands.insert(321, {"type": "add_affiliation", "person_id": "T3", "org_id": "S1"})  # T3 is affiliated
@@ -88,7 +92,9 @@ def test_a_large_batch_with_one_refused_command_records_nothing_and_names_it(led
     assert ledger.service.recorder.tree_size() == before + 321
 
 
-def test_the_garbage_collector_runs_again_after_a_batch_whether_recorded_or_refused(ledger: LedgerSystem, clock: Clock):
+def test_the_garbage_collector_runs_again_after_a_batch_whether_recorded_or_refused(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
     run(ledger, type="register_school", school_id="S1", name="S")
     run_batch(ledger, teacher(1))
     assert gc.isenabled()
@@ -97,7 +103,7 @@ def test_the_garbage_collector_runs_again_after_a_batch_whether_recorded_or_refu
     assert gc.isenabled()
 
 
-def test_event_ids_are_uuid7_strings_that_grow_with_time():
+def test_event_ids_are_uuid7_strings_that_grow_with_time() -> None:
     ids = [uuid7() for _ in range(2000)]
     assert len(set(ids)) == len(ids)
     for value in ids[:50]:

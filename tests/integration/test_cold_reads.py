@@ -93,7 +93,7 @@ def teacher_check(queries: Queries, as_of: int | None = None) -> Any:
     )
 
 
-def test_a_first_check_after_a_start_costs_one_round_trip_to_the_store(ledger: LedgerSystem):
+def test_a_first_check_after_a_start_costs_one_round_trip_to_the_store(ledger: LedgerSystem) -> None:
     school_with_a_teacher(ledger)
     view = CountingIndex(ledger.view)
     queries = started(ledger, view)
@@ -107,7 +107,7 @@ def test_a_first_check_after_a_start_costs_one_round_trip_to_the_store(ledger: L
     assert view.calls == ["load_streams"], "a second check of the same person is answered from memory"
 
 
-def test_a_first_check_as_of_a_past_position_also_costs_one_round_trip(ledger: LedgerSystem):
+def test_a_first_check_as_of_a_past_position_also_costs_one_round_trip(ledger: LedgerSystem) -> None:
     school_with_a_teacher(ledger)
     view = CountingIndex(ledger.view)
     queries = started(ledger, view)
@@ -121,7 +121,7 @@ def test_a_first_check_as_of_a_past_position_also_costs_one_round_trip(ledger: L
     assert view.calls == ["load_streams"]
 
 
-def test_a_stream_loaded_while_the_cache_moves_on_misses_no_fact(ledger: LedgerSystem):
+def test_a_stream_loaded_while_the_cache_moves_on_misses_no_fact(ledger: LedgerSystem) -> None:
     """A command lands (and the cache takes it in) between the cold read and keeping what it read."""
     school_with_a_teacher(ledger)
     written: list[int] = []
@@ -145,7 +145,7 @@ def test_a_stream_loaded_while_the_cache_moves_on_misses_no_fact(ledger: LedgerS
     assert person.org_ids == fresh.org_ids == {"S1", "D1"}
 
 
-def test_warming_loads_organizations_first_and_stops_at_the_cache_limit_without_evicting(ledger: LedgerSystem):
+def test_warming_loads_organizations_first_and_stops_at_the_cache_limit_without_evicting(ledger: LedgerSystem) -> None:
     school_with_a_teacher(ledger)
     for n in range(2, 6):  # people A2…A5 (one fact each), warmed before T1
         run(ledger, type="register_person", person_id=f"A{n}", name="A", email=f"a{n}@x.org", effective_at=PAST)
@@ -175,7 +175,7 @@ def test_warming_loads_organizations_first_and_stops_at_the_cache_limit_without_
     assert not source.holds(["person:A3"])
 
 
-def test_warming_holds_every_stream_when_the_cache_has_room(ledger: LedgerSystem):
+def test_warming_holds_every_stream_when_the_cache_has_room(ledger: LedgerSystem) -> None:
     school_with_a_teacher(ledger)
     view = CountingIndex(ledger.view)
     queries = started(ledger, view)
@@ -209,12 +209,14 @@ def answers(system: LedgerSystem, make: Callable[[], Queries], questions: list[P
 @given(history=histories(), data=st.data())
 def test_checks_and_rights_are_the_same_from_a_cold_a_warmed_and_a_tiny_cache(
     store: str, history: list[Any], data: st.DataObject
-):
+) -> None:
     clock = Clock(START)
     with fresh_ledger(store, clock) as system:
         done = execute(system, clock, history)
         last = system.runner.catch_up()
-        questions = [p for p in data.draw(probes(done), label="questions") if isinstance(p, CheckProbe | RightsProbe)]
+        questions: list[Probe] = [
+            p for p in data.draw(probes(done), label="questions") if isinstance(p, CheckProbe | RightsProbe)
+        ]
         events = ReferenceSource(system.service.recorder, system.service.mapper).events
         log = Log(last, [e.recorded_at for _, e in events], [p for p, e in events if isinstance(e, EventVoided)])
 

@@ -132,7 +132,7 @@ def test_a_redemption_is_not_previewed_so_no_code_is_judged_without_a_trace(ledg
 
 def test_a_batch_previews_decided_together_with_the_access_changes_of_the_whole_batch(
     ledger: LedgerSystem, clock: Clock
-):
+) -> None:
     year = scenario(ledger, clock, late_removal=False)
     clock.set("2025-10-15T12:00:00")
     last = ledger.service.recorder.last_position()
@@ -162,7 +162,7 @@ def test_a_batch_previews_decided_together_with_the_access_changes_of_the_whole_
     assert outcomes[-1].position == decided.events[-1][0]
 
 
-def test_a_refused_batch_preview_names_the_command_and_records_nothing(ledger: LedgerSystem, clock: Clock):
+def test_a_refused_batch_preview_names_the_command_and_records_nothing(ledger: LedgerSystem, clock: Clock) -> None:
     scenario(ledger, clock, late_removal=False)
     last = ledger.service.recorder.last_position()
     for batch in (
@@ -188,7 +188,7 @@ def test_a_refused_batch_preview_names_the_command_and_records_nothing(ledger: L
     assert ledger.service.recorder.last_position() == last
 
 
-def test_a_batch_preview_refuses_an_idempotency_key_given_twice(ledger: LedgerSystem, clock: Clock):
+def test_a_batch_preview_refuses_an_idempotency_key_given_twice(ledger: LedgerSystem, clock: Clock) -> None:
     scenario(ledger, clock, late_removal=False)
     twice = [
         parse_command({"type": "accept_terms", "person_id": p, "terms_version": "v2", "idempotency_key": "same"})

@@ -56,7 +56,7 @@ def parsed(rows: list[list[str]]) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(buffer.getvalue())))
 
 
-def test_csv_rows_go_by_person_then_start_with_names_grants_and_local_times_with_their_offsets():
+def test_csv_rows_go_by_person_then_start_with_names_grants_and_local_times_with_their_offsets() -> None:
     rows = parsed(access_csv_rows(ANSWER, ZONE))
     assert [(r["person_id"], r["valid_from"]) for r in rows] == [
         ("P-1", "2025-07-02T09:30:00-04:00"),
@@ -71,7 +71,7 @@ def test_csv_rows_go_by_person_then_start_with_names_grants_and_local_times_with
     assert {(r["via_org"], r["via_org_name"]) for r in rows} == {("S-110", "Lakeside High")}
 
 
-def test_the_text_says_who_for_whom_when_and_through_which_grant_in_the_same_order():
+def test_the_text_says_who_for_whom_when_and_through_which_grant_in_the_same_order() -> None:
     lines = access_text(ANSWER, ZONE)
     assert lines[0] == "3 intervals, times in America/New_York, intervals shown whole."
     people = [line for line in lines if line and not line.startswith(" ")][1:]
@@ -86,7 +86,7 @@ def test_the_text_says_who_for_whom_when_and_through_which_grant_in_the_same_ord
     assert "  grant AccessCodeRedeemed #143 (event e-143)" in lines
 
 
-def test_the_json_keeps_utc_fields_and_adds_the_zone_local_ones():
+def test_the_json_keeps_utc_fields_and_adds_the_zone_local_ones() -> None:
     body = access_result(ANSWER, ZONE).model_dump(by_alias=True)
     first = body["entries"][0]
     assert (first["valid_from"], first["valid_from_local"]) == (JULY.isoformat(), "2025-07-02T09:30:00-04:00")
