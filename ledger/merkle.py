@@ -197,8 +197,40 @@ class CompactRange:
         self.size += len(leaves)
         self.hashes = [new[level] for level in sorted(new, reverse=True)]
 
+    def append_subtree(self, level: int, digest: bytes) -> None:
+        """Append the complete subtree of `2**level` leaves whose root is `digest` (the size must be a
+        multiple of its size: `aligned_subtrees` gives such pieces)."""
+        if self.size % (1 << level):
+            raise ValueError(f"a subtree of level {level} does not start at leaf {self.size}")
+        if self.keep:
+            raise ValueError("a range that keeps its nodes takes leaves, not subtrees")
+        index = self.size >> level
+        while index & 1:  # a right child: merge with the left sibling at the end of the edge
+            digest = node_hash(self.hashes.pop(), digest)
+            index >>= 1
+        self.hashes.append(digest)
+        self.size += 1 << level
+
     def root(self) -> bytes:
         return fold(self.hashes)
+
+
+def aligned_subtrees(start: int, leaves: Sequence[bytes]) -> list[tuple[int, bytes]]:
+    """The roots of the complete aligned subtrees that cover leaves [start, start + len(leaves)),
+    left to right, as (level, root): what `CompactRange.append_subtree` takes, so that a range of
+    leaves can be hashed apart from the rest of the tree."""
+    out: list[tuple[int, bytes]] = []
+    at, position, sha256 = 0, start, hashlib.sha256
+    while at < len(leaves):
+        aligned = (position & -position).bit_length() - 1 if position else 64
+        level = min(aligned, (len(leaves) - at).bit_length() - 1)
+        nodes = list(leaves[at : at + (1 << level)])
+        while len(nodes) > 1:
+            nodes = [sha256(b"\x01" + a + b).digest() for a, b in zip(nodes[::2], nodes[1::2], strict=True)]
+        out.append((level, nodes[0]))
+        at += 1 << level
+        position += 1 << level
+    return out
 
 
 # --- verification (RFC 9162 §2.1.3.2 and §2.1.4.2) ------------------------------------------

@@ -27,8 +27,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
+import itertools
+import multiprocessing
+import os
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -99,7 +104,7 @@ def export_bundle(
     return last - first + 1 if first else 0
 
 
-CHUNK = 16 << 20  # bytes of events.jsonl read at a time
+CHUNK = 8 << 20  # bytes of events.jsonl read at a time
 
 
 @dataclass
@@ -109,16 +114,19 @@ class Lines:
     first_line: int  # the number of the first (1-based)
     positions: list[int]
     entries: list[bytes]
-    claimed: list[bytes]
+    claimed: bytes  # the leaf hash each line claims, 32 bytes each
 
 
 def _parse_slowly(lines: list[bytes], first_line: int) -> Lines:
-    out = Lines(first_line, [], [], [])
+    out = Lines(first_line, [], [], b"")
+    claims = []
     for number, raw in enumerate(lines, start=first_line):
         try:
             line = orjson.loads(raw)
             position, entry = line["position"], binascii.a2b_base64(line["entry"])
             claimed = bytes.fromhex(line["leaf_hash"])
+            if len(claimed) != 32:
+                raise ValueError("a leaf hash is 32 bytes")
         except (orjson.JSONDecodeError, binascii.Error, TypeError, KeyError, ValueError):
             raise VerificationError(
                 f"line {number}: not an event line (position, entry in base64, leaf_hash)"
@@ -127,7 +135,8 @@ def _parse_slowly(lines: list[bytes], first_line: int) -> Lines:
             raise VerificationError(f"line {number}: position must be an integer")
         out.positions.append(position)
         out.entries.append(entry)
-        out.claimed.append(claimed)
+        claims.append(claimed)
+    out.claimed = b"".join(claims)
     return out
 
 
@@ -179,14 +188,14 @@ def _parse(chunk: bytes, first_line: int) -> Lines:
     claimed = parts[21::_STRIDE]
     try:
         numbers = [p[1:-1] for p in parts[2::_STRIDE]]
-        if any(len(h) != 64 for h in claimed) or not all(n.isdigit() for n in numbers):
+        if set(map(len, claimed)) - {64} or not b"".join(numbers).isdigit():
             raise ValueError("not as exported")
         positions = list(map(int, numbers))
         hashes = binascii.unhexlify(b"".join(claimed))
         entries = [binascii.a2b_base64(e) for e in parts[17::_STRIDE]]
     except (ValueError, binascii.Error):
         return _parse_slowly(chunk.splitlines(), first_line)
-    return Lines(first_line, positions, entries, [hashes[i : i + 32] for i in range(0, len(hashes), 32)])
+    return Lines(first_line, positions, entries, hashes)
 
 
 def read_lines(path: Path, chunk: int = CHUNK) -> Iterator[Lines]:
@@ -208,14 +217,88 @@ def _check(lines: Lines, compact: merkle.CompactRange) -> None:
     """Add the lines' leaves to the tree, checking that they follow it and that each entry has its claimed leaf."""
     size, sha256 = compact.size, hashlib.sha256
     leaves = [sha256(b"\x00" + e).digest() for e in lines.entries]
-    if lines.positions != list(range(size + 1, size + 1 + len(leaves))) or leaves != lines.claimed:
-        for n, (position, leaf, claimed) in enumerate(zip(lines.positions, leaves, lines.claimed, strict=True)):
+    if lines.positions != list(range(size + 1, size + 1 + len(leaves))) or b"".join(leaves) != lines.claimed:
+        for n, (position, leaf) in enumerate(zip(lines.positions, leaves, strict=True)):
             number = lines.first_line + n
             if position != size + n + 1:
                 raise VerificationError(f"line {number}: position {position} does not follow {size + n}")
-            if leaf != claimed:
+            if leaf != lines.claimed[32 * n : 32 * n + 32]:
                 raise VerificationError(f"line {number}: the entry at position {position} is not its leaf")
     compact.extend(leaves)
+
+
+def _read(path: Path, start: int, end: int) -> bytes:
+    with path.open("rb") as f:
+        f.seek(start)
+        return f.read(end - start)
+
+
+def blocks(path: Path, size: int = CHUNK) -> list[tuple[int, int]]:
+    """The byte ranges of whole lines, about `size` bytes each, that make up the file."""
+    total = path.stat().st_size
+    out, start = [], 0
+    with path.open("rb") as f:
+        while start < total:
+            f.seek(min(start + size, total))
+            end = f.tell() + len(f.readline())  # through the end of the line the cut falls in
+            out.append((start, end))
+            start = end
+    return out
+
+
+@dataclass(frozen=True)
+class Block:
+    """What checking one block of lines found on its own (in a worker process, for a large bundle)."""
+
+    lines: int
+    first_position: int | None  # None: the block is not well formed, or its lines do not hold (recheck it)
+    subtrees: list[tuple[int, bytes]]  # its leaves as complete aligned subtrees (`merkle.aligned_subtrees`)
+
+
+def check_block(path: Path, start: int, end: int) -> Block:
+    """Hash the entries of the lines in [start, end) and check them among themselves: their positions
+    run on from the first, and each entry has the leaf hash its line claims; hash them into subtrees."""
+    try:
+        lines = _parse(_read(path, start, end), 1)
+    except VerificationError:
+        return Block(0, None, [])
+    sha256 = hashlib.sha256
+    leaves = [sha256(b"\x00" + e).digest() for e in lines.entries]
+    first = lines.positions[0] if leaves else 0
+    if lines.positions != list(range(first, first + len(leaves))) or b"".join(leaves) != lines.claimed or first < 1:
+        return Block(len(leaves), None, [])
+    return Block(len(leaves), first, merkle.aligned_subtrees(first - 1, leaves))
+
+
+def workers_for(path: Path) -> int:
+    """Processes to check a bundle with: every core for a large one (hashing is the work), else this one."""
+    return (os.cpu_count() or 1) if path.stat().st_size > 4 * CHUNK else 1
+
+
+def _check_blocks(path: Path, compact: merkle.CompactRange, workers: int, size: int) -> int:
+    """Check every line of `path` into the tree, blocks hashed by `workers` processes; how many events."""
+    ranges = blocks(path, size)
+    starts, ends = [r[0] for r in ranges], [r[1] for r in ranges]
+    events = 0
+    with contextlib.ExitStack() as stack:
+        found: Iterator[Block]
+        if workers > 1 and len(ranges) > 1:
+            pool = ProcessPoolExecutor(min(workers, len(ranges)), mp_context=multiprocessing.get_context("fork"))
+            stack.callback(pool.shutdown, wait=True, cancel_futures=True)  # a bad block stops the rest
+            found = pool.map(check_block, itertools.repeat(path), starts, ends)
+        else:
+            found = map(check_block, itertools.repeat(path), starts, ends)
+        for (start, end), block in zip(ranges, found, strict=True):
+            if block.first_position is None or (block.lines and block.first_position != compact.size + 1):
+                # Something is wrong in this block: read it again here, to name the first bad line.
+                lines = _parse(_read(path, start, end), events + 1)
+                _check(lines, compact)
+                events += len(lines.entries)
+                continue
+            for level, digest in block.subtrees:
+                compact.append_subtree(level, digest)
+            events += block.lines
+    return events
 
 
 @dataclass(frozen=True)
@@ -259,7 +342,12 @@ def trusted_key(directory: Path, public_key: bytes | None, expected_log_id: str 
 
 
 def verify_bundle(
-    directory: Path, *, public_key: bytes | None = None, expected_log_id: str | None = None
+    directory: Path,
+    *,
+    public_key: bytes | None = None,
+    expected_log_id: str | None = None,
+    workers: int | None = None,
+    chunk: int = CHUNK,
 ) -> BundleReport:
     """Check a bundle (see the module docstring); VerificationError names the first problem.
 
@@ -280,11 +368,9 @@ def verify_bundle(
         compact = merkle.CompactRange(first - 1, edge, keep=False)
     except (ValueError, TypeError) as e:
         raise VerificationError(f"the start edge does not fit position {first}: {e}") from None
-    events = 0
+    path = directory / EVENTS
     try:
-        for lines in read_lines(directory / EVENTS):
-            _check(lines, compact)
-            events += len(lines.entries)
+        events = _check_blocks(path, compact, workers or workers_for(path), chunk)
     except OSError as e:
         raise VerificationError(f"not a complete bundle: {e}") from None
     if events:

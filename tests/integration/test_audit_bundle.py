@@ -4,6 +4,7 @@ removed or added line, or a forged head, fails naming what is wrong."""
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
 import orjson
@@ -48,6 +49,7 @@ def test_a_whole_log_bundle_verifies_offline(ledger: LedgerSystem, clock: Clock,
     assert bundle(ledger, tmp_path) == 18
     report = verify_bundle(tmp_path)
     assert (report.events, report.first_position, report.last_position, report.latest_size) == (18, 1, 18, 18)
+    assert verify_bundle(tmp_path, workers=2, chunk=1000) == report  # in blocks, by two processes
 
 
 def test_a_date_range_bundle_holds_that_range_and_verifies_against_the_latest_head(
@@ -87,6 +89,8 @@ def test_a_tampered_bundle_fails(ledger: LedgerSystem, clock: Clock, tmp_path: P
         (tmp_path / EVENTS).write_bytes(b"\n".join(lines) + b"\n")
     with pytest.raises(VerificationError):
         verify_bundle(tmp_path)
+    with pytest.raises(VerificationError):  # checked in blocks of a line or two by two processes
+        verify_bundle(tmp_path, workers=2, chunk=200)
 
 
 def test_the_cli_exports_and_verifies_a_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: Clock) -> None:
@@ -257,3 +261,22 @@ def test_a_replay_refuses_a_re_signed_bundle_when_pinned(ledger: LedgerSystem, c
     assert "NOT VERIFIED" in forged.stderr
     unpinned = CliRunner().invoke(cli_app, ["audit", "replay", str(tmp_path / "b"), *question])
     assert "taken from the bundle itself" in " ".join(unpinned.stderr.split())
+
+
+@pytest.mark.parametrize(("workers", "chunk"), [(1, 1 << 20), (2, 300)])
+def test_the_first_bad_line_is_named_whether_the_bundle_is_checked_at_once_or_in_blocks(
+    ledger: LedgerSystem, clock: Clock, tmp_path: Path, workers: int, chunk: int
+) -> None:
+    fill(ledger, clock, days=3)
+    bundle(ledger, tmp_path)
+    lines = (tmp_path / EVENTS).read_bytes().splitlines()
+    # A line written by another JSON writer (spaces, another key order) reads the same.
+    lines[2] = json.dumps(dict(reversed(orjson.loads(lines[2]).items())), indent=None).encode()
+    (tmp_path / EVENTS).write_bytes(b"\n".join(lines) + b"\n")
+    assert verify_bundle(tmp_path, workers=workers, chunk=chunk).events == 9
+    changed = orjson.loads(lines[5])
+    changed["entry"] = base64.b64encode(base64.b64decode(changed["entry"]) + b" ").decode()
+    lines[5] = orjson.dumps(changed)
+    (tmp_path / EVENTS).write_bytes(b"\n".join(lines) + b"\n")
+    with pytest.raises(VerificationError, match=r"^line 6: the entry at position 6 is not its leaf"):
+        verify_bundle(tmp_path, workers=workers, chunk=chunk)

@@ -141,6 +141,31 @@ def test_leaves_added_in_bulk_from_any_right_edge_make_the_same_tree_as_one_by_o
 
 @settings(max_examples=EXAMPLES, deadline=None)
 @given(entries=entries, data=st.data())
+def test_ranges_of_leaves_hashed_apart_into_aligned_subtrees_make_the_same_tree(
+    entries: list[bytes], data: st.DataObject
+) -> None:
+    leaves = [merkle.leaf_hash(e) for e in entries]
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(entries)), max_size=4), label="cuts"))
+    tree = merkle.CompactRange(keep=False)
+    for lo, hi in zip([0, *cuts], [*cuts, len(entries)], strict=True):
+        for level, digest in merkle.aligned_subtrees(lo, leaves[lo:hi]):
+            assert lo % (1 << level) == 0
+            assert digest == naive_root(entries[lo : lo + (1 << level)])
+            tree.append_subtree(level, digest)
+            lo += 1 << level
+    assert tree.size == len(entries)
+    assert tree.root() == naive_root(entries)
+
+
+def test_a_subtree_that_does_not_start_at_a_multiple_of_its_size_is_refused() -> None:
+    tree = merkle.CompactRange(keep=False)
+    tree.append(merkle.leaf_hash(b"a"))
+    with pytest.raises(ValueError, match="does not start at leaf 1"):
+        tree.append_subtree(1, bytes(32))
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(entries=entries, data=st.data())
 def test_every_leaf_is_proved_in_every_tree_that_holds_it(entries: list[bytes], data: st.DataObject) -> None:
     nodes = stored_nodes(entries)
     size = data.draw(st.integers(1, len(entries)), label="size")
