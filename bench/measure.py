@@ -589,8 +589,8 @@ def _die_with_parent() -> None:
         pass
 
 
-def start_server(store: Store, log_dir: Path, wrapper: Sequence[str] = ()) -> Server:
-    """Start `ledger serve` on a free port and wait until /healthz answers (the cold start)."""
+def start_server(store: Store, log_dir: Path, wrapper: Sequence[str] = (), workers: int = 1) -> Server:
+    """Start `ledger serve` (with `workers` processes) on a free port and wait until /healthz answers (the cold start)."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
@@ -607,7 +607,16 @@ def start_server(store: Store, log_dir: Path, wrapper: Sequence[str] = ()) -> Se
     with log_path.open("wb") as log_file:
         started = time.perf_counter()
         process = subprocess.Popen(
-            [*wrapper, *_ledger_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                *wrapper,
+                *_ledger_command(),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                *(["--workers", str(workers)] if workers > 1 else []),
+            ],
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -657,6 +666,32 @@ def warm_server(server: Server, paths: list[str], workdir: Path) -> None:
         warmed += run(server.base, paths, 2.0, workdir, "warm")["requests"]
 
 
+def wait_warmed(server: Server, timeout: float = 120) -> bool:
+    """Until /readyz reports the query cache warmed on every answer of a row of new connections (any worker)."""
+    deadline, row = time.perf_counter() + timeout, 0
+    while row < 10 and time.perf_counter() < deadline:
+        warming = httpx.get(f"{server.base}/readyz", timeout=5).json().get("warming")
+        row = row + 1 if warming is None or warming.get("done") else 0
+        if row == 0:
+            time.sleep(0.2)
+    return row >= 10
+
+
+def measure_workers(store: Store, paths: list[str], seconds: float, log_dir: Path) -> dict[str, Any]:
+    """The same check load against `ledger serve --workers 2`, warmed like the one-worker server."""
+    run = http_runner()
+    server = start_server(store, log_dir, workers=2)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
+            warmed = wait_warmed(server)
+            warm_server(server, paths, workdir)
+            check = run(server.base, paths, seconds, workdir, "check-2-workers")
+    finally:
+        server.stop()
+    return {**check, "warmed": warmed}
+
+
 def measure_http(store: Store, meta: dict[str, Any], sizes: Sizes, seed: int, log_dir: Path) -> dict[str, Any]:
     """cold start, GET /v1/check against /healthz under 32 connections, and peak RSS, of a real `ledger serve`."""
     run = http_runner()
@@ -665,6 +700,7 @@ def measure_http(store: Store, meta: dict[str, Any], sizes: Sizes, seed: int, lo
         paths = check_paths(meta, 1000 if sizes.checks >= 1000 else 200, seed)
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
+            wait_warmed(server)  # the server's own background warming must not share the timed run
             warm_server(server, paths, workdir)
             health1 = run(server.base, ["/healthz"], sizes.http_seconds, workdir, "healthz1")
             before = _thread_cpu_s(server.pid)
@@ -676,9 +712,12 @@ def measure_http(store: Store, meta: dict[str, Any], sizes: Sizes, seed: int, lo
         rss = _vm_hwm_mb(server.pid)
     finally:
         server.stop()
+    # Scale-out on one machine: two worker processes against the one above, same paths, same run.
+    two = measure_workers(store, paths, sizes.http_seconds, log_dir)
     healthz_rps = (health1["rps"] + health2["rps"]) / 2
     return {
         "http_ratio": round(check["rps"] / healthz_rps, 3),
+        "http_workers_ratio": round(two["rps"] / check["rps"], 3),
         "http_p99_ms": round(check["p99_ms"], 2),
         "cold_start_s": round(server.cold_start_s, 2),
         "rss_mb": round(rss, 1) if rss is not None else None,
@@ -689,6 +728,10 @@ def measure_http(store: Store, meta: dict[str, Any], sizes: Sizes, seed: int, lo
             "http_check_p50_ms": round(check["p50_ms"], 2),
             "http_check_requests": check["requests"],
             "http_check_errors": check["errors"],
+            "http_check_rps_2_workers": round(two["rps"], 1),
+            "http_check_p99_ms_2_workers": round(two["p99_ms"], 2),
+            "http_check_errors_2_workers": two["errors"],
+            "http_2_workers_warmed_first": two["warmed"],
             "http_healthz_rps": [round(health1["rps"], 1), round(health2["rps"], 1)],
             "http_healthz_p99_ms": [round(health1["p99_ms"], 2), round(health2["p99_ms"], 2)],
             # Where the server's CPU goes: a check costs the loop (framework, threadpool hops) far more than

@@ -23,6 +23,7 @@ FIGURES = (
     "who_p99_ms",
     "http_ratio",
     "http_p99_ms",
+    "http_workers_ratio",
     "cold_start_s",
     "rss_mb",
 )
@@ -38,6 +39,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "who_p99_ms": ("<=", 10),
     "http_ratio": (">=", 0.8),
     "http_p99_ms": ("<=", 20),
+    "http_workers_ratio": (">=", 1.5),  # `--workers 2` against one worker, the same check load
     "cold_start_s": ("<=", 5),
     "rss_mb": ("<=", 1536),
 }
