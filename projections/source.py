@@ -103,9 +103,12 @@ class FactSource(Protocol):
 class IndexSource:
     """Facts from the projection's fact index (`projections.fact_index`)."""
 
+    LOGGED_MEMO = 200_000  # event ids whose type and position are kept in memory
+
     def __init__(self, view: FactIndex, mapper: LedgerMapper) -> None:
         self.view = view
         self.mapper = mapper
+        self._logged: dict[str, tuple[str, int]] = {}
 
     def _record(self, f: Fact) -> FactRecord:
         return FactRecord(f.position, self.mapper.decode(f.stored()), f.voided_at)
@@ -146,7 +149,18 @@ class IndexSource:
         return None if f is None else self._record(f)
 
     def types_and_positions(self, event_ids: Iterable[str]) -> dict[str, tuple[str, int]]:
-        return self.view.types_and_positions(event_ids)
+        # A logged event's type and position never change, so what was read once is kept (bounded);
+        # an auditor asking again about the same organization reads none of it from the index.
+        memo, wanted = self._logged, set(event_ids)
+        known = {i: v for i in wanted if (v := memo.get(i)) is not None}
+        missing = [i for i in wanted if i not in known]
+        if missing:
+            found = self.view.types_and_positions(missing)
+            if len(memo) + len(found) > self.LOGGED_MEMO:
+                memo.clear()
+            memo.update(found)
+            known.update(found)
+        return known
 
     def directory_records(self, after: int, upto: int) -> list[FactRecord]:
         return [self._record(f) for f in self.view.directory_facts(after, upto)]

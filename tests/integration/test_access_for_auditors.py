@@ -7,7 +7,10 @@ holding the 2025 code from Jul 9, district user DU)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
+
+import pytest
 
 from ledger.access.vocabulary import Level
 from projections.system import LedgerSystem
@@ -92,3 +95,24 @@ def test_an_interval_ending_exactly_at_the_start_of_the_range_is_not_in_it(ledge
         before = ledger.queries.who_had_access("S1", ny(2025, 7, 1), RELEASE_2025, Level.AGGREGATE, clip=clip)
         t3 = next(e for e in before.entries if e.person_id == "T3")
         assert t3.valid_to == RELEASE_2025
+
+
+def test_the_grants_of_an_answer_are_found_in_one_index_lookup_and_a_repeated_question_needs_none(
+    ledger: LedgerSystem, clock: Clock, monkeypatch: pytest.MonkeyPatch
+):
+    named_scenario(ledger, clock)
+    view = ledger.queries.source.view  # type: ignore[attr-defined]
+    lookups: list[set[str]] = []
+    real = view.types_and_positions
+
+    def counted(event_ids: Iterable[str]) -> dict[str, tuple[str, int]]:
+        lookups.append(set(event_ids))
+        return real(lookups[-1])
+
+    monkeypatch.setattr(view, "types_and_positions", counted)
+    first = ledger.queries.who_had_access("D1", *WINDOW, Level.STUDENT)
+    assert len(lookups) == 1
+    assert lookups[0] == {s for e in first.entries for s in e.sources}
+    again = ledger.queries.who_had_access("D1", *WINDOW, Level.STUDENT)
+    assert len(lookups) == 1
+    assert again.entries == first.entries
