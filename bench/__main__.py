@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import measure, report
+from bench import evidence, measure, report
 from bench.generate import GENERATOR_VERSION, TIERS
 from bench.stores import ensure_loaded, ensure_meta, fingerprint, make_store, pg_drop, pg_server_version
 
@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--quick", action="store_true", help="fewer samples and shorter HTTP runs (smoke test)")
     p.add_argument("--profile", action="store_true", help="also write pyinstrument profiles to <out>/profiles")
-    p.add_argument("--only", default="", help="comma-separated subset: writes, rebuild, reads, http")
+    p.add_argument("--only", default="", help="comma-separated subset: writes, rebuild, reads, http, evidence")
     p.add_argument("--data-dir", type=Path, default=ROOT / "bench" / "data", help="cached SQLite databases")
     p.add_argument(
         "--pg-url",
@@ -85,6 +85,7 @@ def run_store(
             ("reads", lambda: measure.measure_reads(store, meta, sizes, args.seed)),
             ("http", lambda: measure.measure_http(store, meta, sizes, args.seed, args.out / "logs")),
             ("writes", lambda: measure.measure_writes(store, meta, sizes, args.seed)),
+            ("evidence", lambda: evidence.measure_evidence(store, meta, sizes, args.seed)),
         ]
         started = time.perf_counter()
         for name, step in steps:

@@ -115,13 +115,15 @@ def nodes_for(ranges: Iterable[Range]) -> set[Node]:
     return {node for lo, hi in ranges for node in cover(lo, hi)}
 
 
+def proof_covers(sizes: Iterable[int], ranges: Iterable[Range]) -> list[list[Node]]:
+    """The stored nodes of the root of each tree of `sizes`, then of each range's hash, in that order."""
+    return [cover(0, size) for size in sizes] + [cover(lo, hi) for lo, hi in ranges]
+
+
 def proof_nodes(sizes: Iterable[int], ranges: Iterable[Range]) -> list[Node]:
     """Every stored node the roots of the trees of `sizes` and the hashes of `ranges` need, sorted:
     what a store reads, in one query, to answer a head with its proof."""
-    wanted = nodes_for(ranges)
-    for size in sizes:
-        wanted.update(cover(0, size))
-    return sorted(wanted)
+    return sorted({node for nodes in proof_covers(sizes, ranges) for node in nodes})
 
 
 def proof_parts(
@@ -129,7 +131,8 @@ def proof_parts(
 ) -> tuple[list[bytes], list[bytes]]:
     """The roots of the trees of `sizes` and the hashes of `ranges`, from the nodes `proof_nodes` names
     (KeyError naming the first missing node)."""
-    return [range_hash(0, size, nodes) for size in sizes], [range_hash(lo, hi, nodes) for lo, hi in ranges]
+    hashes = [fold([nodes[node] for node in part]) for part in proof_covers(sizes, ranges)]
+    return hashes[: len(sizes)], hashes[len(sizes) :]
 
 
 def root_of(leaves: Sequence[bytes]) -> bytes:
@@ -150,7 +153,7 @@ class CompactRange:
     """
 
     def __init__(self, size: int = 0, edge: Sequence[bytes] = (), *, keep: bool = True) -> None:
-        expected = len(cover(0, size))
+        expected = size.bit_count()  # one complete subtree per 1 bit of the size: len(cover(0, size))
         if len(edge) != expected:
             raise ValueError(f"a tree of {size} leaves has {expected} right-edge nodes, not {len(edge)}")
         self.size = size

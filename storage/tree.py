@@ -65,11 +65,13 @@ def read_proof(
 ) -> tuple[list[bytes], list[bytes]]:
     """The roots of the trees of `sizes` and the hashes of `ranges`, from one read of the nodes they need
     (TreeBehind if the stored tree lacks one: it does not reach the largest size)."""
-    found = read(merkle.proof_nodes(sizes, ranges))
+    covers = merkle.proof_covers(sizes, ranges)
+    found = read(sorted({node for nodes in covers for node in nodes}))
     try:
-        return merkle.proof_parts(sizes, ranges, found)
+        hashes = [merkle.fold([found[node] for node in nodes]) for nodes in covers]
     except KeyError as e:
         raise TreeBehind(f"the stored tree lacks node {e.args[0]}") from None
+    return hashes[: len(sizes)], hashes[len(sizes) :]
 
 
 def root_at(size: int, read: ReadNodes) -> bytes:
