@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import pytest
 
 from ledger.access.vocabulary import Level
+from projections.source import IndexSource
 from projections.system import LedgerSystem
 from tests.conftest import Clock, ny, run
 from tests.integration.test_queries import AUG_1_2025, AUG_1_2026, RELEASE_2025, scenario
@@ -99,9 +100,11 @@ def test_an_interval_ending_exactly_at_the_start_of_the_range_is_not_in_it(ledge
 
 def test_the_grants_of_an_answer_are_found_in_one_index_lookup_and_a_repeated_question_needs_none(
     ledger: LedgerSystem, clock: Clock, monkeypatch: pytest.MonkeyPatch
-):
+) -> None:
     named_scenario(ledger, clock)
-    view = ledger.queries.source.view  # type: ignore[attr-defined]
+    source = ledger.queries.source
+    assert isinstance(source, IndexSource)
+    view = source.view
     lookups: list[set[str]] = []
     real = view.types_and_positions
 
