@@ -22,9 +22,9 @@ from api.security import KeyRing
 from api.settings import Settings
 from api.throttle import AuthThrottle
 from bootstrap import calendar_of, open_from_settings
+from bootstrap.store import SigningKeyError, previous_public_keys, resolve_key
 from ledger.calendar import LedgerCalendar
 from projections.system import LedgerSystem
-from storage.signing import SigningKeyError, open_log, previous_public_keys, resolve_key
 
 log = logging.getLogger("ledger.api")
 
@@ -97,7 +97,7 @@ def create_app(
         previous = previous_public_keys(settings.previous_public_keys)
         system = system_factory(settings, calendar)
         try:
-            evidence = open_log(system.service.recorder, key, previous)  # refused if another key signed its heads
+            evidence = system.open_evidence(key, previous)  # refused if another key signed its heads
         except SigningKeyError:
             system.close()
             raise
@@ -114,7 +114,7 @@ def create_app(
             system.start_warming(then=gc.freeze)
         log.info(
             "ledger ready",
-            extra={"fields": {"store": system.config.display, "position": system.service.recorder.last_position()}},
+            extra={"fields": {"store": system.config.display, "position": system.last_position()}},
         )
         try:
             yield

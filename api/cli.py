@@ -25,18 +25,25 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from api.cli_audit import CLIP_HELP, audit_app, show_access
 from api.settings import Settings
 from bootstrap import calendar_of, open_from_settings
+from bootstrap.store import (
+    Checkpoint,
+    LogEvidence,
+    SigningKeyError,
+    checkpoint_json,
+    export_bundle,
+    open_log,
+    parse_checkpoints,
+    parse_database_url,
+    previous_public_keys,
+    resolve_key,
+    run_verification,
+    write_new_key,
+)
 from ledger.access.vocabulary import Level
 from ledger.commands import Command, parse_command
 from ledger.errors import LedgerError
 from ledger.verify import log_id, public_key_bytes
 from projections.system import LedgerSystem
-from storage.bundle import export_bundle
-from storage.evidence import LogEvidence
-from storage.integrity import checkpoint_json, parse_checkpoints
-from storage.recorders import Checkpoint
-from storage.signing import SigningKeyError, open_log, previous_public_keys, resolve_key, write_new_key
-from storage.url import parse_database_url
-from storage.verification import run_verification
 
 app = typer.Typer(
     help="AP score-reports access ledger: who could see what, when, as known when, and why.",

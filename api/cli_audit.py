@@ -15,11 +15,11 @@ from rich.console import Console
 from api.present_access import ACCESS_CSV_HEADER, access_csv_rows, access_text
 from api.settings import Settings
 from bootstrap import open_ledger
+from bootstrap.store import BundleReport, load_bundle, verify_bundle
 from ledger.access.vocabulary import Level
 from ledger.calendar import LedgerCalendar
 from ledger.verify import VerificationError, parse_public_key
 from projections.queries import AccessAnswer
-from storage.bundle import BundleReport, load_bundle, verify_bundle
 
 audit_app = typer.Typer(help="Check an exported audit bundle, with no database and no server.", no_args_is_help=True)
 out = Console()

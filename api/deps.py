@@ -18,10 +18,10 @@ from api.params import MAX_PARAM_CHARS, MAX_POSITION, ascii_int
 from api.security import Client, ClientRole, KeyRing
 from api.settings import Settings
 from api.throttle import AuthThrottle
+from bootstrap.store import LogEvidence
 from ledger.calendar import LedgerCalendar
 from ledger.commands import refuse_unshown_characters
 from projections.system import LedgerSystem
-from storage.evidence import LogEvidence
 
 
 @dataclass
@@ -301,14 +301,14 @@ async def resolve_read_point(
 
 def _wait_for_head(container: Container) -> None:
     """consistency=full: block until the projections hold the log's last position as of now."""
-    head = container.system.service.recorder.last_position()
+    head = container.system.last_position()
     if head > container.system.read_position():
         container.system.wait(head, container.settings.read_wait_seconds)
 
 
 def _wait_for(container: Container, wait_for: int, min_position: int | None) -> None:
     """Read-your-writes: block (in the threadpool) until the projections hold `wait_for`."""
-    last = container.system.service.recorder.last_position()
+    last = container.system.last_position()
     if min_position is not None and min_position > last:
         raise ApiError(
             422,

@@ -6,12 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from api import models
+from bootstrap.store import Outcome, Preview, event_json
 from ledger.access.check import Decision
 from ledger.access.intervals import Interval
 from projections.preview import AccessDifference
 from projections.queries import CheckAnswer, RightsAnswer, TimelineAnswer
-from storage.audit import event_json
-from storage.service import Outcome, Preview
 
 
 def iso(t: datetime | None) -> str | None:

@@ -1,11 +1,15 @@
-"""One opened ledger: the write service, the fact index, its follower and the queries (wired by `bootstrap`)."""
+"""One opened ledger: the write service, the fact index, its follower and the queries (wired by `bootstrap`),
+and what the faces (API, console, command line) ask of the log itself: the feed, verification, checkpoints
+and the audit bundle, so that they never reach into the store."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from ledger.calendar import LedgerCalendar
 from projections.cache import CachedSource
@@ -14,8 +18,14 @@ from projections.position import ProcessPosition
 from projections.queries import Queries
 from projections.runner import ProjectionRunner, ProjectionTimeout
 from projections.warming import CacheWarmer, WarmingProgress
+from storage.audit import feed
+from storage.bundle import export_bundle
+from storage.evidence import LogEvidence
+from storage.recorders import Checkpoint
 from storage.service import LedgerService, utc_now
+from storage.signing import PendingKey, open_log
 from storage.url import StoreConfig
+from storage.verification import Verification, last_verification, latest_checkpoint_head, run_verification
 
 
 @dataclass(frozen=True)
@@ -126,6 +136,52 @@ class LedgerSystem:
         except Exception:
             return ReplicaState(self.replica.display, replayed, None)
         return ReplicaState(self.replica.display, replayed, max(0, primary - replayed))
+
+    # --- the log itself, for the faces ---------------------------------------------------------------
+
+    def last_position(self) -> int:
+        """The log's last position, read from the store."""
+        return self.service.recorder.last_position()
+
+    def open_evidence(self, key: PendingKey, previous: Sequence[bytes] = ()) -> LogEvidence:
+        """The log's signed heads, proofs and receipts, signed with `key` once the heads already in the
+        store are known to be signed by it or by a `previous` key (SigningKeyError otherwise)."""
+        return open_log(self.service.recorder, key, previous)
+
+    def feed(self, after: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """Events in ledger order after a position, at most `limit`, and the position to continue after."""
+        return feed(self.service.recorder, self.service.mapper, after, limit)
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """The integrity checkpoints recorded by successful verifications, oldest first."""
+        return list(self.service.recorder.checkpoints())
+
+    def verify(
+        self,
+        evidence: LogEvidence,
+        *,
+        full: bool = False,
+        external: Iterable[Checkpoint] = (),
+        source: str | None = None,
+        by: str | None = None,
+    ) -> Verification:
+        """Verify the chain and the Merkle tree; with a `source` (and `by`, who ran it) record the outcome
+        and, on success, a checkpoint with a signed head."""
+        return run_verification(self.service.recorder, evidence, full=full, external=external, source=source, by=by)
+
+    def last_verification(self) -> dict[str, Any] | None:
+        """The last recorded verification, from any process: source, who, time, outcome."""
+        return last_verification(self.service.recorder)
+
+    def latest_checkpoint_head(self) -> dict[str, Any] | None:
+        """The newest signed head recorded by a verification."""
+        return latest_checkpoint_head(self.service.recorder)
+
+    def export_bundle(
+        self, evidence: LogEvidence, directory: Path, start: datetime | None = None, end: datetime | None = None
+    ) -> int:
+        """Write the offline audit bundle of the events recorded in [start, end); how many events."""
+        return export_bundle(evidence, self.service.mapper, directory, start, end)
 
     def close(self) -> None:
         """Stop warming and the follower, and release connections."""

@@ -24,23 +24,21 @@ from api.console.web import (
     router,
     signed_in,
 )
-from storage.bundle import export_bundle
-from storage.verification import last_verification, latest_checkpoint_head, run_verification
 
 
 @router.get("/integrity")
 def integrity_page(request: Request) -> Response:
     session = signed_in(request)
     container = container_of(request)
-    recorder = container.system.service.recorder
-    last = last_verification(recorder)
+    system = container.system
+    last = system.last_verification()
     context = {
         "last": last,
         "last_at": datetime.fromisoformat(last["at"]) if last else None,
-        "ledger_position": recorder.last_position(),
+        "ledger_position": system.last_position(),
         "running": console_state(request).verify_lock.locked(),
         "head": container.log.head(),
-        "checkpoint": latest_checkpoint_head(recorder),
+        "checkpoint": system.latest_checkpoint_head(),
         "log_id": container.log.log_id,
     }
     return render(request, "integrity.html", context, session=session)
@@ -56,13 +54,7 @@ def run_full_verification(request: Request, csrf_token: Annotated[str, Form(max_
         raise ConsoleError(409, "Already running", "A verification is running; its result will show here.")
     try:
         container = container_of(request)
-        run_verification(
-            container.system.service.recorder,
-            container.log,
-            full=True,
-            source="console",
-            by=session.client.client_id,
-        )
+        container.system.verify(container.log, full=True, source="console", by=session.client.client_id)
     finally:
         state.verify_lock.release()
     return RedirectResponse(f"{COOKIE_PATH}/integrity", status_code=303)
@@ -86,7 +78,7 @@ def download_bundle(
         raise ConsoleError(422, "Bad date", "From and to take a date (YYYY-MM-DD) or an ISO-8601 instant.") from None
     with tempfile.TemporaryDirectory() as work:
         folder = FsPath(work) / "bundle"
-        export_bundle(container.log, container.system.service.mapper, folder, start, end)
+        container.system.export_bundle(container.log, folder, start, end)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for file in sorted(folder.iterdir()):

@@ -11,10 +11,7 @@ from api import models
 from api.deps import Auditor, ConsistencyDep, ContainerDep
 from api.errors import ApiError
 from api.params import MAX_POSITION
-from storage.audit import feed
-from storage.integrity import checkpoint_json
-from storage.recorders import Checkpoint
-from storage.verification import Verification, run_verification
+from bootstrap.store import Checkpoint, Verification, checkpoint_json
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
@@ -34,8 +31,7 @@ def events(
     """Events in ledger order, after a position."""
     if limit > container.settings.max_page:
         raise ApiError(422, "invalid_input", f"limit: at most {container.settings.max_page}", field="limit")
-    service = container.system.service
-    page, next_after = feed(service.recorder, service.mapper, after, limit)
+    page, next_after = container.system.feed(after, limit)
     return models.EventsPage(events=[models.LedgerEventOut(**e) for e in page], next_after=next_after)
 
 
@@ -77,7 +73,7 @@ def verify_log(
             field="checkpoint_chain",
         )
     external = [Checkpoint(p, bytes.fromhex(c), "") for p, c in zip(positions, chains, strict=True)]
-    return _result(run_verification(container.system.service.recorder, container.log, full=full, external=external))
+    return _result(container.system.verify(container.log, full=full, external=external))
 
 
 def _result(report: Verification, head: dict[str, Any] | None = None) -> models.VerifyResult:
@@ -104,7 +100,7 @@ def record_checkpoint(client: Auditor, container: ContainerDep) -> models.Verify
     and a signed tree head. Keep `head` (and `checkpoint`) outside the database. A log that fails verification
     is refused (409) and the failed verification is recorded."""
     log = container.log
-    report = run_verification(container.system.service.recorder, log, source="api", by=client.client_id)
+    report = container.system.verify(log, source="api", by=client.client_id)
     if not report.ok:
         raise ApiError(
             409,
@@ -126,7 +122,7 @@ def checkpoints(
     """Integrity checkpoints recorded by successful verifications, oldest first: export them."""
     if limit > container.settings.max_page:
         raise ApiError(422, "invalid_input", f"limit: at most {container.settings.max_page}", field="limit")
-    found = [c for c in container.system.service.recorder.checkpoints() if c.position > after][:limit]
+    found = [c for c in container.system.checkpoints() if c.position > after][:limit]
     return models.CheckpointsPage(
         checkpoints=[_checkpoint_out(c) for c in found], next_after=found[-1].position if found else after
     )

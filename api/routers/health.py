@@ -62,7 +62,7 @@ def metrics(request: Request, container: ContainerDep) -> PlainTextResponse:
     """Request counts and latencies per route; projection lag in positions."""
     m = request.app.state.metrics
     system = container.system
-    log_position = system.service.recorder.last_position()
+    log_position = system.last_position()
     projected = system.view.tracked()
     m.log_position.set(log_position)
     m.projected_position.set(projected)

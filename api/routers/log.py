@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from api import models
 from api.deps import ContainerDep, PortalReader, SupportReader
 from api.errors import ApiError
-from storage.evidence import BadSize, NotInLog
+from bootstrap.store import BadSize, NotInLog
 
 router = APIRouter(prefix="/v1", tags=["verifiable log"])
 
