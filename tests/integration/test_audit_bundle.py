@@ -280,3 +280,8 @@ def test_the_first_bad_line_is_named_whether_the_bundle_is_checked_at_once_or_in
     (tmp_path / EVENTS).write_bytes(b"\n".join(lines) + b"\n")
     with pytest.raises(VerificationError, match=r"^line 6: the entry at position 6 is not its leaf"):
         verify_bundle(tmp_path, workers=workers, chunk=chunk)
+    changed["entry"] = "QUJDQ"  # not base64: five characters
+    lines[5] = orjson.dumps(changed)
+    (tmp_path / EVENTS).write_bytes(b"\n".join(lines) + b"\n")
+    with pytest.raises(VerificationError, match=r"^line 6: the entry is not base64"):
+        verify_bundle(tmp_path, workers=workers, chunk=chunk)
