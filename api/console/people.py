@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from fastapi import Path, Query, Request
 from fastapi.responses import Response
 
-from api.console import display, person_facts
+from api.console import chart, display, person_facts
 from api.console.refs import PageRefs
 from api.console.web import COOKIE_PATH, MAX_ID, ConsoleError, container_of, instant, render, router, signed_in
 from projections.pages import Pages, PersonPage
@@ -39,10 +39,10 @@ def person_page(
     if page is None:
         raise ConsoleError(404, "Unknown person", f"No person {person_id} is registered in the ledger.")
     timeline = page.timeline
-    rows = display.interval_rows(timeline.intervals, page.known_position if page.comparing else None, page.events)
+    rows = chart.interval_rows(timeline.intervals, page.known_position if page.comparing else None, page.events)
     fmt = display.Formatter(calendar.zone)
     known_label = f"on {fmt.text(known_at)}" if known_at else "today"
-    chart = display.build_chart(
+    access_chart = chart.build_chart(
         rows,
         comparing=page.comparing,
         known_label=known_label,
@@ -84,8 +84,8 @@ def person_page(
         "interval_rows": sorted(
             rows, key=lambda r: (r.interval.org_id, r.interval.valid_from, r.interval.known_from_position)
         ),
-        "status_text": display.STATUS_TEXT,
-        "chart": chart,
+        "status_text": chart.STATUS_TEXT,
+        "chart": access_chart,
         "latest": page.latest,
         "window": window,
         "view_from": view_from,
