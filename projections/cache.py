@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import bisect
 import threading
+from array import array
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from ledger import events as ev
 from ledger.streams import Stream
-from projections.fact_index import Fact, FactIndex
+from projections.fact_index import Fact, FactIndex, to_us
 from projections.runner import ProjectionTimeout
 from projections.source import FactRecord, IndexSource, streams_as_of
 from storage.mapper import LedgerMapper
@@ -60,6 +61,11 @@ class CachedSource(IndexSource):
         # Either ends with the first eviction.
         self._births = False
         self._complete = False
+        # Transaction time in memory, once loaded (`load_times`): recorded_at (µs) and position of every
+        # fact up to the cache's position, so an `as_of` instant resolves without a round trip.
+        self._times_recorded = array("q")
+        self._times_positions = array("q")
+        self._times_ready = False
 
     # --- following ---------------------------------------------------------------------
 
@@ -76,7 +82,7 @@ class CachedSource(IndexSource):
             self._index_behind = position < self._position
             return self._position
         with self._lock:
-            if not self._records and not self._births:  # nothing held, nothing to update: just move
+            if not self._records and not self._births and not self._times_ready:  # nothing to update: just move
                 self._position = max(self._position, self.view.tracked())
                 self._index_behind = False
                 return self._position
@@ -86,6 +92,9 @@ class CachedSource(IndexSource):
                     return self._position
                 for f in facts:
                     self._take(f)
+                if self._times_ready:  # positions first: lock-free readers never see a time without one
+                    self._times_positions.extend(array("q", [f.position for f in facts]))
+                    self._times_recorded.extend(array("q", [f.recorded_at for f in facts]))
                 self._position = facts[-1].position
                 self._index_behind = False
 
@@ -292,4 +301,43 @@ class CachedSource(IndexSource):
         return [r for r in super().person_records(person_id) if r.position <= self._position]
 
     def position_at(self, instant: datetime) -> int:
+        if self._times_ready:
+            # recorded_at never decreases along positions: the last fact recorded at or before the instant.
+            i = bisect.bisect_right(self._times_recorded, to_us(instant))
+            return min(self._times_positions[i - 1] if i else 0, self._position)
         return min(super().position_at(instant), self._position)
+
+    def load_times(self, page: int = 50_000, pause: Callable[[], None] = lambda: None) -> int:
+        """Keep the recorded_at of every position in memory from now on (8 bytes each, twice); how many
+        (0 if the index is behind the cache: `position_at` keeps asking it).
+
+        Read in pages outside the lock, then, under it, trimmed to the cache's position and completed
+        up to it, after which `refresh` appends each new fact's.
+        """
+        recorded, positions = array("q"), array("q")
+        after = 0
+        while True:
+            times = self.view.times_after(after, page)
+            if times:
+                positions.extend(p for p, _ in times)
+                recorded.extend(r for _, r in times)
+                after = times[-1][0]
+            if len(times) < page or after >= self._position:
+                break
+            pause()
+        with self._lock:
+            keep = bisect.bisect_right(positions, self._position)
+            del positions[keep:], recorded[keep:]
+            after = positions[-1] if positions else 0
+            while after < self._position:
+                times = [t for t in self.view.times_after(after, page) if t[0] <= self._position]
+                if not times:
+                    break
+                positions.extend(p for p, _ in times)
+                recorded.extend(r for _, r in times)
+                after = times[-1][0]
+            if after < self._position:  # the index is behind (being rebuilt): keep asking it
+                return 0
+            self._times_recorded, self._times_positions = recorded, positions
+            self._times_ready = True
+            return len(positions)

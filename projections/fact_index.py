@@ -164,6 +164,10 @@ class FactIndex:
         """The last position recorded at or before an instant (0 if none)."""
 
     @abstractmethod
+    def times_after(self, position: int, limit: int) -> list[tuple[int, int]]:
+        """(position, recorded_at µs) of facts after a position, in position order."""
+
+    @abstractmethod
     def recorded_at_of(self, positions: Iterable[int]) -> dict[int, int]:
         """recorded_at (µs) of indexed positions."""
 
@@ -288,6 +292,11 @@ class POPOFactIndex(POPOTrackingRecorder, FactIndex):
         with self._database_lock:
             i = bisect.bisect_right(self._recorded, recorded_at_us)
             return self._positions[i - 1] if i else 0
+
+    def times_after(self, position: int, limit: int) -> list[tuple[int, int]]:
+        with self._database_lock:
+            i = bisect.bisect_right(self._positions, position)
+            return list(zip(self._positions[i : i + limit], self._recorded[i : i + limit], strict=True))
 
     def recorded_at_of(self, positions: Iterable[int]) -> dict[int, int]:
         with self._database_lock:
@@ -438,6 +447,10 @@ class _SQLFacts(FactIndex):
         sql = "SELECT position FROM lp_facts WHERE recorded_at <= ? ORDER BY recorded_at DESC, position DESC LIMIT 1"
         rows = self._read(self.q(sql), (recorded_at_us,))
         return int(rows[0][0]) if rows else 0
+
+    def times_after(self, position: int, limit: int) -> list[tuple[int, int]]:
+        sql = "SELECT position, recorded_at FROM lp_facts WHERE position > ? ORDER BY position LIMIT ?"
+        return [(int(r[0]), int(r[1])) for r in self._read(self.q(sql), (position, limit))]
 
     def recorded_at_of(self, positions: Iterable[int]) -> dict[int, int]:
         wanted = sorted(set(positions))

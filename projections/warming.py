@@ -1,5 +1,7 @@
 """Warming the query cache after a start: every organization first, then every person, in the background.
 
+(First, the recorded_at of every position: a check `as_of` an instant then resolves it in memory.)
+
 On release day most requests are a person's first, and a first check costs a round trip
 to the store and the decoding of its streams. A process that has just started therefore
 loads the streams ahead of the requests: the calendar, districts and schools first (every
@@ -117,6 +119,7 @@ class CacheWarmer:
         self.source.begin_warming()  # before listing: streams born meanwhile are held as they arrive
         everything = False
         try:
+            self.source.load_times(pause=lambda: self._sleep(self.pause))  # `as_of` instants, without I/O
             everything = self._warm_listed()
         finally:
             self.source.end_warming(everything)

@@ -9,6 +9,7 @@ whether a stream was loaded cold, warmed or evicted and loaded again, answers ar
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from ledger.access.vocabulary import Report
 from ledger.events import EventVoided
 from projections.cache import CachedSource
-from projections.fact_index import FactIndex
+from projections.fact_index import FactIndex, to_us
 from projections.queries import Queries
 from projections.source import ReferenceSource
 from projections.system import LedgerSystem
@@ -80,7 +81,7 @@ def school_with_a_teacher(ledger: LedgerSystem) -> None:
     caught_up(ledger)
 
 
-def teacher_check(queries: Queries, as_of: int | None = None) -> Any:
+def teacher_check(queries: Queries, as_of: int | datetime | None = None) -> Any:
     return queries.check(
         person_id="T1",
         org_id="S1",
@@ -119,6 +120,47 @@ def test_a_first_check_as_of_a_past_position_also_costs_one_round_trip(ledger: L
     assert not answer.decision.allowed
     assert answer.position == before_release
     assert view.calls == ["load_streams"]
+
+
+def test_a_check_as_of_an_instant_resolves_it_in_memory_once_the_times_are_loaded(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
+    school_with_a_teacher(ledger)
+    view = CountingIndex(ledger.view)
+    queries = started(ledger, view)
+    source = queries.source
+    assert isinstance(source, CachedSource)
+    before = clock.now
+    clock.advance(days=1)
+    source.load_times()
+    view.calls.clear()
+
+    answer = teacher_check(queries, as_of=before)
+
+    assert answer.decision.allowed
+    assert answer.position == ledger.view.tracked()
+    assert view.calls == ["load_streams"]
+
+
+def test_times_in_memory_follow_new_facts_as_the_index_answers(ledger: LedgerSystem, clock: Clock) -> None:
+    school_with_a_teacher(ledger)
+    queries = started(ledger, ledger.view)
+    source = queries.source
+    assert isinstance(source, CachedSource)
+    assert source.load_times(page=2) == ledger.view.tracked()
+    instants = [clock.now]
+    for n in range(3):
+        clock.advance(hours=1)
+        instants.append(clock.now)
+        run(ledger, type="register_person", person_id=f"N{n}", name="N", email=f"n{n}@x.org", effective_at=PAST)
+    caught_up(ledger)
+    source.refresh()
+    instants.append(clock.now + timedelta(days=1))
+
+    assert [source.position_at(t) for t in instants] == [ledger.view.position_at(to_us(t)) for t in instants]
+    assert [source.position_at(t - timedelta(microseconds=1)) for t in instants] == [
+        ledger.view.position_at(to_us(t) - 1) for t in instants
+    ]
 
 
 def test_a_stream_loaded_while_the_cache_moves_on_misses_no_fact(ledger: LedgerSystem) -> None:
