@@ -171,19 +171,32 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "request": {"org_id": "S-110", "from": "2025-07-01", "to": "2025-08-01", "level": "student"},
         "answer": {
             "org_id": "S-110",
+            "org_name": "Lakeside High School",
             "from": "2025-07-01T04:00:00+00:00",
             "to": "2025-08-01T04:00:00+00:00",
+            "from_local": "2025-07-01T00:00:00-04:00",
+            "to_local": "2025-08-01T00:00:00-04:00",
+            "zone": "America/New_York",
+            "clipped": False,
             "level": "student",
             "position": 40,
             "entries": [
                 {
                     "person_id": "P-2001",
+                    "person_name": "Dana Ortiz",
                     "role": "school_admin",
                     "valid_from": "2025-07-07T04:00:00+00:00",
                     "valid_to": "2026-08-01T04:00:00+00:00",
+                    "valid_from_local": "2025-07-07T00:00:00-04:00",
+                    "valid_to_local": "2026-08-01T00:00:00-04:00",
                     "sources": [CODE_EVENT, REDEEMED],
+                    "grants": [
+                        {"event_id": CODE_EVENT, "type": "AccessCodeIssued", "position": 38},
+                        {"event_id": REDEEMED, "type": "AccessCodeRedeemed", "position": 40},
+                    ],
                     "school_id": "S-110",
                     "via_org": "S-110",
+                    "via_org_name": "Lakeside High School",
                 }
             ],
         },
