@@ -42,15 +42,17 @@ def split_point(n: int) -> int:
 def cover(lo: int, hi: int) -> list[Node]:
     """The complete aligned subtrees whose right fold is the hash of leaves [lo, hi), left to right.
 
-    Valid for the ranges of the RFC split (each starts at a multiple of a power of two at least its size).
+    Valid for the ranges of the RFC split (each starts at a multiple of a power of two at least its size):
+    the split takes the largest power of two in what remains each time, so the subtrees are the 1 bits of
+    `hi - lo`, highest first.
     """
     nodes: list[Node] = []
-    while hi - lo > 0:
-        n = hi - lo
-        size = n if n & (n - 1) == 0 else split_point(n)
-        level = size.bit_length() - 1
+    n = hi - lo
+    while n > 0:
+        level = n.bit_length() - 1
         nodes.append((level, lo >> level))
-        lo += size
+        lo += 1 << level
+        n -= 1 << level
     return nodes
 
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger import merkle
 from ledger.verify import keyring, log_id, public_key_bytes, sign_head
 from storage import tree
-from storage.recorders import LedgerRecorder
+from storage.recorders import LedgerRecorder, Row
 
 
 class NotInLog(LookupError):
@@ -116,22 +116,29 @@ class LogEvidence:
     def inclusion(self, event_id: str, tree_size: int | None) -> dict[str, Any]:
         """The proof that an event is in the tree of `tree_size` events (default: the latest).
 
-        Two reads: the event's row with the tree's size, then every node of the path and the root."""
-        row, latest = self.recorder.locate_row(event_id)
+        Two queries on one connection: the event's row with the tree's size, then every node of the
+        path and of the root."""
+        plans: list[tree.Plan] = []
+
+        def nodes_for(row: Row, latest: int) -> list[merkle.Node]:
+            size = latest if tree_size is None else tree_size
+            if size > latest:
+                raise BadSize(f"tree_size: the log holds {latest} events, not {size}", "tree_size")
+            if row.position > size:
+                raise BadSize(f"tree_size: event {event_id} is at position {row.position}, after {size}", "tree_size")
+            plans.append(tree.Plan([size], merkle.inclusion_ranges(row.position - 1, size)))
+            return plans[0].nodes
+
+        row, found = self.recorder.locate_with_nodes(event_id, nodes_for)
         if row is None:
             raise NotInLog(f"event_id: no event {event_id} in the log", "event_id")
-        size = latest if tree_size is None else tree_size
-        if size > latest:
-            raise BadSize(f"tree_size: the log holds {latest} events, not {size}", "tree_size")
-        position = row.position
-        if position > size:
-            raise BadSize(f"tree_size: event {event_id} is at position {position}, after {size}", "tree_size")
-        (root,), path = self._read([(size, "tree_size")], merkle.inclusion_ranges(position - 1, size))
+        (root,), path = plans[0].hashes(found)
+        size = plans[0].sizes[0]
         entry = tree.entry_of(row)
         return {
             "event_id": event_id,
-            "position": position,
-            "leaf_index": position - 1,
+            "position": row.position,
+            "leaf_index": row.position - 1,
             "tree_size": size,
             "entry": base64.b64encode(entry).decode(),
             "leaf_hash": merkle.leaf_hash(entry).hex(),

@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -200,6 +200,14 @@ class LedgerRecorder(ABC):
             return None, 0
         (row,) = self.read_rows(position - 1, 1)
         return row, self.tree_size()
+
+    def locate_with_nodes(
+        self, event_id: str, nodes_for: Callable[[Row, int], Sequence[Node]]
+    ) -> tuple[Row | None, dict[Node, bytes]]:
+        """An event's row, then the tree nodes `nodes_for(row, tree size)` names: an inclusion proof's two
+        queries, on one connection."""
+        row, size = self.locate_row(event_id)
+        return (None, {}) if row is None else (row, self.read_nodes(nodes_for(row, size)))
 
     @abstractmethod
     def position_of(self, event_id: str) -> int | None:
@@ -543,6 +551,21 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder, LedgerRecorder):
             r = c.fetchone()
             return (None, 0) if r is None else (_sqlite_row(r), _size((r["tree_last"],)))
 
+    def locate_with_nodes(
+        self, event_id: str, nodes_for: Callable[[Row, int], Sequence[Node]]
+    ) -> tuple[Row | None, dict[Node, bytes]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(SQLITE_LOCATE_ROW, (event_id,))
+            r = c.fetchone()
+            if r is None:
+                return None, {}
+            row = _sqlite_row(r)
+            nodes = nodes_for(row, _size((r["tree_last"],)))
+            if not nodes:
+                return row, {}
+            c.execute(*_sqlite_nodes_query(nodes))
+            return row, _nodes(c.fetchall())
+
     def position_of(self, event_id: str) -> int | None:
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT rowid FROM {SQLITE_EVENTS} WHERE event_id = ?", (event_id,))
@@ -837,18 +860,30 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             return self._tree_size(curs)
 
+    def _locate_row(self, curs: Any, event_id: str) -> tuple[Row | None, int]:
+        curs.execute(
+            SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state, event_id, chain, "
+                "(SELECT max(idx) FROM {tree} WHERE level = 0) AS tree_last FROM {t} WHERE event_id = %s"
+            ).format(t=self.t, tree=self.tree),
+            (event_id,),
+            prepare=True,
+        )
+        r = curs.fetchone()
+        return (None, 0) if r is None else (_pg_row(r), _size((r["tree_last"],)))
+
     def locate_row(self, event_id: str) -> tuple[Row | None, int]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(
-                SQL(
-                    "SELECT notification_id, originator_id, originator_version, topic, state, event_id, chain, "
-                    "(SELECT max(idx) FROM {tree} WHERE level = 0) AS tree_last FROM {t} WHERE event_id = %s"
-                ).format(t=self.t, tree=self.tree),
-                (event_id,),
-                prepare=True,
-            )
-            r = curs.fetchone()
-            return (None, 0) if r is None else (_pg_row(r), _size((r["tree_last"],)))
+            return self._locate_row(curs, event_id)
+
+    def locate_with_nodes(
+        self, event_id: str, nodes_for: Callable[[Row, int], Sequence[Node]]
+    ) -> tuple[Row | None, dict[Node, bytes]]:
+        # One connection; nodes are written once and never change, so the second read needs no snapshot
+        # of the first (a later one holds every node the first's tree size names).
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            row, size = self._locate_row(curs, event_id)
+            return (None, {}) if row is None else (row, self._read_nodes(curs, nodes_for(row, size)))
 
     def position_of(self, event_id: str) -> int | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:

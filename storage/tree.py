@@ -9,7 +9,7 @@ names, in one query.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ledger import merkle
@@ -60,18 +60,31 @@ def extend(
     return tree.completed, (tree.size, tree.root()), (tree.size, list(tree.hashes))
 
 
+class Plan:
+    """What a head and proof need: the stored nodes of each root and range, and how to fold them."""
+
+    def __init__(self, sizes: Sequence[int], ranges: Sequence[merkle.Range] = ()) -> None:
+        self.sizes = list(sizes)
+        self.roots = len(sizes)
+        self.covers = merkle.proof_covers(sizes, ranges)
+        self.nodes = sorted({node for nodes in self.covers for node in nodes})
+
+    def hashes(self, found: Mapping[merkle.Node, bytes]) -> tuple[list[bytes], list[bytes]]:
+        """The roots and the ranges' hashes (TreeBehind if the stored tree lacks a node)."""
+        try:
+            hashes = [merkle.fold([found[node] for node in nodes]) for nodes in self.covers]
+        except KeyError as e:
+            raise TreeBehind(f"the stored tree lacks node {e.args[0]}") from None
+        return hashes[: self.roots], hashes[self.roots :]
+
+
 def read_proof(
     read: ReadNodes, sizes: Sequence[int], ranges: Sequence[merkle.Range] = ()
 ) -> tuple[list[bytes], list[bytes]]:
     """The roots of the trees of `sizes` and the hashes of `ranges`, from one read of the nodes they need
     (TreeBehind if the stored tree lacks one: it does not reach the largest size)."""
-    covers = merkle.proof_covers(sizes, ranges)
-    found = read(sorted({node for nodes in covers for node in nodes}))
-    try:
-        hashes = [merkle.fold([found[node] for node in nodes]) for nodes in covers]
-    except KeyError as e:
-        raise TreeBehind(f"the stored tree lacks node {e.args[0]}") from None
-    return hashes[: len(sizes)], hashes[len(sizes) :]
+    plan = Plan(sizes, ranges)
+    return plan.hashes(read(plan.nodes))
 
 
 def root_at(size: int, read: ReadNodes) -> bytes:
