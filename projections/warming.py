@@ -54,13 +54,17 @@ class CacheWarmer:
         *,
         batch: int = 100,
         pause: float = 0.005,
+        duty: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
         then: Callable[[], None] | None = None,
     ) -> None:
         self.source = source
         self.then = then  # called once warming has finished or stopped
         self.batch = batch
-        self.pause = pause  # between batches: requests take the interpreter meanwhile
+        # Between batches, at least `pause` and as long as it takes to keep warming's share of the
+        # interpreter (one lock for all threads) at `duty`: requests take it meanwhile.
+        self.pause = pause
+        self.duty = duty
         self._sleep = sleep
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -131,6 +135,7 @@ class CacheWarmer:
         i = 0
         while i < len(streams) and not self._stop.is_set():
             chunk = streams[i : i + self.batch]
+            started = time.monotonic()
             try:
                 held, room = self.source.warm(chunk)
             except ProjectionTimeout:  # the index is being rebuilt: try again shortly
@@ -141,5 +146,5 @@ class CacheWarmer:
             if not room and i < len(streams):
                 self._full = True
                 return False
-            self._sleep(self.pause)
+            self._sleep(max(self.pause, (time.monotonic() - started) * (1 / self.duty - 1)))
         return i >= len(streams)
