@@ -71,6 +71,50 @@ ACCEPTED = {
     "receipt": {"head": HEAD_40, "leaves": [{"position": 40, "leaf_hash": LEAF_40}]},
 }
 
+# A dry run of REMOVE: the removal it would record and the interval it would end earlier.
+REMOVAL_PREVIEWED = {
+    "event_id": "01a2350c-4be1-7d51-9a7e-2f0b6c1d9e3a",
+    "type": "AccessRemoved",
+    "position": 41,
+    "recorded_at": RECORDED,
+    "effective_at": "2025-07-05T04:00:00+00:00",
+    "actor": "support-1",
+    "idempotency_key": "remove-P-2001-S-110",
+    "data": {"person_id": "P-2001", "org_id": "S-110", "removed_by": "P-1001"},
+}
+REMOVAL_CHANGE = {
+    "person_id": "P-2001",
+    "org_id": "S-110",
+    "role": "school_admin",
+    "change": "ends earlier",
+    "before": {
+        "valid_from": "2025-07-02T04:00:00+00:00",
+        "valid_to": "2026-08-01T04:00:00+00:00",
+        "sources": [REDEEMED],
+    },
+    "after": {
+        "valid_from": "2025-07-02T04:00:00+00:00",
+        "valid_to": "2025-07-05T04:00:00+00:00",
+        "sources": [REDEEMED],
+    },
+}
+PREVIEW = {
+    "dry_run": True,
+    "position": 40,
+    "recorded_at": RECORDED,
+    "events": [REMOVAL_PREVIEWED],
+    "result": {},
+    "replayed": False,
+    "access_changes": [REMOVAL_CHANGE],
+    "persons_compared": ["P-2001"],
+    "every_teacher_affected": False,
+}
+BATCH_PREVIEW = {
+    **{k: v for k, v in PREVIEW.items() if k not in ("result", "replayed")},
+    "results": [{}],
+    "replayed": [False],
+}
+
 SCOPE = {
     "schools": ["S-110"],
     "reports": ["student_score_report", "student_datafile", "score_summary"],
@@ -101,10 +145,15 @@ CHECKPOINT = {
 
 # Per operation (METHOD path): "request" is a body (commands) or query parameters (reads).
 EXAMPLES: dict[str, dict[str, Any]] = {
-    "POST /v1/commands": {"request": {"redeem": REDEEM, "register": REGISTER, "remove": REMOVE}, "answer": ACCEPTED},
+    "POST /v1/commands": {
+        "request": {"redeem": REDEEM, "register": REGISTER, "remove": REMOVE},
+        "answer": ACCEPTED,
+        "answers": {"200": PREVIEW},  # dry_run=true
+    },
     "POST /v1/commands/batch": {
         "request": {"batch": {"commands": [REGISTER, {**REDEEM, "idempotency_key": None}]}},
         "answer": {"position": 40, "recorded_at": RECORDED, "results": [ACCEPTED], "receipt": ACCEPTED["receipt"]},
+        "answers": {"200": BATCH_PREVIEW},  # dry_run=true
     },
     "GET /v1/check": {
         "request": {

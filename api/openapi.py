@@ -61,6 +61,7 @@ def operation_key(method: str, route: APIRoute) -> str:
 
 def _add_examples(operation: dict[str, Any], example: dict[str, Any]) -> None:
     request, answer = example.get("request", {}), example.get("answer")
+    answers = example.get("answers", {})  # by status, where one operation answers two shapes (dry_run)
     body = operation.get("requestBody", {}).get("content", {}).get("application/json")
     if body is not None:
         body["examples"] = {name: {"value": value} for name, value in request.items()}
@@ -68,10 +69,10 @@ def _add_examples(operation: dict[str, Any], example: dict[str, Any]) -> None:
         for parameter in operation.get("parameters", []):
             if parameter["name"] in request:
                 parameter["example"] = request[parameter["name"]]
-    if answer is not None:
-        for status, response in operation.get("responses", {}).items():
-            if status.startswith("2"):
-                response.setdefault("content", {}).setdefault("application/json", {})["example"] = answer
+    for status, response in operation.get("responses", {}).items():
+        shown = answers.get(status, answer)
+        if status.startswith("2") and shown is not None:
+            response.setdefault("content", {}).setdefault("application/json", {})["example"] = shown
 
 
 def api_routes(routers: Iterable[APIRouter]) -> Iterator[APIRoute]:

@@ -134,6 +134,23 @@ def test_every_answer_example_fits_the_model_the_operation_answers_with(client: 
                 pytest.fail(f"{operation_key(method, route)} has an example but no response model")
 
 
+def test_a_dry_run_answer_shows_a_preview_example_fitting_the_preview_model(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    checked = 0
+    for route in api_routes(API_ROUTERS):
+        for status, documented in (route.responses or {}).items():
+            model = documented.get("model")
+            if not str(status).startswith("2") or model is None:
+                continue
+            for method in route.methods or ():
+                response = schema["paths"][route.path_format][method.lower()]["responses"][str(status)]
+                example = response["content"]["application/json"]["example"]
+                TypeAdapter(model).validate_python(example)
+                assert example.get("dry_run") is True, f"{operation_key(method, route)} {status}"
+                checked += 1
+    assert checked == 2  # one command and a batch
+
+
 def test_the_command_examples_are_commands_the_server_accepts_as_input(client: TestClient) -> None:
     body = client.get("/openapi.json").json()["paths"]["/v1/commands"]["post"]["requestBody"]
     examples = body["content"]["application/json"]["examples"]
