@@ -292,6 +292,9 @@ def test_the_readme_curl_examples_work_against_the_demo_exactly_as_written(
     for suffix in ("", "-wal", "-shm"):  # a copy: the README appends a removal
         if Path(f"{source}{suffix}").exists():
             shutil.copy(f"{source}{suffix}", tmp_path / f"ledger.db{suffix}")
+    key = source.parent / "ledger-signing.key"  # beside the database: the key that signed its heads
+    if key.exists():
+        shutil.copy(key, tmp_path / key.name)
     curls = readme_curls()
     assert len(curls) == 6
     with serve(sqlite_url(tmp_path / "ledger.db"), tmp_path) as server:
