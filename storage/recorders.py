@@ -102,6 +102,18 @@ class AppendTxn(ABC):
     def idempotency(self, keys: Sequence[str]) -> dict[str, IdempotencyRecord]:
         """Stored first results for these idempotency keys."""
 
+    _asked: tuple[list[str], list[str]] = ([], [])
+
+    def ask(self, keys: Sequence[str], stream_ids: Sequence[str]) -> None:
+        """Ask for what a decision reads first — these idempotency records and streams — answered by
+        `answers`. A store in pipeline mode sends the questions with the lock's own round trip."""
+        self._asked = (list(keys), list(stream_ids))
+
+    def answers(self) -> tuple[dict[str, IdempotencyRecord], list[StoredEvent]]:
+        """What `ask` asked for: stored first results by key, and the streams' events in stream order."""
+        keys, stream_ids = self._asked
+        return self.idempotency(keys), self.stream_events(stream_ids)
+
     @abstractmethod
     def reserve_positions(self, count: int) -> list[int]:
         """The positions the next `count` events will take (increasing)."""
@@ -757,10 +769,13 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
             self.datastore.get_connection() as conn,
             nullcontext() if bulk else conn.pipeline(),
             conn.transaction(),
+            conn.cursor() as lock,
             conn.cursor() as curs,
         ):
+            # The lock has a cursor of its own: in pipeline mode its result may arrive while later
+            # statements are still being sent, and must not be taken for the result of `curs`'s query.
             for statement in self.lock_table_statements:
-                curs.execute(statement, prepare=True)
+                lock.execute(statement, prepare=True)
             txn = self._open_txn(_PostgresTxn(self, curs, copy=bulk))
             yield txn
             if txn.inserted:
@@ -928,11 +943,21 @@ def _pg_row(r: Any) -> Row:
     )
 
 
+def _stored_events(rows: Sequence[Any]) -> list[StoredEvent]:
+    return [StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"])) for r in rows]
+
+
+def _idempotency_records(rows: Sequence[Any]) -> dict[str, IdempotencyRecord]:
+    return {r["key"]: IdempotencyRecord(r["key"], r["request_hash"], bytes(r["response"])) for r in rows}
+
+
 class _PostgresTxn(AppendTxn):
     def __init__(self, recorder: PostgresLedgerRecorder, curs: Any, *, copy: bool = False) -> None:
         self.r = recorder
         self.curs = curs
         self.copy = copy  # write rows with COPY (not in pipeline mode)
+        self._asked_keys: Any = None  # cursors whose reads `ask` sent
+        self._asked_streams: Any = None
         self.inserted = False
         self.last: int | None = None
 
@@ -947,21 +972,41 @@ class _PostgresTxn(AppendTxn):
             self.curs, SQL("WHERE notification_id > %s ORDER BY notification_id LIMIT %s"), (position, limit)
         )
 
+    @property
+    def _streams_sql(self) -> Composable:
+        return SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {t} "
+            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+        ).format(t=self.r.t)
+
+    @property
+    def _idempotency_sql(self) -> Composable:
+        return SQL("SELECT key, request_hash, response FROM {i} WHERE key = ANY(%s)").format(i=self.r.idem)
+
     def stream_events(self, stream_ids: Sequence[str]) -> list[StoredEvent]:
         if not stream_ids:
             return []
-        self.curs.execute(
-            SQL(
-                "SELECT originator_id, originator_version, topic, state FROM {t} "
-                "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
-            ).format(t=self.r.t),
-            (list(stream_ids),),
-            prepare=True,
+        self.curs.execute(self._streams_sql, (list(stream_ids),), prepare=True)
+        return _stored_events(self.curs.fetchall())
+
+    def ask(self, keys: Sequence[str], stream_ids: Sequence[str]) -> None:
+        # Sent now, behind the lock (so answered as of the lock), read by `answers`: in pipeline mode
+        # they travel with the lock and the last row's read instead of a round trip each.
+        conn = self.curs.connection
+        self._asked_keys = self._asked_streams = None
+        if keys:
+            self._asked_keys = conn.cursor()
+            self._asked_keys.execute(self._idempotency_sql, (list(keys),), prepare=True)
+        if stream_ids:
+            self._asked_streams = conn.cursor()
+            self._asked_streams.execute(self._streams_sql, (list(stream_ids),), prepare=True)
+
+    def answers(self) -> tuple[dict[str, IdempotencyRecord], list[StoredEvent]]:
+        keys, streams = self._asked_keys, self._asked_streams
+        return (
+            {} if keys is None else _idempotency_records(keys.fetchall()),
+            [] if streams is None else _stored_events(streams.fetchall()),
         )
-        return [
-            StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
-            for r in self.curs.fetchall()
-        ]
 
     def locate(self, event_id: str) -> str | None:
         self.curs.execute(SQL("SELECT originator_id FROM {t} WHERE event_id = %s").format(t=self.r.t), (event_id,))
@@ -971,12 +1016,8 @@ class _PostgresTxn(AppendTxn):
     def idempotency(self, keys: Sequence[str]) -> dict[str, IdempotencyRecord]:
         if not keys:
             return {}
-        self.curs.execute(
-            SQL("SELECT key, request_hash, response FROM {i} WHERE key = ANY(%s)").format(i=self.r.idem), (list(keys),)
-        )
-        return {
-            r["key"]: IdempotencyRecord(r["key"], r["request_hash"], bytes(r["response"])) for r in self.curs.fetchall()
-        }
+        self.curs.execute(self._idempotency_sql, (list(keys),))
+        return _idempotency_records(self.curs.fetchall())
 
     def reserve_positions(self, count: int) -> list[int]:
         # Under the EXCLUSIVE lock no other transaction inserts, so the next positions

@@ -36,7 +36,7 @@ from typing import Any
 
 import orjson
 from eventsourcing.application import Application
-from eventsourcing.persistence import ApplicationRecorder, Mapper, OperationalError
+from eventsourcing.persistence import ApplicationRecorder, Mapper, OperationalError, StoredEvent
 from eventsourcing.popo import POPOFactory
 
 from ledger import commands as cmd
@@ -528,25 +528,34 @@ class LedgerService:
             raise decided.refusal
         return decided.outcomes
 
+    def _remember_stored(self, stream_ids: list[str], stored_events: list[StoredEvent]) -> None:
+        """Fold and cache these streams from their stored events (read under the lock)."""
+        loaded: dict[str, list[ev.LedgerEvent]] = {sid: [] for sid in stream_ids}
+        for stored in stored_events:
+            loaded[str(stored.originator_id)].append(self.mapper.decode(stored))
+        for sid, events in loaded.items():
+            self._remember(fold(sid, events))
+
     def _decide_and_write(
         self, txn: AppendTxn, commands: list[cmd.Command], prepared: list[Prepared], actor: str, *, batch: bool
     ) -> _AppendResult:
         """Decide every command under the append lock and insert the events (the caller commits)."""
         working: dict[str, Stream] = {}
         pending: list[ev.LedgerEvent] = []
-        last, ctx = self._context(txn, actor, working)
+        # One read for the keys, and one for every stream the commands name that is not cached, asked
+        # before the catch-up's read of the last row (with it, where the store pipelines). They are
+        # read under the lock, so they hold whatever other writers did before: remembered after the
+        # catch-up, they replace nothing newer.
         keys = [c.idempotency_key for c in commands if c.idempotency_key]
-        stored_keys = txn.idempotency(keys)
-
-        # One round trip for every stream the batch names that is not cached yet.
         named = {sid for c in commands for sid in c.streams()}
         missing = sorted(sid for sid in named if sid not in self._cache)
-        if len(missing) > 1:
-            loaded: dict[str, list[ev.LedgerEvent]] = {sid: [] for sid in missing}
-            for stored in txn.stream_events(missing):
-                loaded[str(stored.originator_id)].append(self.mapper.decode(stored))
-            for sid, events in loaded.items():
-                self._remember(fold(sid, events))
+        txn.ask(keys, missing)
+        last, ctx = self._context(txn, actor, working)
+        stored_keys, stored_events = txn.answers()
+        self._remember_stored(missing, stored_events)
+        late = sorted(sid for sid in named if sid not in self._cache)  # dropped by the catch-up
+        if late:
+            self._remember_stored(late, txn.stream_events(late))
 
         def locate(event_id: str) -> str | None:
             # An event decided earlier in this batch is not in the table yet.
