@@ -311,7 +311,7 @@ def record_both(store: str, facts: list[Fact], delays: list[int], stack: ExitSta
 
 
 def plain(value: Any, labels: dict[str, str]) -> Any:
-    """An answer with event ids replaced by their facts, positions dropped, and id lists sorted."""
+    """An answer with event ids replaced by their facts, positions dropped, and id and grant lists sorted."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
@@ -320,6 +320,8 @@ def plain(value: Any, labels: dict[str, str]) -> Any:
         items = [plain(v, labels) for v in value]
         if value and all(isinstance(v, str) and v in labels for v in value):
             return tuple(sorted(items))
+        if items and all(isinstance(v, dict) and "event_id" in v for v in items):
+            return tuple(sorted(items, key=lambda v: v["event_id"]))  # grants listed in recording order
         return tuple(items)
     if isinstance(value, str):
         return labels.get(value, value)
