@@ -30,13 +30,10 @@ from bootstrap.store import (
     LogEvidence,
     SigningKeyError,
     checkpoint_json,
-    export_bundle,
-    open_log,
     parse_checkpoints,
     parse_database_url,
     previous_public_keys,
     resolve_key,
-    run_verification,
     write_new_key,
 )
 from ledger.access.vocabulary import Level
@@ -144,7 +141,7 @@ def demo(
     clock = _ScriptedClock()
     system = _open(settings, clock=clock)
     try:
-        if system.service.recorder.last_position() and if_empty:
+        if system.last_position() and if_empty:
             out.print("The ledger already holds events: demo not loaded.")
             return
         labels: dict[str, Any] = {}
@@ -164,7 +161,7 @@ def demo(
             elif label:
                 labels[label] = outcome.events[0].event_id
         system.runner.catch_up()
-        out.print(f"Demo loaded: {len(steps)} commands, ledger position {system.service.recorder.last_position()}.")
+        out.print(f"Demo loaded: {len(steps)} commands, ledger position {system.last_position()}.")
     finally:
         system.close()
 
@@ -280,7 +277,7 @@ def rebuild() -> None:
     settings = Settings()
     system = _open(settings)
     try:
-        end = system.service.recorder.last_position()
+        end = system.last_position()
         with Progress(
             TextColumn("rebuilding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err
         ) as progress:
@@ -302,7 +299,7 @@ def _log_evidence(settings: Settings) -> Callable[[LedgerSystem], LogEvidence]:
 
     def evidence(system: LedgerSystem) -> LogEvidence:
         try:
-            return open_log(system.service.recorder, key, previous)
+            return system.open_evidence(key, previous)
         except SigningKeyError as e:  # the caller closes the store
             err.print(str(e), soft_wrap=True)
             raise typer.Exit(2) from None
@@ -339,7 +336,7 @@ def verify(
     evidence = _log_evidence(settings)
     system = _open(settings)
     try:
-        report = run_verification(system.service.recorder, evidence(system), full=full, external=external, source="cli")
+        report = system.verify(evidence(system), full=full, external=external, source="cli")
     finally:
         system.close()
     if as_json:
@@ -377,7 +374,7 @@ def checkpoints(
     settings = Settings()
     system = _open(settings)
     try:
-        found = system.service.recorder.checkpoints()
+        found = system.checkpoints()
     finally:
         system.close()
     if latest:
@@ -420,7 +417,7 @@ def export(
     evidence = _log_evidence(settings)
     system = _open(settings)
     try:
-        count = export_bundle(evidence(system), system.service.mapper, directory, start, end)
+        count = system.export_bundle(evidence(system), directory, start, end)
     finally:
         system.close()
     out.print(f"{count} events written to {directory}")

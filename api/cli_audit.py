@@ -14,10 +14,9 @@ from rich.console import Console
 
 from api.present_access import ACCESS_CSV_HEADER, access_csv_rows, access_text
 from api.settings import Settings
-from bootstrap import open_ledger
-from bootstrap.store import BundleReport, load_bundle, verify_bundle
+from bootstrap import calendar_of, open_ledger
+from bootstrap.store import BundleReport, verify_bundle
 from ledger.access.vocabulary import Level
-from ledger.calendar import LedgerCalendar
 from ledger.verify import VerificationError, parse_public_key
 from projections.queries import AccessAnswer
 
@@ -124,7 +123,7 @@ def audit_replay(
     times are in the ledger's zone with their offset."""
     key, expected = pins(log_id, public_key)
     settings = Settings()
-    calendar = LedgerCalendar(settings.timezone, settings.kept_years)
+    calendar = calendar_of(settings)
     try:
         start, end = calendar.parse_instant(from_), calendar.parse_instant(to)
     except ValueError as e:
@@ -133,7 +132,7 @@ def audit_replay(
     system = open_ledger("memory://", calendar=calendar, follow=False)
     try:
         try:
-            report = load_bundle(directory, system.service.recorder, public_key=key, expected_log_id=expected)
+            report = system.load_bundle(directory, public_key=key, expected_log_id=expected)
         except VerificationError as e:
             err.print(f"NOT VERIFIED: {e}", soft_wrap=True)
             raise typer.Exit(1) from None

@@ -19,7 +19,7 @@ from projections.queries import Queries
 from projections.runner import ProjectionRunner, ProjectionTimeout
 from projections.warming import CacheWarmer, WarmingProgress
 from storage.audit import feed
-from storage.bundle import export_bundle
+from storage.bundle import BundleReport, export_bundle, load_bundle
 from storage.evidence import LogEvidence
 from storage.recorders import Checkpoint
 from storage.service import LedgerService, utc_now
@@ -182,6 +182,13 @@ class LedgerSystem:
     ) -> int:
         """Write the offline audit bundle of the events recorded in [start, end); how many events."""
         return export_bundle(evidence, self.service.mapper, directory, start, end)
+
+    def load_bundle(
+        self, directory: Path, *, public_key: bytes | None = None, expected_log_id: str | None = None
+    ) -> BundleReport:
+        """Verify an audit bundle that starts at the first event and append its events, exactly as stored,
+        to this ledger's empty store (VerificationError when it does not verify)."""
+        return load_bundle(directory, self.service.recorder, public_key=public_key, expected_log_id=expected_log_id)
 
     def close(self) -> None:
         """Stop warming and the follower, and release connections."""
