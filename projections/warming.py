@@ -130,6 +130,8 @@ class CacheWarmer:
 
     def _warm_listed(self) -> bool:
         """Warm every stream listed now; whether all were loaded."""
+        # An index behind the cache is being rebuilt: its list is partial, so warm it but claim nothing.
+        listed_whole = self.source.view.tracked() >= self.source.tracked()
         streams = warming_order(self.source.view.stream_ids())
         self._of = len(streams)
         i = 0
@@ -143,8 +145,8 @@ class CacheWarmer:
                 continue
             self._loaded += held
             i += len(chunk)
-            if not room and i < len(streams):
+            if held < len(chunk) or (not room and i < len(streams)):  # a partial batch is not everything
                 self._full = True
                 return False
             self._sleep(max(self.pause, (time.monotonic() - started) * (1 / self.duty - 1)))
-        return i >= len(streams)
+        return i >= len(streams) and listed_whole

@@ -32,6 +32,7 @@ import hashlib
 import itertools
 import multiprocessing
 import os
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -293,6 +294,8 @@ def check_block(path: Path, start: int, end: int) -> Block:
 
 def workers_for(path: Path) -> int:
     """Processes to check a bundle with: every core for a large one (hashing is the work), else this one."""
+    if threading.active_count() > 1:  # forking a process with other threads running could copy held locks
+        return 1
     return (os.cpu_count() or 1) if path.stat().st_size > 4 * CHUNK else 1
 
 

@@ -188,4 +188,7 @@ def open_log(recorder: LedgerRecorder, pending: PendingKey, previous: Sequence[b
             f"{where} Set LEDGER_SIGNING_KEY_FILE to the key file that signed them; to rotate keys on purpose, "
             "also list the old public key (base64) in LEDGER_PREVIOUS_PUBLIC_KEYS."
         )
-    return LogEvidence(recorder, pending.keep(), previous)
+    kept = pending.keep()
+    if public_key_bytes(kept.public_key()) != public:  # another process wrote its key first: check that one
+        return open_log(recorder, PendingKey(kept, pending.path, new=False, setting=pending.setting), previous)
+    return LogEvidence(recorder, kept, previous)

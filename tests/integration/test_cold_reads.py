@@ -217,6 +217,22 @@ def test_warming_loads_organizations_first_and_stops_at_the_cache_limit_without_
     assert not source.holds(["person:A3"])
 
 
+def test_a_person_left_out_of_a_last_batch_that_did_not_fit_still_has_their_access(ledger: LedgerSystem) -> None:
+    school_with_a_teacher(ledger)
+    organizations = ["calendar", "district:D1", "school:S1"]
+    room = sum(len(ledger.queries.source.records([s], None)) for s in organizations) + 1  # T1 has more facts
+    queries = started(ledger, ledger.view, max_facts=room)
+    source = queries.source
+    assert isinstance(source, CachedSource)
+
+    warmer = CacheWarmer(source, batch=4, pause=0)  # one batch: the organizations and T1
+    warmer.run()
+
+    assert warmer.progress().full
+    assert not source.holds(["person:T1"]), "a stream warming could not hold is not taken for an empty one"
+    assert teacher_check(queries).decision.allowed
+
+
 def test_warming_holds_every_stream_when_the_cache_has_room(ledger: LedgerSystem) -> None:
     school_with_a_teacher(ledger)
     view = CountingIndex(ledger.view)
