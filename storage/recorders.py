@@ -67,6 +67,14 @@ class Row:
     event_id: str
     chain: bytes
 
+    def columns(self) -> tuple[int, str, int, str, bytes, str, bytes]:
+        """The event table's values in EVENT_COLUMNS order (every store's insert path)."""
+        s = self.stored
+        return (self.position, str(s.originator_id), s.originator_version, s.topic, s.state, self.event_id, self.chain)
+
+
+# The event table's columns after the position (`rowid` on SQLite, `notification_id` on PostgreSQL).
+EVENT_COLUMNS = "originator_id, originator_version, topic, state, event_id, chain"
 
 # (position, stream, version, topic, state): a row as the projections read it, without building objects.
 StoredRow = tuple[int, str, int, str, bytes]
@@ -658,20 +666,8 @@ class _SQLiteTxn(AppendTxn):
     def insert(self, rows: Sequence[Row]) -> None:
         try:
             self.c.executemany(
-                f"INSERT INTO {SQLITE_EVENTS} (rowid, originator_id, originator_version, topic, state, event_id, chain) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        r.position,
-                        r.stored.originator_id,
-                        r.stored.originator_version,
-                        r.stored.topic,
-                        r.stored.state,
-                        r.event_id,
-                        r.chain,
-                    )
-                    for r in rows
-                ],
+                f"INSERT INTO {SQLITE_EVENTS} (rowid, {EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [r.columns() for r in rows],
             )
         except sqlite3.IntegrityError as e:
             raise IntegrityError(e) from e
@@ -1044,38 +1040,19 @@ class _PostgresTxn(AppendTxn):
         if self.copy:
             self._copy_rows(
                 self.r.t,
-                "notification_id, originator_id, originator_version, topic, state, event_id, chain",
+                f"notification_id, {EVENT_COLUMNS}",
                 ("int8", "text", "int8", "text", "bytea", "text", "bytea"),
-                (
-                    (
-                        r.position,
-                        str(r.stored.originator_id),
-                        r.stored.originator_version,
-                        r.stored.topic,
-                        r.stored.state,
-                        r.event_id,
-                        r.chain,
-                    )
-                    for r in rows
-                ),
+                (r.columns() for r in rows),
             )
             self.inserted = True
             self.extend_tree(rows)
             return
         self.curs.execute(
             SQL(
-                "INSERT INTO {t} (notification_id, originator_id, originator_version, topic, state, event_id, chain) "
+                "INSERT INTO {t} (notification_id, " + EVENT_COLUMNS + ") "
                 "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::text[], %s::bytea[], %s::text[], %s::bytea[])"
             ).format(t=self.r.t),
-            (
-                [r.position for r in rows],
-                [str(r.stored.originator_id) for r in rows],
-                [r.stored.originator_version for r in rows],
-                [r.stored.topic for r in rows],
-                [r.stored.state for r in rows],
-                [r.event_id for r in rows],
-                [r.chain for r in rows],
-            ),
+            [list(column) for column in zip(*(r.columns() for r in rows), strict=True)],
             prepare=True,
         )
         self.inserted = True
