@@ -330,5 +330,15 @@ async def as_of_point(
     return await resolve_read_point(container, None, as_of, min_position, consistency)
 
 
+async def projected_point(
+    container: ContainerDep,
+    min_position: Annotated[int | None, Query(ge=0, description=MIN_POSITION_DOC)] = None,
+    consistency: Annotated[str | None, Query(description=CONSISTENCY_DOC)] = None,
+) -> ReadPoint:
+    """For reads of the projections as they stand (search): neither `at` nor `as_of`, but read-your-writes."""
+    return await resolve_read_point(container, None, None, min_position, consistency)
+
+
 ReadPointDep = Annotated[ReadPoint, Depends(read_point)]
 AsOfDep = Annotated[ReadPoint, Depends(as_of_point)]
+ProjectedPointDep = Annotated[ReadPoint, Depends(projected_point)]

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from api import models
-from api.deps import AsOfDep, ConsistencyDep, ContainerDep, PortalReader, ReadPointDep, SupportReader
+from api.deps import AsOfDep, ContainerDep, PortalReader, ProjectedPointDep, ReadPointDep, SupportReader
 from api.errors import ApiError
 from api.present import rights_result, timeline_result
 
@@ -21,11 +21,11 @@ def _known_person(container: ContainerDep, person_id: str) -> None:
         raise ApiError(404, "unknown_person", f"unknown person {person_id}", rule="R1", field="person_id")
 
 
-@router.get("", response_model=models.PeopleResult, responses=models.error_responses(401, 403, 422))
+@router.get("", response_model=models.PeopleResult, responses=models.error_responses(401, 403, 422, 503))
 def find_people(
     client: SupportReader,
     container: ContainerDep,
-    consistency: ConsistencyDep,
+    point: ProjectedPointDep,
     query: Annotated[str, Query(min_length=1, max_length=100, description="start of an id, email, name or word of it")],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> models.PeopleResult:

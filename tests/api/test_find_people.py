@@ -40,3 +40,11 @@ def test_the_portal_may_not_search_people(http: TestClient) -> None:
 def test_a_missing_query_or_a_bad_limit_is_a_422(http: TestClient, params: dict[str, Any]) -> None:
     answer = http.get("/v1/people", params=params, headers=bearer("support"))
     assert answer.status_code == 422
+
+
+def test_a_search_reads_your_writes_like_every_read(http: TestClient) -> None:
+    beyond = http.get("/v1/people", params={"query": "p-", "min_position": 10**9}, headers=bearer("support"))
+    assert beyond.status_code == 422
+    assert beyond.json()["error"]["field"] == "min_position"
+    held = http.get("/v1/people", params={"query": "p-", "min_position": 1}, headers=bearer("support"))
+    assert held.status_code == 200
