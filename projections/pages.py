@@ -16,6 +16,7 @@ from datetime import datetime
 from ledger import events as ev
 from ledger.access.rights import OrgRights
 from ledger.access.vocabulary import Report, Role
+from ledger.rules.accounts import name_and_email_a_person_goes_by
 from ledger.rules.years import current_released_year
 from ledger.streams import SchoolView
 from projections.queries import KnownInterval, Queries, RightsAnswer, TimelineAnswer
@@ -117,7 +118,7 @@ class Pages:
 
         return PersonPage(
             person_id=person_id,
-            name=person_name(timeline.records),
+            name=name_of_person(timeline.records, latest),
             timeline=timeline,
             known_position=known_position,
             comparing=comparing,
@@ -166,13 +167,10 @@ class Pages:
         return EventPage(record, void, voided_event)
 
 
-def person_name(records: Iterable[FactRecord]) -> str | None:
-    """The latest name registered or updated, voided records aside."""
-    name = None
-    for r in sorted(records, key=lambda r: r.position):
-        if r.voided_at is None and isinstance(r.event, ev.PersonRegistered | ev.ProfileUpdated) and r.event.name:
-            name = r.event.name
-    return name
+def name_of_person(records: Iterable[FactRecord], position: int) -> str | None:
+    """The name the person goes by as known at `position` (the rule search and who-had-access use)."""
+    found = name_and_email_a_person_goes_by(r.event for r in records if r.known_at(position))
+    return found.name if found is not None else None
 
 
 def terms_acceptance(records: Iterable[FactRecord], t: datetime, position: int) -> Acceptance | None:

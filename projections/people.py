@@ -1,4 +1,4 @@
-"""Find a person by id, name or email: a directory of every registered person's latest name and email.
+"""Find a person by id, name or email: a directory of every registered person's name and email.
 
 Kept in memory and brought up to date from the fact index on each search (only the
 registrations, profile updates and voids recorded since, through a small partial index);
@@ -9,17 +9,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from ledger import events as ev
+from ledger.rules.accounts import NameAndEmail, name_and_email_a_person_goes_by
 from projections.source import FactRecord, FactSource
 
-
-@dataclass(frozen=True)
-class PersonEntry:
-    person_id: str
-    name: str | None
-    email: str | None
+PersonEntry = NameAndEmail  # a directory entry is the name and email the person goes by
 
 
 def matches(entry: PersonEntry, query: str) -> bool:
@@ -35,7 +30,7 @@ def matches(entry: PersonEntry, query: str) -> bool:
 
 
 class PeopleDirectory:
-    """Every person known at the source's position, with the name and email their latest facts give."""
+    """Every person known at the source's position, with the name and email they go by."""
 
     def __init__(self, source: FactSource) -> None:
         self.source = source
@@ -62,26 +57,13 @@ class PeopleDirectory:
 
 
 def _entry(records: list[FactRecord], upto: int) -> PersonEntry | None:
-    """The person's latest name and email at `upto`; None while no registration of theirs is known."""
-    return person_entry(r.event for r in sorted(records, key=lambda r: r.position) if r.known_at(upto))
+    """The person's name and email at `upto`; None while no registration of theirs is known."""
+    return person_entry(r.event for r in records if r.known_at(upto))
 
 
 def person_entry(events: Iterable[ev.LedgerEvent]) -> PersonEntry | None:
-    """The latest name and email a person's known events give, in recording order; None without a registration.
-
-    An empty name or email leaves the earlier one in place; a person never named has no name (None)."""
-    registered = False
-    name: str | None = None
-    email: str | None = None
-    person_id = ""
-    for e in events:
-        if not isinstance(e, ev.PersonRegistered | ev.ProfileUpdated):
-            continue
-        registered = registered or isinstance(e, ev.PersonRegistered)
-        person_id = e.person_id
-        name = e.name or name
-        email = e.email or email
-    return PersonEntry(person_id, name, email) if registered else None
+    """The name and email a person's known events give; None without a known registration."""
+    return name_and_email_a_person_goes_by(events)
 
 
 def search(entries: list[PersonEntry], query: str, limit: int) -> list[PersonEntry]:

@@ -16,6 +16,9 @@ import orjson
 import pytest
 
 from api.present_access import ACCESS_CSV_HEADER
+from bootstrap import open_ledger
+from ledger import events as ev
+from tests.conftest import FAST_HASHER, caught_up, run
 from tests.e2e.servers import KEYS, run_ledger, serve
 
 REPLAY_WINDOW = ("--org", "S-110", "--from", "2025-07-01", "--to", "2025-08-01")
@@ -229,6 +232,29 @@ def test_replay_csv_matches_who_had_access_over_http(demo: tuple[str, Any], tmp_
     assert api_rows(now.json()["entries"]) == latest
     assert api_rows(then.json()["entries"]) == said_then
     assert api_rows(cut.json()["entries"]) == clipped
+
+
+def test_replay_names_a_person_by_their_later_name_change_once_a_voided_registration_is_recorded_again(
+    demo: tuple[str, Any], tmp_path: Path
+) -> None:
+    source = Path(demo[0].removeprefix("sqlite:///"))
+    for suffix in ("", "-wal", "-shm"):  # a copy: this test corrects P-4002's registration
+        if Path(f"{source}{suffix}").exists():
+            shutil.copy(f"{source}{suffix}", tmp_path / f"ledger.db{suffix}")
+    url = sqlite_url(tmp_path / "ledger.db")
+    system = open_ledger(url, hasher=FAST_HASHER)
+    try:
+        records = caught_up(system).queries.timeline("P-4002").records
+        first = next(r.event for r in records if isinstance(r.event, ev.PersonRegistered))
+        run(system, type="update_profile", person_id="P-4002", name="Claire Martin", effective_at="2025-07-03")
+        run(system, type="void_event", event_id=first.event_id, reason="wrong email")
+        assert [r for r in replay_csv(url) if r[0] == "P-4002"] == []  # no registration: no access, no name
+
+        again = {"person_id": "P-4002", "name": first.name, "email": "claire@lakeside.example"}
+        run(system, type="register_person", **again, effective_at=first.effective_at.isoformat())
+    finally:
+        system.close()
+    assert {r[1] for r in replay_csv(url) if r[0] == "P-4002"} == {"Claire Martin"}
 
 
 def test_replay_of_an_unknown_organization_or_a_bad_date_fails(tmp_path: Path) -> None:
