@@ -464,6 +464,24 @@ def test_an_organization_not_yet_recorded_at_the_chosen_time_is_said_so(support:
     assert "S-110 was not yet recorded as of 2020-01-01" in page.text
 
 
+def test_the_page_and_its_csv_read_the_same_question_and_refuse_it_alike(auditor: TestClient) -> None:
+    def both(org_id: str, **params: str) -> tuple[Response, Response]:
+        page = auditor.get(f"/console/orgs/{org_id}", params=params)
+        return page, auditor.get(f"/console/orgs/{org_id}/access.csv", params=params)
+
+    page, download = both("S-110", **{"from": "2025-08-01", "to": "2025-07-01", "level": "secret"})
+    assert page.status_code == download.status_code == 422
+    for said in ("Until must be after From", "Data: student or aggregate"):
+        assert said in page.text
+        assert said in download.text
+    page, download = both("S-404", **RANGE)
+    assert page.status_code == download.status_code == 404
+    page, download = both("S-110", **RANGE, as_of=" 2020-01-01 ")
+    assert "S-110 was not yet recorded as of 2020-01-01" in page.text
+    assert "S-110 was not yet recorded as of 2020-01-01" in download.text
+    assert download.status_code == 404
+
+
 # --- integrity ----------------------------------------------------------------------------------------
 
 
