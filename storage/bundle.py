@@ -33,6 +33,7 @@ import itertools
 import multiprocessing
 import os
 import threading
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -106,6 +107,7 @@ def export_bundle(
 
 
 CHUNK = 8 << 20  # bytes of events.jsonl read at a time
+APPEND_ROWS = 5000  # rows a replay appends per transaction
 
 
 @dataclass
@@ -233,10 +235,9 @@ def read_lines(path: Path, chunk: int = CHUNK) -> Iterator[Lines]:
         yield _parse(tail, number)
 
 
-def _check(lines: Lines, compact: merkle.CompactRange) -> None:
+def _check(lines: Lines, leaves: list[bytes], compact: merkle.CompactRange) -> None:
     """Add the lines' leaves to the tree, checking that they follow it and that each entry has its claimed leaf."""
     size = compact.size
-    leaves = lines.leaves()
     if lines.positions != list(range(size + 1, size + 1 + len(leaves))) or b"".join(leaves) != lines.claimed:
         for n, (position, leaf) in enumerate(zip(lines.positions, leaves, strict=True)):
             number = lines.first_line + n
@@ -316,7 +317,7 @@ def _check_blocks(path: Path, compact: merkle.CompactRange, workers: int, size: 
             if block.first_position is None or (block.lines and block.first_position != compact.size + 1):
                 # Something is wrong in this block: read it again here, to name the first bad line.
                 lines = _parse(_read(path, start, end), events + 1)
-                _check(lines, compact)
+                _check(lines, lines.leaves(), compact)
                 events += len(lines.positions)
                 continue
             for level, digest in block.subtrees:
@@ -365,18 +366,21 @@ def trusted_key(directory: Path, public_key: bytes | None, expected_log_id: str 
     return own
 
 
-def verify_bundle(
-    directory: Path,
-    *,
-    public_key: bytes | None = None,
-    expected_log_id: str | None = None,
-    workers: int | None = None,
-    chunk: int = CHUNK,
-) -> BundleReport:
-    """Check a bundle (see the module docstring); VerificationError names the first problem.
+@dataclass(frozen=True)
+class _Proof:
+    """What `key.json` and `proof.json` say, checked as far as they can be before the events are read."""
 
-    Without `public_key` or `expected_log_id` the heads are checked with the key the bundle carries,
-    which proves only that the bundle is consistent with itself: pin the log's key to prove it is the log's."""
+    key: bytes
+    pinned: bool
+    first: int
+    head: Any
+    latest: Any
+    consistency: Any
+    latest_size: int
+    compact: merkle.CompactRange  # the tree before the slice, which the events extend
+
+
+def _read_proof(directory: Path, public_key: bytes | None, expected_log_id: str | None) -> _Proof:
     key = trusted_key(directory, public_key, expected_log_id)
     try:
         proof = orjson.loads((directory / PROOF).read_bytes())
@@ -392,47 +396,80 @@ def verify_bundle(
         compact = merkle.CompactRange(first - 1, edge, keep=False)
     except (ValueError, TypeError) as e:
         raise VerificationError(f"the start edge does not fit position {first}: {e}") from None
-    path = directory / EVENTS
-    try:
-        events = _check_blocks(path, compact, workers or workers_for(path), chunk)
-    except OSError as e:
-        raise VerificationError(f"not a complete bundle: {e}") from None
+    pinned = public_key is not None or expected_log_id is not None
+    return _Proof(key, pinned, first, head, latest, consistency, latest_size, compact)
+
+
+def _report(proof: _Proof, events: int) -> BundleReport:
+    """Once every event is in the tree: it must have the signed root of `head`, a prefix of `latest`."""
+    compact = proof.compact
     if events:
-        size, root = verify_head(head, key)
+        size, root = verify_head(proof.head, proof.key)
         if size != compact.size or root != compact.root():
             raise VerificationError(
                 f"the events do not rebuild the signed tree of size {size}: a line was changed, removed or added"
             )
-        check_consistency(head, latest, consistency, key)
-    return BundleReport(
-        events,
-        first,
-        compact.size if events else 0,
-        latest_size,
-        log_id(key),
-        public_key is not None or expected_log_id is not None,
-    )
+        check_consistency(proof.head, proof.latest, proof.consistency, proof.key)
+    last = compact.size if events else 0
+    return BundleReport(events, proof.first, last, proof.latest_size, log_id(proof.key), proof.pinned)
+
+
+def verify_bundle(
+    directory: Path,
+    *,
+    public_key: bytes | None = None,
+    expected_log_id: str | None = None,
+    workers: int | None = None,
+    chunk: int = CHUNK,
+) -> BundleReport:
+    """Check a bundle (see the module docstring); VerificationError names the first problem.
+
+    Without `public_key` or `expected_log_id` the heads are checked with the key the bundle carries,
+    which proves only that the bundle is consistent with itself: pin the log's key to prove it is the log's."""
+    proof = _read_proof(directory, public_key, expected_log_id)
+    path = directory / EVENTS
+    try:
+        events = _check_blocks(path, proof.compact, workers or workers_for(path), chunk)
+    except OSError as e:
+        raise VerificationError(f"not a complete bundle: {e}") from None
+    return _report(proof, events)
 
 
 def load_bundle(
     directory: Path, recorder: LedgerRecorder, *, public_key: bytes | None = None, expected_log_id: str | None = None
 ) -> BundleReport:
     """Verify a bundle that starts at the first event and append its events, exactly as stored, to an
-    empty store (a memory ledger an auditor replays questions on)."""
-    report = verify_bundle(directory, public_key=public_key, expected_log_id=expected_log_id)
-    if report.events and report.first_position != 1:
-        raise VerificationError(
-            f"the bundle starts at position {report.first_position}: a replay needs every event from the first "
-            "(export without --from)"
-        )
+    empty store (a memory ledger an auditor replays questions on).
+
+    The events are read once: each line is checked into the tree as it is read and its entry kept; only
+    once the whole bundle has verified are the entries decoded and appended (a bundle that does not verify
+    appends nothing), a few thousand at a time."""
     if recorder.last_position():
         raise ValueError("the store to replay into must be empty")
-    rows, chain = [], GENESIS
-    for entry in (decode_entry(e) for lines in read_lines(directory / EVENTS) for e in lines.entries()):
-        stored = StoredEvent(entry.stream_id, entry.version, entry.topic, entry.state)
-        chain = chain_hash(chain, entry.position, stored, entry.event_id)
-        rows.append(Row(entry.position, stored, entry.event_id, chain))
-    for start in range(0, len(rows), 5000):
-        with recorder.append_txn() as txn:
-            txn.insert(rows[start : start + 5000])
+    proof = _read_proof(directory, public_key, expected_log_id)
+    if proof.first != 1:
+        raise VerificationError(
+            f"the bundle starts at position {proof.first}: a replay needs every event from the first "
+            "(export without --from)"
+        )
+    verified: deque[list[bytes]] = deque()
+    try:
+        for lines in read_lines(directory / EVENTS):
+            entries = lines.entries()
+            _check(lines, [merkle.leaf_hash(e) for e in entries], proof.compact)
+            verified.append(entries)
+    except OSError as e:
+        raise VerificationError(f"not a complete bundle: {e}") from None
+    report = _report(proof, sum(map(len, verified)))
+    chain = GENESIS
+    while verified:
+        entries = verified.popleft()  # its rows replace it: memory stays that of the entries
+        for start in range(0, len(entries), APPEND_ROWS):
+            rows = []
+            for entry in map(decode_entry, entries[start : start + APPEND_ROWS]):
+                stored = StoredEvent(entry.stream_id, entry.version, entry.topic, entry.state)
+                chain = chain_hash(chain, entry.position, stored, entry.event_id)
+                rows.append(Row(entry.position, stored, entry.event_id, chain))
+            with recorder.append_txn() as txn:
+                txn.insert(rows)
     return report

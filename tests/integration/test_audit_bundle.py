@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -14,12 +15,13 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from typer.testing import CliRunner, Result
 
 from api.cli import app as cli_app
+from bootstrap import open_ledger
 from ledger.verify import VerificationError, log_id, public_key_bytes, sign_head
 from projections.system import LedgerSystem
 from storage.bundle import EVENTS, PROOF, export_bundle, verify_bundle
 from storage.bundle import KEY as KEY_FILE
 from storage.evidence import LogEvidence
-from tests.conftest import Clock, run
+from tests.conftest import CALENDAR, FAST_HASHER, Clock, run
 
 KEY = Ed25519PrivateKey.generate()
 
@@ -64,11 +66,12 @@ def test_a_date_range_bundle_holds_that_range_and_verifies_against_the_latest_he
     assert (report.first_position, report.last_position, report.latest_size) == (7, 12, 18)
 
 
-@pytest.mark.parametrize("attack", ["change", "remove", "add", "reorder", "forged head"])
-def test_a_tampered_bundle_fails(ledger: LedgerSystem, clock: Clock, tmp_path: Path, attack: str) -> None:
-    fill(ledger, clock, days=3)
-    bundle(ledger, tmp_path, "2025-03-02")
-    lines = (tmp_path / EVENTS).read_bytes().splitlines()
+ATTACKS = ["change", "remove", "add", "reorder", "forged head"]
+
+
+def tamper(source: LedgerSystem, path: Path, attack: str) -> None:
+    """Change a bundle of at least two events as an attacker would (one of ATTACKS)."""
+    lines = (path / EVENTS).read_bytes().splitlines()
     if attack == "change":
         line = orjson.loads(lines[1])
         line["entry"] = line["entry"][:-4] + ("AAAA" if line["entry"][-4:] != "AAAA" else "BBBB")
@@ -80,13 +83,20 @@ def test_a_tampered_bundle_fails(ledger: LedgerSystem, clock: Clock, tmp_path: P
     elif attack == "reorder":
         lines[0], lines[1] = lines[1], lines[0]
     if attack == "forged head":
-        proof = orjson.loads((tmp_path / PROOF).read_bytes())
-        proof["head"] = LogEvidence(ledger.service.recorder, Ed25519PrivateKey.generate()).head(
+        proof = orjson.loads((path / PROOF).read_bytes())
+        proof["head"] = LogEvidence(source.service.recorder, Ed25519PrivateKey.generate()).head(
             proof["head"]["tree_size"]
         )
-        (tmp_path / PROOF).write_bytes(orjson.dumps(proof))
+        (path / PROOF).write_bytes(orjson.dumps(proof))
     else:
-        (tmp_path / EVENTS).write_bytes(b"\n".join(lines) + b"\n")
+        (path / EVENTS).write_bytes(b"\n".join(lines) + b"\n")
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_a_tampered_bundle_fails(ledger: LedgerSystem, clock: Clock, tmp_path: Path, attack: str) -> None:
+    fill(ledger, clock, days=3)
+    bundle(ledger, tmp_path, "2025-03-02")
+    tamper(ledger, tmp_path, attack)
     with pytest.raises(VerificationError):
         verify_bundle(tmp_path)
     with pytest.raises(VerificationError):  # checked in blocks of a line or two by two processes
@@ -160,6 +170,50 @@ def test_a_replay_refuses_a_bundle_that_does_not_start_at_the_first_event(
     )
     assert result.exit_code == 1
     assert "needs every event from the first" in " ".join(result.stderr.split())
+
+
+@pytest.fixture
+def whole_log_bundle(clock: Clock, tmp_path: Path) -> Iterator[tuple[LedgerSystem, Path]]:
+    """A memory ledger of six days of registrations and a bundle of its whole log."""
+    source = open_ledger("memory://", calendar=CALENDAR, clock=clock, hasher=FAST_HASHER, follow=False)
+    try:
+        fill(source, clock)
+        bundle(source, tmp_path / "bundle")
+        yield source, tmp_path / "bundle"
+    finally:
+        source.close()
+
+
+def stored_rows(ledger: LedgerSystem) -> list[tuple[int, str, bytes, bytes]]:
+    return [(r.position, r.event_id, r.stored.state, r.chain) for r in ledger.service.recorder.read_rows(0, 1000)]
+
+
+def test_a_replay_loads_every_event_exactly_as_stored(
+    ledger: LedgerSystem, whole_log_bundle: tuple[LedgerSystem, Path]
+) -> None:
+    source, path = whole_log_bundle
+    report = ledger.load_bundle(path, public_key=GENUINE)
+    assert (report.events, report.first_position, report.last_position, report.pinned) == (18, 1, 18, True)
+    assert stored_rows(ledger) == stored_rows(source)
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_a_replay_of_a_tampered_bundle_is_refused_and_appends_nothing(
+    ledger: LedgerSystem, whole_log_bundle: tuple[LedgerSystem, Path], attack: str
+) -> None:
+    source, path = whole_log_bundle
+    tamper(source, path, attack)
+    with pytest.raises(VerificationError):
+        ledger.load_bundle(path)
+    assert ledger.service.recorder.last_position() == 0
+
+
+def test_a_replay_needs_an_empty_store(ledger: LedgerSystem, whole_log_bundle: tuple[LedgerSystem, Path]) -> None:
+    _, path = whole_log_bundle
+    run(ledger, type="register_district", district_id="D-1", name="One")
+    with pytest.raises(ValueError, match="must be empty"):
+        ledger.load_bundle(path)
+    assert ledger.service.recorder.last_position() == 1
 
 
 def re_sign(directory: Path, key: Ed25519PrivateKey) -> None:
