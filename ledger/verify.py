@@ -23,6 +23,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from struct import pack
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -46,21 +47,21 @@ class Entry:
     state: bytes
 
 
-def _part(data: bytes) -> bytes:
-    return len(data).to_bytes(4, "big") + data
-
-
 def encode_entry(entry: Entry) -> bytes:
     """The entry bytes of an event (see the module docstring)."""
+    event_id = entry.event_id.encode()
+    stream_id = entry.stream_id.encode()
+    topic = entry.topic.encode()
     return b"".join(
         (
-            bytes([ENTRY_FORMAT]),
-            entry.position.to_bytes(8, "big"),
-            _part(entry.event_id.encode()),
-            _part(entry.stream_id.encode()),
-            entry.version.to_bytes(8, "big"),
-            _part(entry.topic.encode()),
-            _part(entry.state),
+            pack(">BQI", ENTRY_FORMAT, entry.position, len(event_id)),
+            event_id,
+            pack(">I", len(stream_id)),
+            stream_id,
+            pack(">QI", entry.version, len(topic)),
+            topic,
+            pack(">I", len(entry.state)),
+            entry.state,
         )
     )
 

@@ -27,6 +27,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from struct import pack
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
@@ -41,23 +42,22 @@ def chain_hash(previous: bytes, position: int, stored: StoredEvent, event_id: st
     stream = str(stored.originator_id).encode()
     version = str(stored.originator_version).encode()
     topic = stored.topic.encode()
-    state = bytes(stored.state)
+    state = stored.state
     eid = event_id.encode()
-    # One buffer: each part length-prefixed, so no two different rows hash the same bytes.
+    # One buffer: each part length-prefixed (4 bytes, the position 8), so no two different rows hash the same bytes.
     return hashlib.sha256(
         b"".join(
             (
                 previous,
-                position.to_bytes(8, "big"),
-                len(stream).to_bytes(4, "big"),
+                pack(">QI", position, len(stream)),
                 stream,
-                len(version).to_bytes(4, "big"),
+                pack(">I", len(version)),
                 version,
-                len(topic).to_bytes(4, "big"),
+                pack(">I", len(topic)),
                 topic,
-                len(state).to_bytes(4, "big"),
+                pack(">I", len(state)),
                 state,
-                len(eid).to_bytes(4, "big"),
+                pack(">I", len(eid)),
                 eid,
             )
         )
