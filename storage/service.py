@@ -181,10 +181,10 @@ def uuid7() -> str:
     Ids that grow with time go to the right-hand end of the event-id indexes instead of
     a random page each, which keeps appends and projections cheaper as the log grows.
     """
-    millis = time.time_ns() // 1_000_000
-    rand = int.from_bytes(_ENTROPY.take(10), "big")
-    value = (millis & 0xFFFFFFFFFFFF) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64 | 0b10 << 62 | rand & (2**62 - 1)
-    h = f"{value:032x}"  # str(UUID(int=value)), without building the object
+    raw = bytearray((time.time_ns() // 1_000_000 & 0xFFFFFFFFFFFF).to_bytes(6, "big") + _ENTROPY.take(10))
+    raw[6] = 0x70 | raw[6] & 0x0F  # version 7
+    raw[8] = 0x80 | raw[8] & 0x3F  # variant 0b10
+    h = raw.hex()  # str(UUID(bytes=raw)), without building the object
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
