@@ -30,22 +30,23 @@ class OrjsonTranscoder(Transcoder):
         return orjson.loads(data)
 
 
-def _converter(hint: Any) -> Callable[[Any], Any] | None:
+def _converter(hint: Any) -> Callable[[str], Any] | None:
+    """How a stored string becomes the field's type (None stays None)."""
     args = typing.get_args(hint)
     candidates = args or (hint,)
     if datetime in candidates:
-        return lambda v: None if v is None else datetime.fromisoformat(v)
+        return datetime.fromisoformat
     if date in candidates:
-        return lambda v: None if v is None else date.fromisoformat(v)
+        return date.fromisoformat
     return None
 
 
-_CONVERTERS: dict[type, tuple[tuple[str, Callable[[Any], Any]], ...]] = {}
+_CONVERTERS: dict[type, tuple[tuple[str, Callable[[str], Any]], ...]] = {}
 _TOPICS: dict[type, str] = {}
 _CLASSES: dict[str, type] = {}
 
 
-def _converters(cls: type) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+def _converters(cls: type) -> tuple[tuple[str, Callable[[str], Any]], ...]:
     found = _CONVERTERS.get(cls)
     if found is None:
         hints = typing.get_type_hints(cls)
@@ -93,8 +94,9 @@ class LedgerMapper(Mapper[str]):
         cls = _class_of(stored_event.topic)
         state: dict[str, Any] = self.transcoder.decode(stored_event.state)
         for name, conv in _converters(cls):
-            if name in state:
-                state[name] = conv(state[name])
+            value = state.get(name)
+            if value is not None:
+                state[name] = conv(value)
         state["originator_id"] = str(stored_event.originator_id)
         state["originator_version"] = stored_event.originator_version
         event: Any = object.__new__(cls)
