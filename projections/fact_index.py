@@ -43,7 +43,8 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from ledger import events as ev
-from storage.recorders import StoredRow, creation_lock
+from storage.postgres_recorder import creation_lock
+from storage.recorders import StoredRow
 
 TRACKING_NAME = "Ledger"  # the application whose log the view follows
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -62,7 +62,8 @@ from storage.code_checks import plan_code_checks, run_code_checks
 from storage.codes import CodeHasher
 from storage.integrity import GENESIS, chain_hash
 from storage.mapper import LedgerMapper
-from storage.recorders import AppendTxn, IdempotencyRecord, LedgerRecorder, POPOLedgerRecorder, Row
+from storage.memory_recorder import POPOLedgerRecorder
+from storage.recorders import AppendTxn, IdempotencyRecord, LedgerRecorder, Row
 from storage.url import StoreConfig
 
 

@@ -33,7 +33,7 @@ def parse_database_url(url: str) -> StoreConfig:
                 "SQLITE_DBNAME": str(path),
                 "SQLITE_LOCK_TIMEOUT": "30",
                 "ORIGINATOR_ID_TYPE": "text",
-                "APPLICATION_RECORDER_TOPIC": "storage.recorders:SQLiteLedgerRecorder",
+                "APPLICATION_RECORDER_TOPIC": "storage.sqlite_recorder:SQLiteLedgerRecorder",
             },
             f"sqlite:///{path}",
         )
@@ -52,7 +52,7 @@ def parse_database_url(url: str) -> StoreConfig:
             "POSTGRES_POOL_SIZE": query.get("pool_size", ["8"])[0],
             "POSTGRES_MAX_OVERFLOW": query.get("max_overflow", ["16"])[0],
             "ORIGINATOR_ID_TYPE": "text",
-            "APPLICATION_RECORDER_TOPIC": "storage.recorders:PostgresLedgerRecorder",
+            "APPLICATION_RECORDER_TOPIC": "storage.postgres_recorder:PostgresLedgerRecorder",
         }
         if "schema" in query:
             env["POSTGRES_SCHEMA"] = query["schema"][0]

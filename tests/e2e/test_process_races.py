@@ -11,7 +11,7 @@ never read (`test_the_follower_would_notice_a_position_committed_after_a_higher_
 this hazard on a scratch table, and that the follower used here detects it). The ledger's
 append transaction takes `LOCK TABLE … IN EXCLUSIVE MODE` *first*, and only then reads the
 last position and gives its events the positions after it; it holds the lock until commit
-or rollback (storage/recorders.py, `append_txn`/`reserve_positions`). EXCLUSIVE conflicts
+or rollback (storage/postgres_recorder.py `append_txn`, storage/postgres_txn.py `reserve_positions`). EXCLUSIVE conflicts
 with itself, so at most one transaction is ever between choosing positions and finishing:
 positions commit in increasing order, without gaps, and a reader's statement that sees
 position p sees every lower one (`test_an_append_waits_while_another_holds_the_append_lock`

@@ -32,7 +32,9 @@ import pytest
 from bootstrap import open_ledger
 from ledger.commands import parse_command
 from projections.system import LedgerSystem
-from storage.recorders import LedgerRecorder, PostgresLedgerRecorder, SQLiteLedgerRecorder
+from storage.postgres_recorder import PostgresLedgerRecorder
+from storage.recorders import LedgerRecorder
+from storage.sqlite_recorder import SQLiteLedgerRecorder
 from tests.conftest import CALENDAR, FAST_HASHER, PG_URL, Clock
 
 pytestmark = pytest.mark.slow

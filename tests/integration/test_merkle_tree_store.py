@@ -17,7 +17,8 @@ from ledger.commands import parse_command
 from projections.system import LedgerSystem
 from storage import tree
 from storage.evidence import BadSize, LogEvidence
-from storage.recorders import POPOLedgerRecorder, Row
+from storage.memory_recorder import POPOLedgerRecorder
+from storage.recorders import Row
 from tests.conftest import CALENDAR, FAST_HASHER, Clock, run
 
 
