@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import evidence, measure, report
+from bench import evidence, http_figures, measure, report
 from bench.generate import GENERATOR_VERSION, TIERS
 from bench.stores import ensure_loaded, ensure_meta, fingerprint, make_store, pg_drop, pg_server_version
 
@@ -83,7 +83,7 @@ def run_store(
         steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
             ("rebuild", lambda: measure.measure_rebuild(store)),
             ("reads", lambda: measure.measure_reads(store, meta, sizes, args.seed)),
-            ("http", lambda: measure.measure_http(store, meta, sizes, args.seed, args.out / "logs")),
+            ("http", lambda: http_figures.measure_http(store, meta, sizes, args.seed, args.out / "logs")),
             ("writes", lambda: measure.measure_writes(store, meta, sizes, args.seed)),
             ("evidence", lambda: evidence.measure_evidence(store, meta, sizes, args.seed)),
         ]

@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.generate import NOW, extension
+from bench.http_figures import warm_server
+from bench.http_load import check_paths, http_runner
 from bench.load import ACTOR, ScriptedClock
-from bench.measure import NOW_DT, Sizes, check_calls, check_paths, http_runner, start_server, warm_server, who_calls
+from bench.measure import NOW_DT, Sizes, check_calls, who_calls
+from bench.server import start_server
 from bench.stores import Store, work_copy
 from ledger.commands import parse_command
 from projections.system import LedgerSystem
