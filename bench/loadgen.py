@@ -17,9 +17,12 @@ import httpx
 import orjson
 
 
-async def _run(url: str, paths: list[str], seconds: float, concurrency: int, secret: str) -> dict[str, float]:
+async def _run(
+    url: str, paths: list[str], seconds: float, concurrency: int, secret: str, distinct: bool = False
+) -> dict[str, float]:
     latencies: list[float] = []
     errors = 0
+    asked = 0  # with `distinct`, the workers take the paths in turn, each once, and stop when all are asked
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(
         base_url=url, limits=limits, timeout=10, headers={"Authorization": f"Bearer {secret}"}
@@ -27,10 +30,15 @@ async def _run(url: str, paths: list[str], seconds: float, concurrency: int, sec
         deadline = time.perf_counter() + seconds
 
         async def worker(offset: int) -> None:
-            nonlocal errors
+            nonlocal errors, asked
             i = offset
             while time.perf_counter() < deadline:
-                i += 1
+                if distinct:
+                    if asked >= len(paths):  # every path asked once: done
+                        return
+                    i, asked = asked, asked + 1
+                else:
+                    i += 1
                 started = time.perf_counter()
                 try:
                     response = await client.get(paths[i % len(paths)])
@@ -64,9 +72,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--secret", default="")
+    parser.add_argument("--distinct", action="store_true", help="each path once, then stop")
     args = parser.parse_args()
     paths = orjson.loads(args.paths.read_bytes())
-    result = asyncio.run(_run(args.url, paths, args.seconds, args.concurrency, args.secret))
+    result = asyncio.run(_run(args.url, paths, args.seconds, args.concurrency, args.secret, args.distinct))
     print(orjson.dumps(result).decode())
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.generate import NOW, extension
 from bench.http_figures import warm_server
-from bench.http_load import check_paths, http_runner
+from bench.http_load import check_paths, run_load
 from bench.load import ACTOR, ScriptedClock
 from bench.measure import NOW_DT, Sizes, check_calls, who_calls
 from bench.server import start_server
@@ -199,7 +199,7 @@ def profile_http(
         paths = check_paths(meta, 1000 if sizes.checks >= 1000 else 200, seed)
         with tempfile.TemporaryDirectory() as tmp:
             warm_server(server, paths, Path(tmp))
-            http_runner()(server.base, paths, max(5.0, sizes.http_seconds), Path(tmp), "profile")
+            run_load(server.base, paths, max(5.0, sizes.http_seconds), Path(tmp), "profile")
     finally:
         server.stop()
     if not raw.exists():

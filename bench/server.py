@@ -1,4 +1,4 @@
-"""A `ledger serve` process started by the benchmark, and what /proc says about its CPU and memory."""
+"""A `ledger serve` process started by the benchmark, and its peak memory."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.cpu import cpu_s
 from bench.stores import Store
 
 BENCH_SECRET = "bench-portal-secret-0123456789abcdef"  # a key for a throwaway local server
@@ -42,38 +43,6 @@ def vm_hwm_mb(pid: int) -> float | None:
     return None
 
 
-def cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds a process has used so far."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def thread_cpu_s(pid: int) -> dict[str, float]:
-    """CPU seconds per thread of a process (the event loop is the thread whose id is the pid)."""
-    out: dict[str, float] = {}
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            out[task.name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except OSError:
-        pass
-    return out
-
-
-def server_cpu(pid: int, before: dict[str, float], requests: int) -> dict[str, float]:
-    """Server CPU ms per request during a load run, and the event loop's share of it."""
-    after = thread_cpu_s(pid)
-    total = sum(v - before.get(k, 0.0) for k, v in after.items())
-    loop = after.get(str(pid), 0.0) - before.get(str(pid), 0.0)
-    return {
-        "cpu_ms_per_request": round(1000 * total / max(1, requests), 3),
-        "event_loop_share": round(loop / total, 3) if total else 0.0,
-    }
-
-
 @dataclass
 class Server:
     """A `ledger serve` process started by the harness (possibly under a profiler, `wrapper`)."""
@@ -84,6 +53,7 @@ class Server:
     cold_start_s: float
     cold_start_cpu_s: float | None
     pid: int  # the server's own pid (a child of the wrapper, if any)
+    started: float = 0.0  # time.perf_counter() when the process was started
 
     def stop(self) -> None:
         """SIGTERM the server (uvicorn shuts down, the lifespan closes the ledger); SIGKILL if it hangs."""
@@ -154,7 +124,7 @@ def start_server(store: Store, log_dir: Path, wrapper: Sequence[str] = (), worke
             stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,
         )
-    server = Server(process, base, log_path, 0.0, None, process.pid)
+    server = Server(process, base, log_path, 0.0, None, process.pid, started)
     try:
         while time.perf_counter() - started < 120:
             if process.poll() is not None:
