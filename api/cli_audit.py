@@ -18,7 +18,7 @@ from bootstrap import calendar_of, open_ledger
 from bootstrap.store import BundleReport, verify_bundle
 from ledger.access.vocabulary import Level
 from ledger.verify import VerificationError, parse_public_key
-from projections.queries import AccessAnswer
+from projections.answers import AccessAnswer
 
 audit_app = typer.Typer(help="Check an exported audit bundle, with no database and no server.", no_args_is_help=True)
 out = Console()

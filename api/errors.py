@@ -24,7 +24,7 @@ from ledger.errors import (
     LockedOut,
     NotFound,
 )
-from projections.queries import UnknownOrganization
+from projections.answers import UnknownOrganization
 from projections.runner import ProjectionTimeout
 
 log = logging.getLogger("ledger.api")

@@ -9,8 +9,8 @@ from api import models
 from bootstrap.store import Outcome, Preview, event_json
 from ledger.access.check import Decision
 from ledger.access.intervals import Interval
+from projections.answers import CheckAnswer, RightsAnswer, TimelineAnswer
 from projections.preview import AccessDifference
-from projections.queries import CheckAnswer, RightsAnswer, TimelineAnswer
 
 
 def iso(t: datetime | None) -> str | None:

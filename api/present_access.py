@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 
 from api import models
-from projections.queries import AccessAnswer, AccessEntry
+from projections.answers import AccessAnswer, AccessEntry
 
 ACCESS_CSV_HEADER = [
     "person_id",

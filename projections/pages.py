@@ -19,7 +19,8 @@ from ledger.access.vocabulary import Report, Role
 from ledger.rules.accounts import name_and_email_a_person_goes_by
 from ledger.rules.years import current_released_year
 from ledger.streams import SchoolView
-from projections.queries import KnownInterval, Queries, RightsAnswer, TimelineAnswer
+from projections.answers import KnownInterval, RightsAnswer, TimelineAnswer
+from projections.queries import Queries
 from projections.source import FactRecord
 
 

@@ -10,128 +10,35 @@ position it read.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from ledger import events as ev
-from ledger.access.check import CheckRequest, Decision, check
-from ledger.access.intervals import level_intervals, role_intervals
-from ledger.access.rights import Rights, rights
-from ledger.access.vocabulary import Level, Report, Role
+from ledger.access.check import CheckRequest, check
+from ledger.access.intervals import level_intervals
+from ledger.access.rights import rights
+from ledger.access.vocabulary import Level, Report
 from ledger.calendar import LedgerCalendar
-from ledger.rules.admins import district_access_end, district_access_window
-from ledger.rules.codes import STAFF_PLACES, code_is_valid, code_life, code_principal, staff_intervals
-from ledger.rules.designations import principal_of, superintendent_of
-from ledger.rules.teachers import active_restriction, authorization_is_held, school_gives_teacher_access
 from ledger.rules.years import current_released_year, kept_years
-from ledger.streams import DistrictView, SchoolView
+from ledger.streams import SchoolView
 from ledger.world import Views, World
+from projections.answers import (
+    AccessAnswer,
+    AccessEntry,
+    AsOf,
+    CheckAnswer,
+    Grant,
+    KnownInterval,
+    PeopleAnswer,
+    RightsAnswer,
+    TimelineAnswer,
+    UnknownOrganization,
+    WindowsAnswer,
+)
 from projections.people import PeopleDirectory, PersonEntry, person_entry, search
-from projections.source import FactRecord, FactSource, streams_as_of
-
-AsOf = int | datetime | None
-
-
-@dataclass(frozen=True)
-class CheckAnswer:
-    decision: Decision
-    position: int
-    unknown_orgs: frozenset[str] = frozenset()  # the organization or school named, not registered at `position`
-
-
-@dataclass(frozen=True)
-class RightsAnswer:
-    rights: Rights
-    at: datetime
-    position: int
-
-
-@dataclass(frozen=True)
-class Grant:
-    """An event an access interval rests on, as the log holds it: `AccessCodeRedeemed #143`."""
-
-    event_id: str
-    type: str
-    position: int
-
-    def __str__(self) -> str:
-        return f"{self.type} #{self.position}"
-
-
-@dataclass(frozen=True)
-class AccessEntry:
-    """One person's access interval through one organization; names as known at the answer's position."""
-
-    person_id: str
-    role: Role
-    valid_from: datetime
-    valid_to: datetime | None
-    sources: tuple[str, ...]
-    school_id: str | None
-    via_org: str
-    person_name: str | None = None  # None: never named, or the registration is no longer known
-    via_org_name: str | None = None
-    grants: tuple[Grant, ...] = ()  # the sources with their type and position, in the sources' order
-
-
-@dataclass(frozen=True)
-class AccessAnswer:
-    org_id: str
-    start: datetime
-    end: datetime
-    level: Level
-    position: int
-    entries: tuple[AccessEntry, ...]  # by start, then person
-    org_name: str | None = None
-    clipped: bool = False  # intervals cut to [start, end); otherwise whole
-
-    def by_person(self) -> list[AccessEntry]:
-        """The entries by person, then start, then the organization acted for (what an auditor reads down)."""
-        return sorted(self.entries, key=lambda e: (e.person_id, e.valid_from, e.via_org))
-
-
-@dataclass(frozen=True)
-class KnownInterval:
-    """A derived access interval with the transaction-time span during which the ledger held it."""
-
-    org_id: str
-    role: Role
-    valid_from: datetime
-    valid_to: datetime | None
-    known_from: datetime
-    known_to: datetime | None
-    known_from_position: int
-    known_to_position: int | None
-    sources: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class TimelineAnswer:
-    person_id: str
-    position: int
-    records: tuple[FactRecord, ...]
-    recorded_at: dict[int, datetime]
-    intervals: tuple[KnownInterval, ...]
-
-
-@dataclass(frozen=True)
-class WindowsAnswer:
-    org_id: str
-    at: datetime
-    position: int
-    body: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class PeopleAnswer:
-    query: str
-    position: int
-    people: tuple[PersonEntry, ...]
-
-
-class UnknownOrganization(LookupError):
-    """The organization is not known to the ledger."""
+from projections.source import FactRecord, FactSource
+from projections.timeline import known_intervals
+from projections.windows import district_windows, school_windows
 
 
 class Queries:
@@ -307,7 +214,7 @@ class Queries:
         for org in orgs:
             streams.update(self.org_streams(org))
         everything = [r for r in self.source.records(sorted(streams), None) if r.position <= k]
-        found = self._known_intervals(person_id, sorted(orgs), everything, k)
+        found = known_intervals(self.calendar, person_id, sorted(orgs), everything, k)
         positions = {r.position for r in records} | {r.voided_at for r in records if r.voided_at}
         positions |= {i.known_from_position for i in found}
         positions |= {i.known_to_position for i in found if i.known_to_position}
@@ -327,44 +234,6 @@ class Queries:
             for i in found
         )
         return TimelineAnswer(person_id, k, tuple(records), recorded, intervals)
-
-    def _known_intervals(
-        self, person_id: str, orgs: list[str], records: list[FactRecord], k: int
-    ) -> list[KnownInterval]:
-        # Knowledge about the person's roles changes only at facts of their stream, the
-        # calendar, organization-wide facts and facts about them (and the voids of those).
-        def relevant(r: FactRecord) -> bool:
-            e = r.event
-            if e.originator_id in (ev.person_stream(person_id), ev.CALENDAR_STREAM):
-                return True
-            about = e.about_person()
-            if isinstance(e, ev.EventVoided):
-                return True
-            return about is None or about == person_id
-
-        versions = sorted(
-            {r.position for r in records if relevant(r)}
-            | {r.voided_at for r in records if r.voided_at and r.voided_at <= k}
-        )
-        open_: dict[tuple[Any, ...], int] = {}
-        closed: list[KnownInterval] = []
-        epoch = datetime.min
-        for version in versions:
-            world = World(streams_as_of(records, version))
-            current: set[tuple[Any, ...]] = set()
-            for org in orgs:
-                if world.org(org) is None:
-                    continue
-                for i in role_intervals(world, self.calendar, person_id, org):
-                    current.add((i.org_id, i.role, i.valid_from, i.valid_to, i.sources))
-            for key in list(open_):
-                if key not in current:
-                    closed.append(_known(key, open_.pop(key), version, epoch))
-            for key in current:
-                open_.setdefault(key, version)
-        closed.extend(_known(key, since, None, epoch) for key, since in open_.items())
-        closed.sort(key=lambda i: (i.org_id, i.valid_from, i.known_from_position))
-        return closed
 
     # --- annual windows -----------------------------------------------------------------------------
 
@@ -388,9 +257,9 @@ class Queries:
             world = self.world(
                 [*self.org_streams(org_id), ev.CALENDAR_STREAM, *(ev.person_stream(p) for p in persons)], k
             )
-            body.update(_school_windows(world, self.calendar, org_id, sorted(persons), current, t))
+            body.update(school_windows(world, self.calendar, org_id, sorted(persons), current, t))
         else:
-            body.update(_district_windows(base, self.calendar, org, t))
+            body.update(district_windows(base, self.calendar, org, t))
         return WindowsAnswer(org_id, t, k, body)
 
     def record(self, event_id: str) -> FactRecord | None:
@@ -414,105 +283,3 @@ def _org_name(world: World, org_id: str) -> str | None:
     org = world.org(org_id)
     registration = org.registration if org is not None else None
     return registration.name if registration is not None else None
-
-
-def _known(key: tuple[Any, ...], since: int, until: int | None, epoch: datetime) -> KnownInterval:
-    org_id, role, valid_from, valid_to, sources = key
-    return KnownInterval(org_id, role, valid_from, valid_to, epoch, None, since, until, sources)
-
-
-def _iso(t: datetime | None) -> str | None:
-    return None if t is None else t.isoformat()
-
-
-def _school_windows(
-    world: World,
-    calendar: LedgerCalendar,
-    school_id: str,
-    persons: list[str],
-    current: ev.ScoresReleased | None,
-    t: datetime,
-) -> dict[str, Any]:
-    school = world.school(school_id)
-    codes = []
-    # By valid time, then exam year: at one instant, codes of one year keep their recording order (R8 ties).
-    for code in sorted(school.codes, key=lambda c: (c.effective_at, c.exam_year)):
-        life = code_life(school, code, calendar)
-        staff = staff_intervals(school, code.exam_year, calendar, code.event_id)
-        holders = sorted({p for p, start, end in staff if start <= t < end})
-        ended = life.ended_by
-        codes.append(
-            {
-                "exam_year": code.exam_year,
-                "code_event_id": code.event_id,
-                "principal_id": code_principal(school, code),
-                "valid_from": _iso(code.effective_at),
-                "valid_to": _iso(life.end),
-                "expires_at": _iso(calendar.code_expiry(code.exam_year)),
-                "revoked": ended is not None and ended.effective_at <= t,  # revoked or reissued (R8)
-                "revoked_reason": life.revoked_by.reason if life.revoked_by else ("reissued" if ended else None),
-                "valid_at": code_is_valid(life, t),
-                "staff_places_used": len(holders),
-                "staff_places_free": max(0, STAFF_PLACES - len(holders)) if code_is_valid(life, t) else 0,
-                "staff": holders,
-            }
-        )
-    teachers = []
-    current_year = current.exam_year if current else None
-    for pid in persons:
-        person = world.person(pid)
-        removals = school.removals_of(pid)
-        by_year: dict[int, list[str]] = {}
-        for a in person.authorizations:
-            if a.school_id == school_id and authorization_is_held(a, person, removals, t):
-                by_year.setdefault(a.school_year, []).append(a.subject)
-        if not by_year:
-            continue
-        holds_current = current_year is not None and current_year in by_year
-        teachers.append(
-            {
-                "person_id": pid,
-                "authorizations": [{"school_year": y, "subjects": sorted(s)} for y, s in sorted(by_year.items())],
-                "current_school_year": current_year,
-                "holds_current_year": holds_current,
-                "renewal_due": current_year is not None and not holds_current,
-                "next_school_year_authorized": current_year is not None and current_year + 1 in by_year,
-                "teacher_access": holds_current and school_gives_teacher_access(school),
-            }
-        )
-    principal = principal_of(school, t)
-    restriction_all = active_restriction(school, None, t)
-    return {
-        "homeschool": school.homeschool,
-        "district_id": school.district_id,
-        "principal_id": principal.person_id if principal else None,
-        "codes": codes,
-        "teachers": teachers,
-        "student_data_restricted_for_all": restriction_all is not None,
-    }
-
-
-def _district_windows(world: World, calendar: LedgerCalendar, district: DistrictView, t: datetime) -> dict[str, Any]:
-    users = []
-    for a in district.additions:
-        start, window_end = district_access_window(a, calendar)
-        end, ended_by = district_access_end(a, district, calendar)
-        users.append(
-            {
-                "person_id": a.person_id,
-                "access_year": a.access_year,
-                "window_from": _iso(calendar.access_window(a.access_year)[0]),
-                "window_to": _iso(window_end),
-                "valid_from": _iso(start),
-                "valid_to": _iso(max(start, end)),
-                "active": start <= t < end,
-                "ended_by": ended_by.event_id if ended_by else None,
-                "source": a.event_id,
-            }
-        )
-    superintendent = superintendent_of(district, t)
-    return {
-        "superintendent_id": superintendent.person_id if superintendent else None,
-        "current_access_year": t.astimezone(calendar.zone).year - (1 if calendar.local_date(t).month < 8 else 0),
-        "users": users,
-    }

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from api.console.display import EARLIEST_SHOWN, Formatter, grant_description
 from ledger import events as ev
 from ledger.calendar import LedgerCalendar
-from projections.queries import KnownInterval
+from projections.answers import KnownInterval
 
 # How an interval stands between the chosen "as known on" time (then) and today (now).
 BOTH, THEN_ONLY, NOW_ONLY, NEITHER = "both", "then-only", "now-only", "neither"

@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from ledger import events as ev
 from ledger.calendar import LedgerCalendar
-from projections.queries import AccessEntry
+from projections.answers import AccessEntry
 
 # Fields never shown: a code digest is not the code, but nobody settling a dispute needs it.
 HIDDEN_FIELDS = frozenset({"code_digest"})

@@ -34,7 +34,8 @@ from api.params import ascii_int
 from api.present_access import ACCESS_CSV_HEADER, access_csv_rows
 from ledger import events as ev
 from ledger.access.vocabulary import Level
-from projections.queries import AccessAnswer, Queries, UnknownOrganization
+from projections.answers import AccessAnswer, UnknownOrganization
+from projections.queries import Queries
 
 
 @dataclass(frozen=True)

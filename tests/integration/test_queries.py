@@ -17,7 +17,7 @@ import pytest
 
 from ledger.access.rights import OrgRights
 from ledger.access.vocabulary import Level, Report
-from projections.queries import AccessEntry
+from projections.answers import AccessEntry
 from projections.system import LedgerSystem
 from storage.service import Outcome
 from tests.conftest import Clock, ny, run
@@ -225,7 +225,7 @@ def test_who_had_access_to_an_unknown_organization_is_an_error_not_an_empty_list
     ledger: LedgerSystem, clock: Clock
 ) -> None:
     scenario(ledger, clock)
-    from projections.queries import UnknownOrganization
+    from projections.answers import UnknownOrganization
 
     with pytest.raises(UnknownOrganization):
         ledger.queries.who_had_access("NOPE", AUG_1_2025, AUG_1_2026, Level.STUDENT)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from api.present_access import ACCESS_CSV_HEADER, access_csv_rows, access_result, access_text
 from ledger.access.vocabulary import Level, Role
 from ledger.calendar import LedgerCalendar
-from projections.queries import AccessAnswer, AccessEntry, Grant
+from projections.answers import AccessAnswer, AccessEntry, Grant
 
 ZONE = LedgerCalendar().zone
 JULY = datetime(2025, 7, 2, 13, 30, tzinfo=UTC)  # 09:30 EDT
