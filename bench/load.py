@@ -21,7 +21,8 @@ from typing import Any
 from bench.generate import Item
 from ledger.commands import Command, parse_command
 from ledger.errors import BatchRefused
-from storage.service import LedgerService, Outcome
+from storage.outcomes import Outcome
+from storage.service import LedgerService
 
 ACTOR = "bench"
 FREEZE_EVERY = 100  # batches between two freezes of what the load keeps

@@ -25,8 +25,9 @@ from projections.queries import Queries
 from projections.runner import ProjectionRunner
 from projections.system import LedgerSystem
 from storage import breaker
+from storage.application import open_application
 from storage.codes import CodeHasher
-from storage.service import LedgerService, open_application, utc_now
+from storage.service import LedgerService, utc_now
 from storage.url import StoreConfig, parse_database_url
 
 

@@ -11,8 +11,8 @@ from storage.audit import event_json
 from storage.bundle import BundleReport, export_bundle, load_bundle, verify_bundle
 from storage.evidence import BadSize, LogEvidence, NotInLog
 from storage.integrity import checkpoint_json, parse_checkpoints
+from storage.outcomes import Outcome, Preview
 from storage.recorders import Checkpoint
-from storage.service import Outcome, Preview
 from storage.signing import PendingKey, SigningKeyError, open_log, previous_public_keys, resolve_key, write_new_key
 from storage.url import parse_database_url
 from storage.verification import Verification, run_verification

@@ -1,8 +1,6 @@
 """The write path: commands in, events out, through the eventsourcing library.
 
-`LedgerApplication` is a library `Application` whose recorder is one of
-`storage.recorders` and whose mapper is `storage.mapper.LedgerMapper`.
-`LedgerService` runs commands:
+`LedgerService` runs commands on a `storage.application.LedgerApplication`:
 
 1. outside any lock: validate idempotency keys, generate a code and its slow
    digest (`issue_access_code`), verify a presented code (`redeem_access_code`);
@@ -24,20 +22,17 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import os
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from eventsourcing.application import Application
-from eventsourcing.persistence import ApplicationRecorder, Mapper, OperationalError, StoredEvent
-from eventsourcing.popo import POPOFactory
+from eventsourcing.persistence import ApplicationRecorder, OperationalError, StoredEvent
 
 from ledger import commands as cmd
 from ledger import events as ev
@@ -57,136 +52,19 @@ from ledger.errors import (
 from ledger.rules.codes import LockoutPolicy
 from ledger.streams import Stream, evolve, fold
 from ledger.world import Views
-from storage import breaker
+from storage.application import LedgerApplication
 from storage.code_checks import plan_code_checks, run_code_checks
 from storage.codes import CodeHasher
+from storage.ids import uuid7
 from storage.integrity import GENESIS, chain_hash
 from storage.mapper import LedgerMapper
-from storage.memory_recorder import POPOLedgerRecorder
+from storage.outcomes import EventReceipt, Outcome, Preview
 from storage.recorders import AppendTxn, IdempotencyRecord, LedgerRecorder, Row
-from storage.url import StoreConfig
-
-
-class LedgerApplication(Application[str]):
-    """The library application: factory, recorder and mapper for the chosen store."""
-
-    name = "Ledger"
-
-    def construct_mapper(self) -> Mapper[str]:
-        return LedgerMapper()
-
-    def construct_recorder(self) -> ApplicationRecorder:
-        if isinstance(self.factory, POPOFactory):
-            return POPOLedgerRecorder()
-        return self.factory.application_recorder()
-
-
-def open_application(config: StoreConfig) -> LedgerApplication:
-    """Build the library application for a parsed LEDGER_DATABASE_URL (tables are created on first use)."""
-    app = LedgerApplication(env=config.env)
-    datastore = getattr(app.factory, "datastore", None)
-    if config.kind == "postgres" and datastore is not None:
-        breaker.install(datastore)  # an outage answers 503 at once instead of after each connect timeout
-    return app
-
-
-@dataclass(frozen=True)
-class EventReceipt:
-    event_id: str
-    type: str
-    position: int
-    recorded_at: datetime
-    effective_at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "type": self.type,
-            "position": self.position,
-            "recorded_at": self.recorded_at.isoformat(),
-            "effective_at": self.effective_at.isoformat(),
-        }
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a command answers: its events, last position, recorded_at and result."""
-
-    position: int
-    recorded_at: datetime
-    events: tuple[EventReceipt, ...]
-    result: dict[str, Any] = field(default_factory=dict)
-    replayed: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "position": self.position,
-            "recorded_at": self.recorded_at.isoformat(),
-            "events": [e.to_json() for e in self.events],
-            "result": self.result,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any], *, replayed: bool) -> Outcome:
-        return cls(
-            position=data["position"],
-            recorded_at=datetime.fromisoformat(data["recorded_at"]),
-            events=tuple(
-                EventReceipt(
-                    e["event_id"],
-                    e["type"],
-                    e["position"],
-                    datetime.fromisoformat(e["recorded_at"]),
-                    datetime.fromisoformat(e["effective_at"]),
-                )
-                for e in data["events"]
-            ),
-            result=data["result"],
-            replayed=replayed,
-        )
 
 
 def request_hash(command: cmd.Command) -> str:
     """Fingerprint of a command body for idempotency (secrets excluded, see Command.SECRET_FIELDS)."""
     return hashlib.sha256(orjson.dumps(command.body_for_idempotency(), option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-class _Entropy:
-    """Random bytes drawn from the OS a page at a time: one system call per few hundred ids, not one each."""
-
-    def __init__(self, page: int = 4096) -> None:
-        self._page = page
-        self._buffer = b""
-        self._at = 0
-        self._lock = threading.Lock()
-        os.register_at_fork(after_in_child=self._forget)  # a forked child must not reuse the parent's bytes
-
-    def _forget(self) -> None:
-        self._buffer, self._at = b"", 0
-
-    def take(self, n: int) -> bytes:
-        with self._lock:
-            if self._at + n > len(self._buffer):
-                self._buffer, self._at = os.urandom(self._page), 0
-            start = self._at
-            self._at += n
-            return self._buffer[start : self._at]
-
-
-_ENTROPY = _Entropy()
-
-
-def uuid7() -> str:
-    """A time-ordered UUID (RFC 9562 version 7) for event ids.
-
-    Ids that grow with time go to the right-hand end of the event-id indexes instead of
-    a random page each, which keeps appends and projections cheaper as the log grows.
-    """
-    raw = bytearray((time.time_ns() // 1_000_000 & 0xFFFFFFFFFFFF).to_bytes(6, "big") + _ENTROPY.take(10))
-    raw[6] = 0x70 | raw[6] & 0x0F  # version 7
-    raw[8] = 0x80 | raw[8] & 0x3F  # variant 0b10
-    h = raw.hex()  # str(UUID(bytes=raw)), without building the object
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 _pauses = 0
@@ -654,17 +532,6 @@ def judged_attempts(
     elif isinstance(command, cmd.RedeemAccessCode) and error.code_judged:
         attempts.append((command, f"right code, but refused ({error.code})"))
     return attempts
-
-
-@dataclass(frozen=True)
-class Preview:
-    """What commands would record: their events at the positions they would take, appended after `position`."""
-
-    position: int
-    recorded_at: datetime
-    events: tuple[tuple[int, ev.LedgerEvent], ...]
-    results: tuple[dict[str, Any], ...]
-    replayed: tuple[bool, ...]
 
 
 class _RolledBack(Exception):  # a control-flow signal, not an error

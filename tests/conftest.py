@@ -22,7 +22,7 @@ from ledger.calendar import LedgerCalendar
 from ledger.commands import parse_command
 from projections.system import LedgerSystem
 from storage.codes import CodeHasher
-from storage.service import Outcome
+from storage.outcomes import Outcome
 
 PG_URL = os.environ.get("LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -45,7 +45,7 @@ from ledger.access.vocabulary import Level, Report
 from ledger.commands import parse_command
 from ledger.errors import LedgerError
 from projections.system import LedgerSystem
-from storage.service import Outcome
+from storage.outcomes import Outcome
 from tests.conftest import CALENDAR, FAST_HASHER, PG_URL, Clock, require_postgres
 
 NY = ZoneInfo("America/New_York")

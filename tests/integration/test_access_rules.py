@@ -17,7 +17,7 @@ from ledger.access.check import Decision
 from ledger.access.vocabulary import Report
 from ledger.errors import RuleViolation
 from projections.system import LedgerSystem
-from storage.service import Outcome
+from storage.outcomes import Outcome
 from tests.conftest import Clock, ny, run, run_batch
 
 EARLY = "2020-01-01"

@@ -17,8 +17,8 @@ from ledger.errors import BatchRefused
 from projections.system import LedgerSystem
 from storage import tree
 from storage.evidence import LogEvidence
+from storage.ids import uuid7
 from storage.integrity import GENESIS, chain_hash
-from storage.service import uuid7
 from storage.verification import run_verification
 from tests.conftest import Clock, last_position, run, run_batch
 

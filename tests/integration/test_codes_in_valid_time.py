@@ -17,7 +17,7 @@ from ledger.access.vocabulary import Report
 from ledger.errors import LedgerError
 from ledger.events import AccessCodeRedemptionFailed
 from projections.system import LedgerSystem
-from storage.service import Outcome
+from storage.outcomes import Outcome
 from tests.conftest import CALENDAR, Clock, caught_up, last_position, run, run_batch
 
 STAFF = ("X", "Y", *(f"U{i}" for i in range(1, 10)))

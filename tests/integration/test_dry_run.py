@@ -13,7 +13,7 @@ from ledger.commands import parse_command
 from ledger.errors import BatchRefused, InvalidInput, LedgerError
 from projections.preview import ADDED, ENDS_EARLIER, REMOVED, AccessDifference, access_difference
 from projections.system import LedgerSystem
-from storage.service import Preview
+from storage.outcomes import Preview
 from tests.conftest import Clock, caught_up, ny, run, run_batch
 from tests.integration.test_queries import AUG_1_2026, OCT_1_2025, scenario
 

@@ -30,7 +30,7 @@ from ledger.errors import LockedOut, WrongCode
 from ledger.rules.codes import LockoutPolicy
 from projections.system import LedgerSystem
 from storage.audit import feed
-from storage.service import Outcome
+from storage.outcomes import Outcome
 from tests.conftest import CALENDAR, FAST_HASHER, Clock
 
 START = "2025-07-02T14:00:00Z"

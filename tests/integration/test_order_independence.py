@@ -41,7 +41,7 @@ from ledger.commands import parse_command
 from ledger.errors import LedgerError
 from ledger.events import AccessCodeIssued
 from projections.system import LedgerSystem
-from storage.service import Outcome
+from storage.outcomes import Outcome
 from tests.conftest import CALENDAR, Clock
 from tests.histories import (
     ALL_SECTIONS,

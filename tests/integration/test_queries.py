@@ -19,7 +19,7 @@ from ledger.access.rights import OrgRights
 from ledger.access.vocabulary import Level, Report
 from projections.answers import AccessEntry
 from projections.system import LedgerSystem
-from storage.service import Outcome
+from storage.outcomes import Outcome
 from tests.conftest import Clock, ny, run
 
 EARLY = "2020-01-01"

@@ -22,7 +22,7 @@ from ledger.errors import LedgerError, LockedOut, NotFound, RuleViolation, Wrong
 from ledger.events import AccessCodeRedeemed, AccessCodeRedemptionFailed, person_stream
 from ledger.rules.codes import LockoutPolicy
 from projections.system import LedgerSystem
-from storage.service import Outcome
+from storage.outcomes import Outcome
 from tests.conftest import Clock, last_position, run, run_batch
 
 LONG_AGO = "2020-01-01"
