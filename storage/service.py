@@ -20,13 +20,12 @@ so the lockout counts them before the next guess is decided and auditors see the
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -55,6 +54,7 @@ from ledger.world import Views
 from storage.application import LedgerApplication
 from storage.code_checks import plan_code_checks, run_code_checks
 from storage.codes import CodeHasher
+from storage.collector import collector_paused
 from storage.ids import uuid7
 from storage.integrity import GENESIS, chain_hash
 from storage.mapper import LedgerMapper
@@ -65,34 +65,6 @@ from storage.recorders import AppendTxn, IdempotencyRecord, LedgerRecorder, Row
 def request_hash(command: cmd.Command) -> str:
     """Fingerprint of a command body for idempotency (secrets excluded, see Command.SECRET_FIELDS)."""
     return hashlib.sha256(orjson.dumps(command.body_for_idempotency(), option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-_pauses = 0
-_pauses_lock = threading.Lock()
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Hold the cyclic garbage collector while a batch is decided and written (it runs again after).
-
-    A batch allocates tens of thousands of short-lived objects; left alone, the collector runs
-    dozens of times per batch, sometimes a full pass over every cached stream, all under the
-    append lock. What a batch leaves behind is freed by reference counting anyway.
-    """
-    global _pauses
-    with _pauses_lock:
-        ours = _pauses > 0 or gc.isenabled()  # else someone else turned it off: leave it as found
-        if ours:
-            _pauses += 1
-            gc.disable()
-    try:
-        yield
-    finally:
-        if ours:
-            with _pauses_lock:
-                _pauses -= 1
-                if _pauses == 0:
-                    gc.enable()
 
 
 def utc_now() -> datetime:

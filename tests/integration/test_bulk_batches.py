@@ -111,3 +111,23 @@ def test_event_ids_are_uuid7_strings_that_grow_with_time() -> None:
         assert (parsed.version, parsed.variant, str(parsed)) == (7, "specified in RFC 4122", value)
     millis = [UUID(v).int >> 80 for v in ids]
     assert millis == sorted(millis)
+
+
+def test_a_rebuild_replays_with_the_collector_paused_and_leaves_it_running(
+    ledger: LedgerSystem, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(ledger, type="register_school", school_id="S1", name="S")
+    run_batch(ledger, teacher(1))
+    end = last_position(ledger)
+    collector_during: list[bool] = []
+    process = ledger.view.process
+
+    def spy(facts: Any, voids: Any, last_position: int) -> None:
+        collector_during.append(gc.isenabled())
+        process(facts, voids, last_position)
+
+    monkeypatch.setattr(ledger.view, "process", spy)
+    assert ledger.runner.rebuild() == end
+    assert collector_during
+    assert not any(collector_during)
+    assert gc.isenabled()
