@@ -26,16 +26,8 @@ reader and are not checked; a replay reads the entries alone.
 from __future__ import annotations
 
 import base64
-import binascii
-import contextlib
-import hashlib
-import itertools
-import multiprocessing
-import os
-import threading
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -47,6 +39,8 @@ from eventsourcing.persistence import StoredEvent
 from ledger import merkle
 from ledger.verify import VerificationError, check_consistency, decode_entry, log_id, parse_public_key, verify_head
 from storage import tree
+from storage.bundle_blocks import check_blocks, workers_for
+from storage.bundle_lines import CHUNK, check_lines, read_lines
 from storage.evidence import LogEvidence
 from storage.integrity import GENESIS, chain_hash
 from storage.mapper import LedgerMapper
@@ -106,224 +100,7 @@ def export_bundle(
     return last - first + 1 if first else 0
 
 
-CHUNK = 8 << 20  # bytes of events.jsonl read at a time
 APPEND_ROWS = 5000  # rows a replay appends per transaction
-
-
-@dataclass
-class Lines:
-    """Consecutive lines of `events.jsonl`: their positions, entry bytes and the leaf hashes they claim."""
-
-    first_line: int  # the number of the first (1-based)
-    positions: list[int]
-    encoded: list[bytes]  # each line's entry, in base64 as written
-    claimed: bytes  # the leaf hash each line claims, 32 bytes each
-
-    def entries(self) -> list[bytes]:
-        """The entry bytes (VerificationError naming the first line whose entry is not base64)."""
-        try:
-            return [binascii.a2b_base64(e) for e in self.encoded]
-        except (binascii.Error, ValueError):
-            for number, e in enumerate(self.encoded, start=self.first_line):
-                try:
-                    binascii.a2b_base64(e)
-                except (binascii.Error, ValueError):
-                    raise VerificationError(f"line {number}: the entry is not base64") from None
-            raise
-
-    def leaves(self) -> list[bytes]:
-        """The leaf hash of each entry (decoded and hashed in one pass: this is most of a bundle's check)."""
-        a2b, sha256 = binascii.a2b_base64, hashlib.sha256
-        try:
-            return [sha256(b"\x00" + a2b(e)).digest() for e in self.encoded]
-        except (binascii.Error, ValueError):
-            return [sha256(b"\x00" + e).digest() for e in self.entries()]
-
-
-def _parse_slowly(lines: list[bytes], first_line: int) -> Lines:
-    out = Lines(first_line, [], [], b"")
-    claims = []
-    for number, raw in enumerate(lines, start=first_line):
-        try:
-            line = orjson.loads(raw)
-            position, entry = line["position"], line["entry"].encode("ascii")
-            claimed = bytes.fromhex(line["leaf_hash"])
-            if len(claimed) != 32:
-                raise ValueError("a leaf hash is 32 bytes")
-        except (orjson.JSONDecodeError, AttributeError, TypeError, KeyError, ValueError):
-            raise VerificationError(
-                f"line {number}: not an event line (position, entry in base64, leaf_hash)"
-            ) from None
-        if not isinstance(position, int) or isinstance(position, bool):
-            raise VerificationError(f"line {number}: position must be an integer")
-        out.positions.append(position)
-        out.encoded.append(entry)
-        claims.append(claimed)
-    out.claimed = b"".join(claims)
-    return out
-
-
-# A line as `export_bundle` writes it, cut at its quotes: 22 of them, the keys in this order, no
-# escapes. A chunk of such lines is read by splitting it at every quote, at C speed: the values are
-# in fixed slots and the rest must be exactly this skeleton, so that a JSON parser would read the
-# very same values. Any other chunk is parsed line by line as JSON, with the same result.
-_SKELETON = [
-    b"position",
-    None,  # :<position>,
-    b"event_id",
-    b":",
-    None,
-    b",",
-    b"type",
-    b":",
-    None,
-    b",",
-    b"recorded_at",
-    b":",
-    None,
-    b",",
-    b"entry",
-    b":",
-    None,  # the entry, base64
-    b",",
-    b"leaf_hash",
-    b":",
-    None,  # the leaf hash, hex
-]
-_STRIDE = len(_SKELETON) + 1  # the part between lines, `}\n{`
-
-
-def _parse(chunk: bytes, first_line: int) -> Lines:
-    lines = chunk.count(b"\n") + (not chunk.endswith(b"\n"))
-    parts = chunk.split(b'"') if b"\\" not in chunk else []
-    if (
-        len(parts) != _STRIDE * lines + 1
-        or parts[0] != b"{"
-        or parts[_STRIDE:-1:_STRIDE].count(b"}\n{") != lines - 1
-        or parts[-1] not in (b"}\n", b"}")
-        or any(
-            parts[slot::_STRIDE].count(text) != lines
-            for slot, text in enumerate(_SKELETON, start=1)
-            if text is not None
-        )
-    ):
-        return _parse_slowly(chunk.splitlines(), first_line)
-    claimed = parts[21::_STRIDE]
-    try:
-        numbers = [p[1:-1] for p in parts[2::_STRIDE]]
-        if set(map(len, claimed)) - {64} or not b"".join(numbers).isdigit():
-            raise ValueError("not as exported")
-        positions = list(map(int, numbers))
-        hashes = binascii.unhexlify(b"".join(claimed))
-    except (ValueError, binascii.Error):
-        return _parse_slowly(chunk.splitlines(), first_line)
-    return Lines(first_line, positions, parts[17::_STRIDE], hashes)
-
-
-def read_lines(path: Path, chunk: int = CHUNK) -> Iterator[Lines]:
-    """The lines of an `events.jsonl`, a few megabytes at a time (one reading for the check and the replay)."""
-    number, tail = 1, b""
-    with path.open("rb") as f:
-        while block := f.read(chunk):
-            block = tail + block
-            cut = block.rfind(b"\n") + 1
-            block, tail = block[:cut], block[cut:]
-            if block:
-                yield _parse(block, number)
-                number += block.count(b"\n")
-    if tail.strip():
-        yield _parse(tail, number)
-
-
-def _check(lines: Lines, leaves: list[bytes], compact: merkle.CompactRange) -> None:
-    """Add the lines' leaves to the tree, checking that they follow it and that each entry has its claimed leaf."""
-    size = compact.size
-    if lines.positions != list(range(size + 1, size + 1 + len(leaves))) or b"".join(leaves) != lines.claimed:
-        for n, (position, leaf) in enumerate(zip(lines.positions, leaves, strict=True)):
-            number = lines.first_line + n
-            if position != size + n + 1:
-                raise VerificationError(f"line {number}: position {position} does not follow {size + n}")
-            if leaf != lines.claimed[32 * n : 32 * n + 32]:
-                raise VerificationError(f"line {number}: the entry at position {position} is not its leaf")
-    compact.extend(leaves)
-
-
-def _read(path: Path, start: int, end: int) -> bytes:
-    with path.open("rb") as f:
-        f.seek(start)
-        return f.read(end - start)
-
-
-def blocks(path: Path, size: int = CHUNK) -> list[tuple[int, int]]:
-    """The byte ranges of whole lines, about `size` bytes each, that make up the file."""
-    total = path.stat().st_size
-    out, start = [], 0
-    with path.open("rb") as f:
-        while start < total:
-            f.seek(min(start + size, total))
-            end = f.tell() + len(f.readline())  # through the end of the line the cut falls in
-            out.append((start, end))
-            start = end
-    return out
-
-
-@dataclass(frozen=True)
-class Block:
-    """What checking one block of lines found on its own (in a worker process, for a large bundle)."""
-
-    lines: int
-    first_position: int | None  # None: the block is not well formed, or its lines do not hold (recheck it)
-    subtrees: list[tuple[int, bytes]]  # its leaves as complete aligned subtrees (`merkle.aligned_subtrees`)
-
-
-def check_block(path: Path, start: int, end: int) -> Block:
-    """Hash the entries of the lines in [start, end) and check them among themselves: their positions
-    run on from the first, and each entry has the leaf hash its line claims; hash them into subtrees."""
-    try:
-        lines = _parse(_read(path, start, end), 1)
-    except VerificationError:
-        return Block(0, None, [])
-    try:
-        leaves = lines.leaves()
-    except VerificationError:
-        return Block(0, None, [])
-    first = lines.positions[0] if leaves else 0
-    if lines.positions != list(range(first, first + len(leaves))) or b"".join(leaves) != lines.claimed or first < 1:
-        return Block(len(leaves), None, [])
-    return Block(len(leaves), first, merkle.aligned_subtrees(first - 1, leaves))
-
-
-def workers_for(path: Path) -> int:
-    """Processes to check a bundle with: every core for a large one (hashing is the work), else this one."""
-    if threading.active_count() > 1:  # forking a process with other threads running could copy held locks
-        return 1
-    return (os.cpu_count() or 1) if path.stat().st_size > 4 * CHUNK else 1
-
-
-def _check_blocks(path: Path, compact: merkle.CompactRange, workers: int, size: int) -> int:
-    """Check every line of `path` into the tree, blocks hashed by `workers` processes; how many events."""
-    ranges = blocks(path, size)
-    starts, ends = [r[0] for r in ranges], [r[1] for r in ranges]
-    events = 0
-    with contextlib.ExitStack() as stack:
-        found: Iterator[Block]
-        if workers > 1 and len(ranges) > 1:
-            pool = ProcessPoolExecutor(min(workers, len(ranges)), mp_context=multiprocessing.get_context("fork"))
-            stack.callback(pool.shutdown, wait=True, cancel_futures=True)  # a bad block stops the rest
-            found = pool.map(check_block, itertools.repeat(path), starts, ends)
-        else:
-            found = map(check_block, itertools.repeat(path), starts, ends)
-        for (start, end), block in zip(ranges, found, strict=True):
-            if block.first_position is None or (block.lines and block.first_position != compact.size + 1):
-                # Something is wrong in this block: read it again here, to name the first bad line.
-                lines = _parse(_read(path, start, end), events + 1)
-                _check(lines, lines.leaves(), compact)
-                events += len(lines.positions)
-                continue
-            for level, digest in block.subtrees:
-                compact.append_subtree(level, digest)
-            events += block.lines
-    return events
 
 
 @dataclass(frozen=True)
@@ -429,7 +206,7 @@ def verify_bundle(
     proof = _read_proof(directory, public_key, expected_log_id)
     path = directory / EVENTS
     try:
-        events = _check_blocks(path, proof.compact, workers or workers_for(path), chunk)
+        events = check_blocks(path, proof.compact, workers or workers_for(path), chunk)
     except OSError as e:
         raise VerificationError(f"not a complete bundle: {e}") from None
     return _report(proof, events)
@@ -456,7 +233,7 @@ def load_bundle(
     try:
         for lines in read_lines(directory / EVENTS):
             entries = lines.entries()
-            _check(lines, [merkle.leaf_hash(e) for e in entries], proof.compact)
+            check_lines(lines, [merkle.leaf_hash(e) for e in entries], proof.compact)
             verified.append(entries)
     except OSError as e:
         raise VerificationError(f"not a complete bundle: {e}") from None
