@@ -20,6 +20,12 @@ HEX64 = "^[0-9a-fA-F]{64}$"
 CHECKPOINT_ERRORS = models.error_responses(401, 403, 409)
 
 
+def limit_fits_a_page(container: ContainerDep, limit: int) -> None:
+    """A page holds at most LEDGER_MAX_PAGE items; a larger `limit` is refused, naming it."""
+    if limit > container.settings.max_page:
+        raise ApiError(422, "invalid_input", f"limit: at most {container.settings.max_page}", field="limit")
+
+
 @router.get("/events", response_model=models.EventsPage, responses=ERRORS)
 def events(
     client: Auditor,
@@ -29,8 +35,7 @@ def events(
     limit: Annotated[int, Query(ge=1, description="events per page")] = 100,
 ) -> models.EventsPage:
     """Events in ledger order, after a position."""
-    if limit > container.settings.max_page:
-        raise ApiError(422, "invalid_input", f"limit: at most {container.settings.max_page}", field="limit")
+    limit_fits_a_page(container, limit)
     page, next_after = container.system.feed(after, limit)
     return models.EventsPage(events=[models.LedgerEventOut(**e) for e in page], next_after=next_after)
 
@@ -120,8 +125,7 @@ def checkpoints(
     limit: Annotated[int, Query(ge=1, description="checkpoints per page")] = 100,
 ) -> models.CheckpointsPage:
     """Integrity checkpoints recorded by successful verifications, oldest first: export them."""
-    if limit > container.settings.max_page:
-        raise ApiError(422, "invalid_input", f"limit: at most {container.settings.max_page}", field="limit")
+    limit_fits_a_page(container, limit)
     found = [c for c in container.system.checkpoints() if c.position > after][:limit]
     return models.CheckpointsPage(
         checkpoints=[_checkpoint_out(c) for c in found], next_after=found[-1].position if found else after
