@@ -146,10 +146,7 @@ def home(request: Request) -> Response:
 @router.get("/people")
 def find_person(request: Request, person_id: Annotated[str, Query(max_length=200)] = "") -> Response:
     signed_in(request)
-    pid = clean_id(person_id)
-    if not pid:
-        return RedirectResponse(f"{COOKIE_PATH}/", status_code=303)
-    return RedirectResponse(f"{COOKIE_PATH}/people/{quote(pid, safe='')}", status_code=303)
+    return _open_page_of("people", person_id)
 
 
 @router.get("/search")
@@ -167,7 +164,12 @@ def search_people(request: Request, q: Annotated[str, Query(max_length=100)] = "
 @router.get("/orgs")
 def find_org(request: Request, org_id: Annotated[str, Query(max_length=200)] = "") -> Response:
     signed_in(request)
-    oid = clean_id(org_id)
-    if not oid:
+    return _open_page_of("orgs", org_id)
+
+
+def _open_page_of(kind: str, typed_id: str) -> Response:
+    """The page of the id typed into a home page box (`people` or `orgs`); the home page again for none."""
+    some_id = clean_id(typed_id)
+    if not some_id:
         return RedirectResponse(f"{COOKIE_PATH}/", status_code=303)
-    return RedirectResponse(f"{COOKIE_PATH}/orgs/{quote(oid, safe='')}", status_code=303)
+    return RedirectResponse(f"{COOKIE_PATH}/{kind}/{quote(some_id, safe='')}", status_code=303)

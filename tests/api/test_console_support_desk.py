@@ -213,3 +213,15 @@ def test_a_refused_correction_is_shown_with_its_rule(support: TestClient) -> Non
 def test_previewing_corrections_is_for_support_only(auditor: TestClient) -> None:
     assert 'id="preview-link"' not in auditor.get("/console/people/P-4001").text
     assert auditor.get("/console/people/P-4001/preview").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "page"), [("/console/people", "person_id", "people"), ("/console/orgs", "org_id", "orgs")]
+)
+def test_the_home_page_boxes_open_the_page_of_the_id_typed_and_an_empty_box_the_home_page(
+    support: TestClient, path: str, field: str, page: str
+) -> None:
+    typed = support.get(path, params={field: " S/110 "}, follow_redirects=False)
+    assert (typed.status_code, typed.headers["location"]) == (303, f"/console/{page}/S%2F110")
+    empty = support.get(path, params={field: "  "}, follow_redirects=False)
+    assert (empty.status_code, empty.headers["location"]) == (303, "/console/")
