@@ -11,6 +11,7 @@ import orjson
 import typer
 
 from api.cli_common import err, open_system, out
+from api.present import verify_result
 from api.settings import Settings
 from bootstrap import calendar_of
 from bootstrap.store import (
@@ -78,20 +79,7 @@ def verify(
     finally:
         system.close()
     if as_json:
-        chain = report.chain
-        body = {
-            "ok": report.ok,
-            "checked": report.checked,
-            "position": report.position,
-            "first_bad_position": report.first_bad_position,
-            "full": report.full,
-            "from_position": report.from_position,
-            "problem": report.problem,
-            "checkpoints_compared": chain.checkpoints_compared,
-            "checkpoint": checkpoint_json(chain.checkpoint) if report.ok and chain.checkpoint else None,
-            "tree_size": report.tree_size,
-            "root_hash": report.root_hash,
-        }
+        body = verify_result(report).model_dump(mode="json", exclude={"head"})
         print(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
     elif report.ok:
         how = "from genesis" if report.full else f"from checkpoint {report.from_position}"

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from api import models
-from bootstrap.store import Outcome, Preview, event_json
+from bootstrap.store import Checkpoint, Outcome, Preview, Verification, checkpoint_json, event_json
 from ledger.access.check import Decision
 from ledger.access.intervals import Interval
 from projections.answers import CheckAnswer, RightsAnswer, TimelineAnswer
@@ -138,3 +138,26 @@ def _access_changes(difference: AccessDifference) -> list[models.AccessChange]:
         )
         for c in difference.changes
     ]
+
+
+def checkpoint_out(checkpoint: Checkpoint) -> models.CheckpointOut:
+    return models.CheckpointOut(**checkpoint_json(checkpoint))
+
+
+def verify_result(report: Verification, head: dict[str, Any] | None = None) -> models.VerifyResult:
+    """A verification's report as `/v1/verify` and `ledger verify --json` give it (with the signed head recorded, if any)."""
+    chain = report.chain
+    return models.VerifyResult(
+        ok=report.ok,
+        checked=report.checked,
+        position=report.position,
+        first_bad_position=report.first_bad_position,
+        full=report.full,
+        from_position=report.from_position,
+        problem=report.problem,
+        checkpoints_compared=chain.checkpoints_compared,
+        checkpoint=checkpoint_out(chain.checkpoint) if report.ok and chain.checkpoint else None,
+        tree_size=report.tree_size,
+        root_hash=report.root_hash,
+        head=models.SignedHead.model_validate(head) if head else None,
+    )

@@ -11,7 +11,8 @@ from api import models
 from api.deps import Auditor, ConsistencyDep, ContainerDep
 from api.errors import ApiError
 from api.params import MAX_POSITION
-from bootstrap.store import Checkpoint, Verification, checkpoint_json
+from api.present import checkpoint_out, verify_result
+from bootstrap.store import Checkpoint
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
@@ -38,10 +39,6 @@ def events(
     limit_fits_a_page(container, limit)
     page, next_after = container.system.feed(after, limit)
     return models.EventsPage(events=[models.LedgerEventOut(**e) for e in page], next_after=next_after)
-
-
-def _checkpoint_out(checkpoint: Checkpoint) -> models.CheckpointOut:
-    return models.CheckpointOut(**checkpoint_json(checkpoint))
 
 
 @router.get("/verify", response_model=models.VerifyResult, responses=ERRORS)
@@ -78,25 +75,7 @@ def verify_log(
             field="checkpoint_chain",
         )
     external = [Checkpoint(p, bytes.fromhex(c), "") for p, c in zip(positions, chains, strict=True)]
-    return _result(container.system.verify(container.log, full=full, external=external))
-
-
-def _result(report: Verification, head: dict[str, Any] | None = None) -> models.VerifyResult:
-    chain = report.chain
-    return models.VerifyResult(
-        ok=report.ok,
-        checked=report.checked,
-        position=report.position,
-        first_bad_position=report.first_bad_position,
-        full=report.full,
-        from_position=report.from_position,
-        problem=report.problem,
-        checkpoints_compared=chain.checkpoints_compared,
-        checkpoint=_checkpoint_out(chain.checkpoint) if report.ok and chain.checkpoint else None,
-        tree_size=report.tree_size,
-        root_hash=report.root_hash,
-        head=models.SignedHead.model_validate(head) if head else None,
-    )
+    return verify_result(container.system.verify(container.log, full=full, external=external))
 
 
 @router.post("/checkpoints", status_code=201, response_model=models.VerifyResult, responses=CHECKPOINT_ERRORS)
@@ -114,7 +93,9 @@ def record_checkpoint(client: Auditor, container: ContainerDep) -> models.Verify
             if report.first_bad_position
             else f"verification failed: {report.problem}",
         )
-    return _result(report, log.signed(report.tree_size, bytes.fromhex(report.root_hash)) if report.tree_size else None)
+    return verify_result(
+        report, log.signed(report.tree_size, bytes.fromhex(report.root_hash)) if report.tree_size else None
+    )
 
 
 @router.get("/checkpoints", response_model=models.CheckpointsPage, responses=ERRORS)
@@ -128,5 +109,5 @@ def checkpoints(
     limit_fits_a_page(container, limit)
     found = [c for c in container.system.checkpoints() if c.position > after][:limit]
     return models.CheckpointsPage(
-        checkpoints=[_checkpoint_out(c) for c in found], next_after=found[-1].position if found else after
+        checkpoints=[checkpoint_out(c) for c in found], next_after=found[-1].position if found else after
     )
