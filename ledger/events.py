@@ -12,7 +12,7 @@ decoding of stored events.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any, ClassVar
@@ -21,15 +21,16 @@ from typing import Any, ClassVar
 _PERSON_FIELD = {"StudentDataRestricted": "teacher_id", "StudentDataRestrictionLifted": "teacher_id"}
 
 
-def subject_of(event_type: str, fields: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """(person, organization) an event is about, from its type and fields (decoded or raw JSON).
+def subject_of(event_type: str, field: Callable[[str], Any]) -> tuple[str | None, str | None]:
+    """(person, organization) an event is about, from its type and its fields by name (None when it has
+    no such field): a decoded event's attributes or the raw JSON's keys.
 
     The organization is the first of `org_id`, `school_id`, `district_id` the event has
     (a school's registration is about the school, not its district). A void is about
     whatever its target is about: the fact index fills that in.
     """
-    person = fields.get(_PERSON_FIELD.get(event_type, "person_id"))
-    org = fields.get("org_id") or fields.get("school_id") or fields.get("district_id")
+    person = field(_PERSON_FIELD.get(event_type, "person_id"))
+    org = field("org_id") or field("school_id") or field("district_id")
     return person, org
 
 
@@ -58,7 +59,7 @@ def parse_stream_id(stream_id: str) -> tuple[str, str]:
     return kind, aggregate_id
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class LedgerEvent:
     """Fields every event carries; `timestamp` is `recorded_at`."""
 
@@ -107,23 +108,26 @@ class LedgerEvent:
 
     def about_person(self) -> str | None:
         """The person this event is about, if any (used to index facts by person)."""
-        return subject_of(self.type, vars(self))[0]
+        return subject_of(self.type, self._field)[0]
 
     def about_org(self) -> str | None:
         """The organization this event is about, if any (used to index facts by organization)."""
-        return subject_of(self.type, vars(self))[1]
+        return subject_of(self.type, self._field)[1]
+
+    def _field(self, name: str) -> Any:
+        return getattr(self, name, None)
 
 
 # --- organizations and people -------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class DistrictRegistered(LedgerEvent):
     district_id: str
     name: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SchoolRegistered(LedgerEvent):
     school_id: str
     name: str
@@ -131,14 +135,14 @@ class SchoolRegistered(LedgerEvent):
     homeschool: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PersonRegistered(LedgerEvent):
     person_id: str
     name: str
     email: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ProfileUpdated(LedgerEvent):
     person_id: str
     name: str | None = None
@@ -146,38 +150,38 @@ class ProfileUpdated(LedgerEvent):
     title: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class AffiliationAdded(LedgerEvent):
     person_id: str
     org_id: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class AffiliationEnded(LedgerEvent):
     person_id: str
     org_id: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class TermsAccepted(LedgerEvent):
     person_id: str
     terms_version: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PrincipalDesignated(LedgerEvent):
     school_id: str
     person_id: str
     exam_year: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SuperintendentDesignated(LedgerEvent):
     district_id: str
     person_id: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ScoresReleased(LedgerEvent):
     exam_year: int
     released_on: date
@@ -186,7 +190,7 @@ class ScoresReleased(LedgerEvent):
 # --- teaching -----------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CourseAuthorized(LedgerEvent):
     person_id: str
     school_id: str
@@ -194,7 +198,7 @@ class CourseAuthorized(LedgerEvent):
     school_year: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CourseAuthorizationWithdrawn(LedgerEvent):
     person_id: str
     school_id: str
@@ -202,7 +206,7 @@ class CourseAuthorizationWithdrawn(LedgerEvent):
     school_year: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SectionAssigned(LedgerEvent):
     person_id: str
     school_id: str
@@ -214,21 +218,21 @@ class SectionAssigned(LedgerEvent):
 # --- administrators -----------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SystemAccessGranted(LedgerEvent):
     person_id: str
     org_id: str
     system: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SystemAccessRemoved(LedgerEvent):
     person_id: str
     org_id: str
     system: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class AccessCodeIssued(LedgerEvent):
     """The code itself is never stored: only its salted, slow digest."""
 
@@ -238,7 +242,7 @@ class AccessCodeIssued(LedgerEvent):
     code_digest: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class AccessCodeRevoked(LedgerEvent):
     """`code_event_id` names the code in force when the revocation was recorded, for auditors; in valid time a
     revocation ends whichever code of its school and exam year is in force at its effective time (R8)."""
@@ -249,7 +253,7 @@ class AccessCodeRevoked(LedgerEvent):
     code_event_id: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class AccessCodeRedeemed(LedgerEvent):
     """`code_event_id` names the issuance whose code was redeemed."""
 
@@ -260,7 +264,7 @@ class AccessCodeRedeemed(LedgerEvent):
     code_event_id: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class AccessCodeRedemptionFailed(LedgerEvent):
     """A wrong code was presented (R10): recorded for auditors and for the lockout, never the code."""
 
@@ -270,7 +274,7 @@ class AccessCodeRedemptionFailed(LedgerEvent):
     reason: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class DistrictAccessAdded(LedgerEvent):
     person_id: str
     district_id: str
@@ -278,14 +282,14 @@ class DistrictAccessAdded(LedgerEvent):
     requested_by: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class DistrictAccessRemoved(LedgerEvent):
     person_id: str
     district_id: str
     requested_by: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class StudentDataRestricted(LedgerEvent):
     """`teacher_id` None restricts every teacher of the school."""
 
@@ -294,21 +298,21 @@ class StudentDataRestricted(LedgerEvent):
     requested_by: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class StudentDataRestrictionLifted(LedgerEvent):
     school_id: str
     teacher_id: str | None = None
     requested_by: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class AccessRemoved(LedgerEvent):
     person_id: str
     org_id: str
     removed_by: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class EventVoided(LedgerEvent):
     """Voids `voided_event_id` (named `event_id` in commands and the feed); stored in the voided event's stream."""
 

@@ -99,7 +99,7 @@ class ProjectionRunner:
                     voids.append((target[0], position))
                     subject = (target[1], target[2])
             else:
-                subject = ev.subject_of(kind, state)
+                subject = ev.subject_of(kind, state.get)
             about[state["event_id"]] = (position, *subject)
             facts.append(fact_of(row, kind, state, subject))
         try:
