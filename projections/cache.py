@@ -25,22 +25,29 @@ import bisect
 import threading
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
 from ledger import events as ev
 from ledger.streams import Stream
 from projections.fact_index import Fact, FactIndex, to_us
+from projections.held import NOTHING_HELD, Gap, HeldStream
 from projections.runner import ProjectionTimeout
 from projections.source import FactRecord, IndexSource, streams_as_of
 from storage.mapper import LedgerMapper
+
+# The default bound of the cache, in facts (counted exactly, unlike bytes): at about 700 bytes of a
+# process's memory each (decoded events included, measured by RSS while warming), about 1 GB, which
+# leaves room under 1.5 GB per worker for the rest of the process and the recorded times.
+CACHE_MAX_FACTS = 1_500_000
 
 
 class CachedSource(IndexSource):
     """A FactSource over the fact index with decoded streams held in memory."""
 
     def __init__(
-        self, view: FactIndex, mapper: LedgerMapper, *, max_facts: int = 1_000_000, max_folds: int = 50_000
+        self, view: FactIndex, mapper: LedgerMapper, *, max_facts: int = CACHE_MAX_FACTS, max_folds: int = 50_000
     ) -> None:
         super().__init__(view, mapper)
         self._lock = threading.RLock()
@@ -48,8 +55,7 @@ class CachedSource(IndexSource):
         self._index_behind = False  # the index was seen behind the cache (being rebuilt)
         # Per cached stream, its facts in position order (a void is itself a fact of the
         # stream it voids, so a stream's state changes only at its facts' positions).
-        self._records: OrderedDict[str, list[FactRecord]] = OrderedDict()
-        self._positions: dict[str, list[int]] = {}
+        self._streams: OrderedDict[str, HeldStream] = OrderedDict()
         # Folded states by (stream, position of its last fact at or before as_of): the
         # state as of any position up to the next fact. Never stale: facts only arrive later.
         self._folds: OrderedDict[tuple[str, int], Stream] = OrderedDict()
@@ -82,7 +88,7 @@ class CachedSource(IndexSource):
             self._index_behind = position < self._position
             return self._position
         with self._lock:
-            if not self._records and not self._births and not self._times_ready:  # nothing to update: just move
+            if not self._streams and not self._births and not self._times_ready:  # nothing to update: just move
                 self._position = max(self._position, self.view.tracked())
                 self._index_behind = False
                 return self._position
@@ -107,130 +113,154 @@ class CachedSource(IndexSource):
             self._index_behind = False
 
     def _take(self, f: Fact) -> None:
-        records = self._records.get(f.stream)
-        if records is None:
+        held = self._streams.get(f.stream)
+        if held is None:
             if not self._births or f.version != 1:  # a stream's first fact is its version 1
                 return
             if self._count >= self._max:  # no room: new streams load on first use
                 self._births = self._complete = False
                 return
-            records = self._records[f.stream] = []
-            self._positions[f.stream] = []
-        record = self._record(f)
-        if isinstance(record.event, ev.EventVoided):
-            target = record.event.voided_event_id
-            for i, r in enumerate(records):
-                if r.event.event_id == target:
-                    records[i] = FactRecord(r.position, r.event, f.position)
-        records.append(record)
-        self._positions[f.stream].append(f.position)
+            held = self._streams[f.stream] = HeldStream()
+        held.add(f.position, self._event(f), f.voided_at)
         self._count += 1
+
+    def _event(self, f: Fact) -> ev.LedgerEvent:
+        return self.mapper.decode(f.stored())
 
     # --- streams -------------------------------------------------------------------------
 
-    def _load(self, stream_ids: Sequence[str]) -> dict[str, tuple[list[FactRecord], list[int]]]:
-        """The records and positions of these streams, loaded if needed: one round trip for all of them.
+    def _load(self, stream_ids: Sequence[str]) -> dict[str, HeldStream]:
+        """These streams as held, loaded if needed: one round trip for all of them.
 
         The answer holds references taken while the streams were held, so a query reads what it
         asked for even if another thread evicts or starts over meanwhile.
         """
-        held, positions = self._records, self._positions
+        streams = self._streams
         try:  # the hot path: no lock
-            return {s: (held[s], positions[s]) for s in stream_ids}
+            return {s: streams[s] for s in stream_ids}
         except KeyError:
             pass
         with self._lock:
-            missing = [s for s in stream_ids if s not in self._records]
+            missing = [s for s in stream_ids if s not in self._streams]
             if not missing or self._complete:
                 return self._snapshot(stream_ids)
         # Read and decode outside the lock (readers of cached streams must not wait on I/O).
-        read_at, records = self._read_streams(missing)
-        with self._lock:
-            self._hold(missing, read_at, records)
+        read_at, fresh = self._read_streams(missing)
+        with self._at_cache(Gap(read_at, fresh)) as gap:
+            self._hold(fresh, gap)
             # Evict oldest-used first, never a stream this query asked for.
             for sid in stream_ids:
-                self._records.move_to_end(sid)
-            while self._count > self._max and len(self._records) > len(stream_ids):
-                old, dropped = self._records.popitem(last=False)
-                self._positions.pop(old, None)
+                self._streams.move_to_end(sid)
+            while self._count > self._max and len(self._streams) > len(stream_ids):
+                _, dropped = self._streams.popitem(last=False)
                 self._count -= len(dropped)
                 self._births = self._complete = False
             return self._snapshot(stream_ids)
 
-    def _read_streams(self, stream_ids: Sequence[str]) -> tuple[int, list[FactRecord]]:
-        """Every fact of these streams and the index position they were read at: one round trip."""
+    def _read_streams(self, stream_ids: Sequence[str]) -> tuple[int, dict[str, HeldStream]]:
+        """Every fact of these streams, decoded, and the index position they were read at: one round trip."""
         before = self._position
         read_at, facts = self.view.load_streams(stream_ids)
         if read_at < before:  # never cache a stream read from a half-rebuilt index
             self._index_behind = True
             raise ProjectionTimeout(before, read_at, 0.0)
-        return read_at, [self._record(f) for f in facts]
+        fresh = {s: HeldStream() for s in stream_ids}
+        for f in facts:
+            fresh[f.stream].add(f.position, self._event(f), f.voided_at)
+        return read_at, fresh
 
-    def _hold(self, stream_ids: Sequence[str], read_at: int, records: list[FactRecord]) -> list[str]:
-        """Keep these streams (the ones not held yet), read at index position `read_at`; lock held.
+    @contextmanager
+    def _at_cache(self, gap: Gap) -> Iterator[Gap]:
+        """Hold the lock, with `gap` read up to the cache's position.
 
-        Facts after the cache's position are left to `refresh`; if the cache moved past `read_at`
-        while they were read, the facts between the two are read now, so none is lost.
+        Requests wait on the lock, so no store read is ever made under it: if the cache has moved on
+        by the time the facts between are read, the lock is let go and the rest read too.
         """
-        new: dict[str, list[FactRecord]] = {s: [] for s in stream_ids if s not in self._records}
-        for r in records:
-            kept = new.get(r.event.originator_id)
-            if kept is not None and r.position <= self._position:
-                kept.append(r)
-        for sid, kept in new.items():
-            self._records[sid] = kept
-            self._positions[sid] = [r.position for r in kept]
-            self._count += len(kept)
-        after = read_at
-        while new and after < self._position:
-            page = self.view.facts_after(after, 5000)
-            if not page:
-                break
-            for f in page:
-                if f.position <= self._position and f.stream in new:
-                    self._take(f)
-            after = page[-1].position
+        while True:
+            with self._lock:
+                if self._position <= gap.after:
+                    yield gap
+                    return
+                upto = self._position
+            while gap.after < upto:
+                page = self.view.facts_after(gap.after, 5000)
+                if not page:  # the index went behind the cache: it is being rebuilt
+                    self._index_behind = True
+                    raise ProjectionTimeout(upto, gap.after, 0.0)
+                wanted = gap.wanted
+                gap.facts.extend((f, self._event(f)) for f in page if wanted is None or f.stream in wanted)
+                gap.after = page[-1].position
+
+    def _hold(self, fresh: dict[str, HeldStream], gap: Gap) -> list[str]:
+        """Keep the streams of `fresh` not held yet, read at `gap.read_at`, brought to the cache's
+        position by `gap` (see `_at_cache`); lock held. Facts after the cache's position are left to
+        `refresh`. Which streams it kept."""
+        position = self._position
+        new = {sid: held for sid, held in fresh.items() if sid not in self._streams}
+        if gap.read_at > position:
+            for held in new.values():
+                held.keep_until(position)
+        elif new:
+            for f, event in gap.facts:
+                taking = new.get(f.stream)
+                if taking is not None and gap.read_at < f.position <= position:
+                    taking.add(f.position, event, f.voided_at)
+        for sid, held in new.items():
+            self._streams[sid] = held
+            self._count += len(held)
         return list(new)
 
     def warm(self, stream_ids: Sequence[str]) -> tuple[int, bool]:
-        """Load these streams ahead of use, in order, while the cache has room for them; never evicts.
-
-        Returns how many of them are held (loaded now or before) and whether there is room for more.
-        Warmed streams are kept as the least recently used (the last warmed first), so the streams
-        queries use are evicted after them.
-        """
-        missing = [s for s in stream_ids if s not in self._records]
+        """Load these streams ahead of use (one round trip), in order, while the cache has room for them;
+        see `hold_warmed`."""
+        missing = [s for s in stream_ids if s not in self._streams]
         if not missing:
             return len(stream_ids), self._count < self._max
-        read_at, records = self._read_streams(missing)
-        sizes: dict[str, int] = dict.fromkeys(missing, 0)
-        for r in records:
-            if r.event.originator_id in sizes:
-                sizes[r.event.originator_id] += 1
-        with self._lock:
+        read_at, fresh = self._read_streams(missing)
+        held, room = self.hold_warmed(fresh, Gap(read_at, fresh))
+        return len(stream_ids) - len(missing) + held, room
+
+    def decoded(self, facts: Iterable[Fact]) -> dict[str, HeldStream]:
+        """Facts of whole streams, in stream then position order, decoded (outside the lock) for `hold_warmed`."""
+        fresh: dict[str, HeldStream] = {}
+        for f in facts:
+            held = fresh.get(f.stream)
+            if held is None:
+                held = fresh[f.stream] = HeldStream()
+            held.add(f.position, self._event(f), f.voided_at)
+        return fresh
+
+    def hold_warmed(self, fresh: dict[str, HeldStream], gap: Gap) -> tuple[int, bool]:
+        """Keep these streams, read at `gap.read_at`, in order, while the cache has room for them; never
+        evicts. Streams already held are left as they are (and count as held).
+
+        Returns how many of them are held and whether there is room for more. Warmed streams are kept
+        as the least recently used (the last warmed first), so the streams queries use are evicted after them.
+        """
+        with self._at_cache(gap):
             room = self._max - self._count
-            fits: list[str] = []
-            for sid in missing:
-                if sizes[sid] > room:
-                    break
-                room -= sizes[sid]
-                fits.append(sid)
-            for sid in self._hold(fits, read_at, records):
-                self._records.move_to_end(sid, last=False)
-            held = len(stream_ids) - len(missing) + len(fits)
-            return held, held == len(stream_ids) and self._count < self._max
+            fits: dict[str, HeldStream] = {}
+            for sid, held in fresh.items():
+                if sid not in self._streams:
+                    if len(held) > room:
+                        break
+                    room -= len(held)
+                fits[sid] = held
+            for sid in self._hold(fits, gap):
+                self._streams.move_to_end(sid, last=False)
+            return len(fits), len(fits) == len(fresh) and self._count < self._max
 
     def size(self) -> tuple[int, int, int]:
         """Streams held, facts held and the most facts the cache keeps."""
-        return len(self._records), self._count, self._max
+        return len(self._streams), self._count, self._max
 
-    def _snapshot(self, stream_ids: Sequence[str]) -> dict[str, tuple[list[FactRecord], list[int]]]:
+    def _snapshot(self, stream_ids: Sequence[str]) -> dict[str, HeldStream]:
         # Streams not held are empty when the cache is complete (and held otherwise).
-        return {s: (self._records.get(s, []), self._positions.get(s, [])) for s in stream_ids}
+        return {s: self._streams.get(s, NOTHING_HELD) for s in stream_ids}
 
     def holds(self, stream_ids: Iterable[str]) -> bool:
         """Whether every one of these streams is in memory (a query on them does no I/O)."""
-        return self._complete or all(s in self._records for s in stream_ids)
+        return self._complete or all(s in self._streams for s in stream_ids)
 
     def begin_warming(self) -> None:
         """From now on, hold streams born after this position from their first fact (before listing them)."""
@@ -249,8 +279,7 @@ class CachedSource(IndexSource):
         held = self._load(streams)
         out: list[FactRecord] = []
         for sid in streams:
-            records, _ = held[sid]
-            out.extend(r for r in records if as_of is None or r.known_at(as_of))
+            out.extend(r for r in held[sid].records() if as_of is None or r.known_at(as_of))
         out.sort(key=lambda r: r.position)
         return out
 
@@ -261,16 +290,15 @@ class CachedSource(IndexSource):
         as_of = min(as_of, self._position)
         out: dict[str, Stream] = {}
         for sid in ids:
-            records, positions = held[sid]
-            if not records or not positions:
-                continue
+            stream = held[sid]
+            positions = stream.positions
             n = bisect.bisect_right(positions, as_of)
             if n == 0:
                 continue  # nothing of this stream was recorded yet
             key = (sid, positions[n - 1])
             folded = self._folds.get(key)
             if folded is None:
-                folded = streams_as_of(records[:n], as_of).get(sid)
+                folded = streams_as_of(stream.records(n), as_of).get(sid)
                 if folded is None:
                     continue
                 with self._lock:

@@ -31,7 +31,7 @@ import bisect
 from abc import abstractmethod
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -143,6 +143,13 @@ class FactIndex:
     @abstractmethod
     def stream_ids(self) -> list[str]:
         """Every stream with a fact in the index (one pass over the stream index)."""
+
+    @abstractmethod
+    def facts_by_stream(self, last: str) -> AbstractContextManager[tuple[int, Iterator[Fact]]]:
+        """The tracked position and every fact (voided ones included), by stream, then position: the
+        streams whose id does not start with `last` first, then those that do. Read from one snapshot,
+        so the facts are exactly those at or before that position, and streamed: rows arrive as they
+        are iterated, for as long as the context is open."""
 
     @abstractmethod
     def streams_about_person(self, person_id: str, as_of: int) -> set[str]:
@@ -269,6 +276,14 @@ class POPOFactIndex(POPOTrackingRecorder, FactIndex):
     def stream_ids(self) -> list[str]:
         with self._database_lock:
             return [s for s, positions in self._by_stream.items() if positions]
+
+    @contextmanager
+    def facts_by_stream(self, last: str) -> Iterator[tuple[int, Iterator[Fact]]]:
+        with self._database_lock:
+            tracked = int(self.max_tracking_id(TRACKING_NAME) or 0)
+            ordered = sorted(self._by_stream, key=lambda s: (s.startswith(last), s))
+            facts = [self._facts[p] for s in ordered for p in self._by_stream[s]]
+        yield tracked, iter(facts)
 
     def streams_about_person(self, person_id: str, as_of: int) -> set[str]:
         with self._database_lock:
@@ -409,6 +424,14 @@ class _SQLFacts(FactIndex):
     def stream_ids(self) -> list[str]:
         return [r[0] for r in self._read(self.q("SELECT DISTINCT stream FROM lp_facts"), ())]
 
+    def _by_stream_statements(self, last: str) -> list[tuple[str, tuple[Any, ...]]]:
+        """The statements of `facts_by_stream` (with their parameters), to run in one snapshot."""
+        pattern = last + "%"  # (`last` is a plain prefix: no wildcards)
+        sql = f"SELECT {COLUMNS} FROM lp_facts WHERE stream {{}} LIKE ? ORDER BY stream, position"
+        return [(self.q(sql.format("NOT")), (pattern,)), (self.q(sql.format("")), (pattern,))]
+
+    BY_STREAM_PAGE = 2000  # rows fetched at a time by `facts_by_stream`
+
     def _tracked_sql(self) -> str:
         return f"SELECT MAX(notification_id) AS tracked FROM {self.tracking_table} WHERE application_name = ?"
 
@@ -522,6 +545,22 @@ class SQLiteFactIndex(SQLiteTrackingRecorder, _SQLFacts):
             c.execute(sql, params)
             return list(c.fetchall())
 
+    @contextmanager
+    def facts_by_stream(self, last: str) -> Iterator[tuple[int, Iterator[Fact]]]:
+        # One read transaction: in WAL mode its statements share the snapshot its first one took.
+        with self.datastore.transaction(commit=False) as c:
+            cursor = c.sqlite_cursor
+            cursor.row_factory = None  # plain tuples
+            cursor.execute(self._tracked_sql(), (TRACKING_NAME,))
+            row = cursor.fetchone()
+            yield int(row[0] or 0) if row else 0, self._streamed(cursor, last)
+
+    def _streamed(self, cursor: Any, last: str) -> Iterator[Fact]:
+        for sql, params in self._by_stream_statements(last):
+            cursor.execute(sql, params)
+            while rows := cursor.fetchmany(self.BY_STREAM_PAGE):
+                yield from map(_fact, rows)
+
     def process(self, facts: Sequence[Fact], voids: Sequence[tuple[int, int]], last_position: int) -> None:
         with self.datastore.transaction(commit=True) as c:
             c.executemany(f"INSERT INTO lp_facts ({COLUMNS}) VALUES ({','.join('?' * 13)})", facts)
@@ -582,6 +621,24 @@ class PostgresFactIndex(PostgresTrackingRecorder, _SQLFacts):
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(sql, params, prepare=True)
             return list(curs.fetchall())
+
+    @contextmanager
+    def facts_by_stream(self, last: str) -> Iterator[tuple[int, Iterator[Fact]]]:
+        # One repeatable-read transaction (one snapshot for all its statements), each statement read
+        # through a server-side cursor a page at a time.
+        with self.datastore.get_connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            with conn.cursor(row_factory=tuple_row) as curs:
+                curs.execute(self.q(self._tracked_sql()), (TRACKING_NAME,))
+                row = curs.fetchone()
+            yield int(row[0] or 0) if row else 0, self._streamed(conn, last)
+
+    def _streamed(self, conn: Any, last: str) -> Iterator[Fact]:
+        for sql, params in self._by_stream_statements(last):
+            with conn.cursor(name="ledger_facts_by_stream", row_factory=tuple_row) as curs:
+                curs.execute(sql, params)
+                while rows := curs.fetchmany(self.BY_STREAM_PAGE):
+                    yield from map(_fact, rows)
 
     def tracked(self) -> int:
         # One attempt, not the library's ten (see `PostgresLedgerRecorder.last_position`).

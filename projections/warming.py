@@ -5,10 +5,12 @@
 On release day most requests are a person's first, and a first check costs a round trip
 to the store and the decoding of its streams. A process that has just started therefore
 loads the streams ahead of the requests: the calendar, districts and schools first (every
-check reads one of them), then people. It does so from a thread of its own, in small
-batches with a pause between them, so the process answers from its first moment and
-requests never wait long for the interpreter. It stops at the cache's limit instead of
-evicting what it loaded itself, and it never evicts what queries use.
+check reads one of them), then people. It reads the whole index in one pass ordered by
+stream (`FactIndex.facts_by_stream`, one snapshot), and keeps it a batch of whole streams
+at a time, from a thread of its own, pausing between batches, so the process answers from
+its first moment and requests never wait long for the interpreter (nor for the store: the
+cache's lock is never held over a read). It stops at the cache's limit instead of evicting
+what it loaded itself, and it never evicts what queries use.
 """
 
 from __future__ import annotations
@@ -16,17 +18,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from ledger import events as ev
 from projections.cache import CachedSource
+from projections.fact_index import Fact
+from projections.held import Gap
 from projections.runner import ProjectionTimeout
 
 log = logging.getLogger("ledger.projections")
 
-# The order streams are warmed in: what most checks read first.
-KIND_ORDER = {"calendar": 0, "district": 1, "school": 2, "person": 3}
+# Streams are warmed in id order, people's last: the calendar, districts and schools first (every
+# check reads them), then people.
+PEOPLE = "person:"
 
 
 @dataclass(frozen=True)
@@ -40,19 +44,29 @@ class WarmingProgress:
     error: str | None = None
 
 
-def warming_order(stream_ids: list[str]) -> list[str]:
-    """The calendar, districts and schools, then people, then anything else; by id within a kind."""
-    return sorted(stream_ids, key=lambda s: (KIND_ORDER.get(ev.parse_stream_id(s)[0], len(KIND_ORDER)), s))
+def whole_streams(facts: Iterable[Fact], size: int) -> Iterator[list[Fact]]:
+    """Facts ordered by stream, in batches of whole streams of at least `size` facts (the last may be smaller)."""
+    batch: list[Fact] = []
+    for f in facts:
+        if len(batch) >= size and f.stream != batch[-1].stream:
+            yield batch
+            batch = []
+        batch.append(f)
+    if batch:
+        yield batch
 
 
 class CacheWarmer:
-    """Loads every stream of the fact index into a CachedSource, a batch at a time, until it is full."""
+    """Loads every stream of the fact index into a CachedSource, a batch at a time, until it is full.
+
+    `batch` is in facts: each batch is as many whole streams as make at least that many.
+    """
 
     def __init__(
         self,
         source: CachedSource,
         *,
-        batch: int = 100,
+        batch: int = 20_000,
         pause: float = 0.005,
         duty: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
@@ -129,24 +143,38 @@ class CacheWarmer:
             self.source.end_warming(everything)
 
     def _warm_listed(self) -> bool:
-        """Warm every stream listed now; whether all were loaded."""
-        # An index behind the cache is being rebuilt: its list is partial, so warm it but claim nothing.
-        listed_whole = self.source.view.tracked() >= self.source.tracked()
-        streams = warming_order(self.source.view.stream_ids())
-        self._of = len(streams)
-        i = 0
-        while i < len(streams) and not self._stop.is_set():
-            chunk = streams[i : i + self.batch]
-            started = time.monotonic()
+        """Warm every stream of the index; whether all were loaded."""
+        self._of = len(self.source.view.stream_ids())
+        while True:
             try:
-                held, room = self.source.warm(chunk)
+                return self._warm_pass()
             except ProjectionTimeout:  # the index is being rebuilt: try again shortly
+                if self._stop.is_set():
+                    return False
                 self._sleep(0.5)
-                continue
-            self._loaded += held
-            i += len(chunk)
-            if held < len(chunk) or (not room and i < len(streams)):  # a partial batch is not everything
-                self._full = True
-                return False
-            self._sleep(max(self.pause, (time.monotonic() - started) * (1 / self.duty - 1)))
-        return i >= len(streams) and listed_whole
+
+    def _warm_pass(self) -> bool:
+        """One pass over the index, in one snapshot; whether every stream in it was loaded."""
+        self._loaded = 0
+        with self.source.view.facts_by_stream(PEOPLE) as (read_at, facts):
+            if read_at < self.source.tracked():  # the index is behind the cache: it is being rebuilt
+                raise ProjectionTimeout(self.source.tracked(), read_at, 0.0)
+            gap = Gap(read_at)  # facts the cache takes in meanwhile, for the streams read later
+            room = True
+            started = time.monotonic()
+            for batch in whole_streams(facts, self.batch):
+                if self._stop.is_set():
+                    return False
+                if not room:  # the cache filled up exactly with the last batch: these do not fit
+                    self._full = True
+                    return False
+                fresh = self.source.decoded(batch)
+                held, room = self.source.hold_warmed(fresh, gap)
+                self._loaded += held
+                self._of = max(self._of or 0, self._loaded)  # (streams born since they were counted)
+                if held < len(fresh):  # a partial batch is not everything
+                    self._full = True
+                    return False
+                self._sleep(max(self.pause, (time.monotonic() - started) * (1 / self.duty - 1)))
+                started = time.monotonic()
+        return True

@@ -8,6 +8,7 @@ whether a stream was loaded cold, warmed or evicted and loaded again, answers ar
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,10 +21,11 @@ from ledger.access.vocabulary import Report
 from ledger.events import EventVoided
 from projections.cache import CachedSource
 from projections.fact_index import FactIndex, to_us
+from projections.held import Gap, HeldStream
 from projections.queries import Queries
 from projections.source import ReferenceSource
 from projections.system import LedgerSystem
-from projections.warming import CacheWarmer
+from projections.warming import CacheWarmer, WarmingProgress
 from tests.conftest import CALENDAR, Clock, caught_up, run
 from tests.histories import START, CheckProbe, Log, Probe, RightsProbe, execute, fresh_ledger, histories, probes
 from tests.integration.test_projection_matches_reference import ask
@@ -34,9 +36,15 @@ PAST = "2024-08-01"
 class CountingIndex:
     """The fact index as a start sees it, counting what is asked of the store (one statement per call)."""
 
-    def __init__(self, view: FactIndex, after: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        view: FactIndex,
+        after: Callable[[str], None] | None = None,
+        before: Callable[[str], None] | None = None,
+    ) -> None:
         self._view = view
         self._after = after
+        self._before = before
         self.calls: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
@@ -46,6 +54,8 @@ class CountingIndex:
 
         def counted(*args: Any, **kwargs: Any) -> Any:
             self.calls.append(name)
+            if self._before is not None:
+                self._before(name)
             answer = found(*args, **kwargs)
             if self._after is not None:
                 self._after(name)
@@ -185,6 +195,54 @@ def test_a_stream_loaded_while_the_cache_moves_on_misses_no_fact(ledger: LedgerS
     person = queries.world(["person:T1"], queries.position(None)).person("T1")
     fresh = started(ledger, ledger.view).world(["person:T1"], ledger.view.tracked()).person("T1")
     assert person.org_ids == fresh.org_ids == {"S1", "D1"}
+
+
+def test_a_check_during_warming_never_waits_for_a_warming_batch_reading_the_store(ledger: LedgerSystem) -> None:
+    """Warming reads a batch, the cache takes in a new fact of it meanwhile, and warming reads the facts
+    between the two: while that read waits on the store, a cold check is answered all the same."""
+    school_with_a_teacher(ledger)
+    run(ledger, type="register_person", person_id="A2", name="A", email="a2@x.org", effective_at=PAST)
+    caught_up(ledger)
+    moved, reading, release = threading.Event(), threading.Event(), threading.Event()
+
+    class MovingOn(CachedSource):
+        def hold_warmed(self, fresh: dict[str, HeldStream], gap: Gap) -> tuple[int, bool]:
+            if not moved.is_set():  # once warming's batch is read, before it is kept
+                run(ledger, type="add_affiliation", person_id="A2", org_id="S1", effective_at=PAST)
+                caught_up(ledger)
+                self.refresh()  # A2 is not held yet: the cache moves past the batch without it
+                moved.set()
+            return super().hold_warmed(fresh, gap)
+
+    def before(name: str) -> None:
+        if name == "facts_after" and moved.is_set() and threading.current_thread() is warming:
+            reading.set()
+            assert release.wait(10), "the test never let warming's read finish"
+
+    view: Any = CountingIndex(ledger.view, before=before)
+    source = MovingOn(view, ledger.service.mapper)
+    source.refresh()
+    queries = Queries(source, CALENDAR, ledger.clock)
+    warmer = CacheWarmer(source, pause=0)
+    warming = threading.Thread(target=warmer.run, daemon=True)
+    answered = threading.Event()
+    try:
+        warming.start()
+        assert reading.wait(10), "warming did not read the facts recorded after its batch"
+
+        def check() -> None:
+            teacher_check(queries)
+            answered.set()
+
+        threading.Thread(target=check, daemon=True).start()
+        assert answered.wait(5), "a check waited while warming read the store"
+    finally:
+        release.set()
+    warming.join(10)
+
+    position = ledger.view.tracked()
+    assert warmer.progress() == WarmingProgress(done=True, loaded=5, of=5, full=False)
+    assert queries.world(["person:A2"], position).person("A2").org_ids == {"S1"}, "the fact read between is held"
 
 
 def test_warming_loads_organizations_first_and_stops_at_the_cache_limit_without_evicting(ledger: LedgerSystem) -> None:
