@@ -6,6 +6,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.calendar import DEFAULT_KEPT_YEARS, DEFAULT_ZONE
+from projections.cache import CACHE_MAX_FACTS
 
 
 class Settings(BaseSettings):
@@ -65,5 +66,11 @@ class Settings(BaseSettings):
         True,
         description="after start, load every school and district, then every person, into the query cache "
         "in the background (up to its size limit)",
+    )
+    cache_max_facts: int = Field(
+        CACHE_MAX_FACTS,
+        ge=0,
+        description="most facts each process keeps decoded in its query cache (about 700 bytes each, "
+        "fragmentation included); warming stops there and queries evict the least recently used",
     )
     project: bool = Field(True, description="follow the log into the projections in this process")

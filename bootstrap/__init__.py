@@ -19,7 +19,7 @@ from eventsourcing.utils import Environment
 from api.settings import Settings
 from ledger.calendar import LedgerCalendar
 from ledger.rules.codes import LockoutPolicy
-from projections.cache import CachedSource
+from projections.cache import CACHE_MAX_FACTS, CachedSource
 from projections.fact_index import FactIndex, POPOFactIndex, PostgresFactIndex, SQLiteFactIndex
 from projections.queries import Queries
 from projections.runner import ProjectionRunner
@@ -56,6 +56,7 @@ def open_from_settings(
         follow=settings.project if follow is None else follow,
         max_code_checks=settings.max_code_checks_per_request,
         read_urls=[u for u in (settings.read_database_url or "").split(",") if u.strip()],
+        cache_max_facts=settings.cache_max_facts,
     )
 
 
@@ -96,6 +97,7 @@ def open_ledger(
     batch_size: int = 2000,
     max_code_checks: int | None = None,
     read_urls: Sequence[str] = (),
+    cache_max_facts: int = CACHE_MAX_FACTS,
 ) -> LedgerSystem:
     """Open (creating tables on first use) the ledger at `url`; with `follow`, project in the background.
 
@@ -115,7 +117,7 @@ def open_ledger(
     service.listeners.append(runner.notify)
     replica = parse_database_url(read_urls[os.getpid() % len(read_urls)]) if read_urls else None
     read_view = view if replica is None else replica_view(config, replica, app.factory.env.name)
-    source = CachedSource(read_view, service.mapper)
+    source = CachedSource(read_view, service.mapper, max_facts=cache_max_facts)
     runner.listeners.append(source.refresh)
     queries = Queries(source, calendar, clock)
     system = LedgerSystem(config, service, view, runner, queries, source, calendar, clock, replica=replica)
