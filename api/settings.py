@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     cache_max_facts: int = Field(
         CACHE_MAX_FACTS,
         ge=0,
-        description="most facts each process keeps decoded in its query cache (about 700 bytes each, "
+        description="most facts each process keeps decoded in its query cache (about 370 bytes each, "
         "fragmentation included); warming stops there and queries evict the least recently used",
     )
     project: bool = Field(True, description="follow the log into the projections in this process")
