@@ -187,9 +187,7 @@ class CachedSource(IndexSource):
                 if not page:  # the index went behind the cache: it is being rebuilt
                     self._index_behind = True
                     raise ProjectionTimeout(upto, gap.after, 0.0)
-                wanted = gap.wanted
-                gap.facts.extend((f, self._event(f)) for f in page if wanted is None or f.stream in wanted)
-                gap.after = page[-1].position
+                gap.take(page, self._event)
 
     def _hold(self, fresh: dict[str, HeldStream], gap: Gap) -> list[str]:
         """Keep the streams of `fresh` not held yet, read at `gap.read_at`, brought to the cache's
@@ -200,11 +198,11 @@ class CachedSource(IndexSource):
         if gap.read_at > position:
             for held in new.values():
                 held.keep_until(position)
-        elif new:
-            for f, event in gap.facts:
-                taking = new.get(f.stream)
-                if taking is not None and gap.read_at < f.position <= position:
-                    taking.add(f.position, event, f.voided_at)
+        else:
+            for sid, taking in new.items():
+                for f, event in gap.facts.get(sid, ()):
+                    if gap.read_at < f.position <= position:
+                        taking.add(f.position, event, f.voided_at)
         for sid, held in new.items():
             self._streams[sid] = held
             self._count += len(held)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 from array import array
-from collections.abc import Container
+from collections.abc import Callable, Container
 
 from ledger import events as ev
 from projections.fact_index import Fact
@@ -80,4 +80,12 @@ class Gap:
         self.read_at = read_at
         self.after = read_at  # read up to here
         self.wanted = wanted
-        self.facts: list[tuple[Fact, ev.LedgerEvent]] = []
+        self.facts: dict[str, list[tuple[Fact, ev.LedgerEvent]]] = {}  # by stream, in position order
+
+    def take(self, page: list[Fact], decode: Callable[[Fact], ev.LedgerEvent]) -> None:
+        """Keep the wanted facts of the next page read after `after`."""
+        wanted = self.wanted
+        for f in page:
+            if wanted is None or f.stream in wanted:
+                self.facts.setdefault(f.stream, []).append((f, decode(f)))
+        self.after = page[-1].position
