@@ -96,6 +96,8 @@ class PersonView:
 
     stream: Stream
     person_id: str
+    # What the rules derive from this state and ask for repeatedly (the instants a sweep probes).
+    memo: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
     def registrations(self) -> list[ev.PersonRegistered]:
@@ -288,6 +290,8 @@ class DistrictView(_RemovalsAtOrganization):
 
     stream: Stream
     district_id: str
+    # What the rules derive from this state and ask for repeatedly (an addition's end, the instants a sweep probes).
+    memo: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
     def registration(self) -> ev.DistrictRegistered | None:

@@ -13,7 +13,7 @@ from ledger.calendar import LedgerCalendar
 from ledger.rules.accounts import person_has_accepted_terms
 from ledger.rules.teachers import teacher_scopes
 from ledger.rules.years import current_released_year, kept_years
-from ledger.streams import DistrictView, SchoolView
+from ledger.streams import DistrictView, PersonView, ReleasesView, SchoolView
 from ledger.world import World
 
 BEGINNING = datetime.min.replace(tzinfo=UTC)
@@ -46,26 +46,65 @@ def boundaries(world: World, calendar: LedgerCalendar, person_id: str, org_id: s
     redemption or removal changes nothing for them), code expiries, access-year
     windows and release days.
     """
-    person = world.person(person_id)
     found: set[datetime] = {BEGINNING}
-    for e in person.stream.events:
-        if e.about_org() in (None, org_id):
-            found.add(e.effective_at)
+    found.update(_person_instants(world.person(person_id), org_id))
     org = world.org(org_id)
     if org is not None:
-        for e in org.stream.events:
-            if e.about_person() in (None, person_id):
-                found.add(e.effective_at)
-    if isinstance(org, SchoolView):
-        for c in org.codes:
-            found.add(calendar.code_expiry(c.exam_year))
-    elif isinstance(org, DistrictView):
-        for a in org.additions:
-            if a.person_id == person_id:
-                found.update(calendar.access_window(a.access_year))
-    for r in world.releases().in_year_order:
-        found.add(calendar.release_start(r.released_on))
+        everyone, by_person = _org_instants(org, calendar)
+        found.update(everyone)
+        found.update(by_person.get(person_id, ()))
+    found.update(_release_instants(world.releases(), calendar))
     return sorted(found)
+
+
+# The parts of the boundaries each state gives, found once per state (a sweep asks for every person).
+
+
+def _person_instants(person: PersonView, org_id: str) -> frozenset[datetime]:
+    """The effective times of the person's facts about this organization or about none."""
+    key = ("instants", org_id)
+    found = person.memo.get(key)
+    if not isinstance(found, frozenset):
+        found = frozenset(e.effective_at for e in person.stream.events if e.about_org() in (None, org_id))
+        person.memo[key] = found
+    return found
+
+
+def _org_instants(
+    org: SchoolView | DistrictView, calendar: LedgerCalendar
+) -> tuple[frozenset[datetime], dict[str, frozenset[datetime]]]:
+    """The organization's instants that concern everyone (its facts about no one, code expiries), and
+    per person those that concern them (its facts about them, their district access windows)."""
+    key = ("instants", calendar.zone_name)
+    found = org.memo.get(key)
+    if isinstance(found, tuple):
+        return found
+    everyone: set[datetime] = set()
+    by_person: dict[str, set[datetime]] = {}
+    for e in org.stream.events:
+        about = e.about_person()
+        if about is None:
+            everyone.add(e.effective_at)
+        else:
+            by_person.setdefault(about, set()).add(e.effective_at)
+    if isinstance(org, SchoolView):
+        everyone.update(calendar.code_expiry(c.exam_year) for c in org.codes)
+    else:
+        for a in org.additions:
+            by_person.setdefault(a.person_id, set()).update(calendar.access_window(a.access_year))
+    result = (frozenset(everyone), {p: frozenset(s) for p, s in by_person.items()})
+    org.memo[key] = result
+    return result
+
+
+def _release_instants(releases: ReleasesView, calendar: LedgerCalendar) -> frozenset[datetime]:
+    """The first instants of the release days."""
+    key = ("instants", calendar.zone_name)
+    found = releases.memo.get(key)
+    if not isinstance(found, frozenset):
+        found = frozenset(calendar.release_start(r.released_on) for r in releases.in_year_order)
+        releases.memo[key] = found
+    return found
 
 
 Probe = Callable[[datetime], tuple[Role, tuple[str, ...]] | None]
