@@ -59,13 +59,19 @@ def district_access_end(
     addition: ev.DistrictAccessAdded, district: DistrictView, calendar: LedgerCalendar
 ) -> tuple[datetime, ev.LedgerEvent | None]:
     """R11/R14: when a district addition stops counting, and the fact that stops it (None = window end)."""
+    key = ("district_access_end", addition.event_id, calendar.zone_name)
+    found = district.memo.get(key)
+    if isinstance(found, tuple):
+        return found
     _, end = district_access_window(addition, calendar)
     enders: list[ev.LedgerEvent] = [*district.access_removals_of(addition.person_id)]
     enders.extend(district.removals_of(addition.person_id))
     first = first_ender(addition.effective_at, enders)
-    if first is not None and first.effective_at < end:
-        return first.effective_at, first
-    return end, None
+    result: tuple[datetime, ev.LedgerEvent | None] = (
+        (first.effective_at, first) if first is not None and first.effective_at < end else (end, None)
+    )
+    district.memo[key] = result
+    return result
 
 
 def district_access_is_held(

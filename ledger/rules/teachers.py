@@ -18,8 +18,15 @@ def authorization_end(
     removals: Sequence[ev.AccessRemoved],
 ) -> ev.LedgerEvent | None:
     """The withdrawal (or R14 removal) that ends an authorization, if any."""
+    key = ("authorization_end", auth.event_id, tuple(r.event_id for r in removals))
+    found = person.memo.get(key)
+    if isinstance(found, tuple):  # (the ender,): None is an answer too
+        end: ev.LedgerEvent | None = found[0]
+        return end
     withdrawals = person.withdrawals_of(auth.school_id, auth.subject, auth.school_year)
-    return first_ender(auth.effective_at, [*withdrawals, *removals])
+    end = first_ender(auth.effective_at, [*withdrawals, *removals])
+    person.memo[key] = (end,)
+    return end
 
 
 def authorization_is_held(
