@@ -184,7 +184,7 @@ class Queries:
             for i in level_intervals(world, self.calendar, pid, seen, level, via, (start, end)):
                 if i.overlaps(start, end):
                     found.append((pid, seen, via, i))
-        logged = self.source.types_and_positions({s for *_, i in found for s in i.sources})
+        logged = self.logged_as(streams, {s for *_, i in found for s in i.sources})
         entries = []
         for pid, seen, via, i in found:
             valid_from, valid_to = i.clipped(start, end) if clip else (i.valid_from, i.valid_to)
@@ -198,6 +198,19 @@ class Queries:
             )
         entries.sort(key=lambda e: (e.valid_from, e.person_id, e.via_org))
         return AccessAnswer(org_id, start, end, level, k, tuple(entries), _org_name(world, org_id), clip)
+
+    def logged_as(self, stream_ids: set[str], event_ids: set[str]) -> dict[str, tuple[str, int]]:
+        """(type, position) of these events of these streams: read from the streams' facts when they are in
+        memory, from the index for the rest (an event's type and position never change)."""
+        found: dict[str, tuple[str, int]] = {}
+        if event_ids and self.in_memory(stream_ids, None):
+            for r in self.source.records(sorted(stream_ids), None):
+                if r.event.event_id in event_ids:
+                    found[r.event.event_id] = (r.event.type, r.position)
+        missing = event_ids - found.keys()
+        if missing:
+            found.update(self.source.types_and_positions(missing))
+        return found
 
     # --- timeline ---------------------------------------------------------------------------------
 

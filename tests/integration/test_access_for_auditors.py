@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 import pytest
 
 from ledger.access.vocabulary import Level
+from projections.fact_index import FactIndex
+from projections.queries import Queries
 from projections.source import IndexSource
 from projections.system import LedgerSystem
 from tests.conftest import Clock, ny, run
@@ -98,13 +100,8 @@ def test_an_interval_ending_exactly_at_the_start_of_the_range_is_not_in_it(ledge
         assert t3.valid_to == RELEASE_2025
 
 
-def test_the_grants_of_an_answer_are_found_in_one_index_lookup_and_a_repeated_question_needs_none(
-    ledger: LedgerSystem, clock: Clock, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    named_scenario(ledger, clock)
-    source = ledger.queries.source
-    assert isinstance(source, IndexSource)
-    view = source.view
+def counted_lookups(view: FactIndex, monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
+    """The event ids of each types-and-positions lookup the index answers from now on."""
     lookups: list[set[str]] = []
     real = view.types_and_positions
 
@@ -113,9 +110,35 @@ def test_the_grants_of_an_answer_are_found_in_one_index_lookup_and_a_repeated_qu
         return real(lookups[-1])
 
     monkeypatch.setattr(view, "types_and_positions", counted)
-    first = ledger.queries.who_had_access("D1", *WINDOW, Level.STUDENT)
+    return lookups
+
+
+def test_the_grants_of_an_answer_are_found_in_one_index_lookup_and_a_repeated_question_needs_none(
+    ledger: LedgerSystem, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    named_scenario(ledger, clock)
+    source = ledger.queries.source
+    assert isinstance(source, IndexSource)
+    uncached = Queries(IndexSource(source.view, source.mapper), ledger.calendar, clock)
+    lookups = counted_lookups(source.view, monkeypatch)
+    first = uncached.who_had_access("D1", *WINDOW, Level.STUDENT)
     assert len(lookups) == 1
     assert lookups[0] == {s for e in first.entries for s in e.sources}
-    again = ledger.queries.who_had_access("D1", *WINDOW, Level.STUDENT)
+    again = uncached.who_had_access("D1", *WINDOW, Level.STUDENT)
     assert len(lookups) == 1
     assert again.entries == first.entries
+
+
+def test_the_grants_of_an_answer_need_no_index_lookup_when_its_streams_are_in_memory(
+    ledger: LedgerSystem, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    named_scenario(ledger, clock)
+    source = ledger.queries.source
+    assert isinstance(source, IndexSource)
+    from_index = Queries(IndexSource(source.view, source.mapper), ledger.calendar, clock)
+    expected = from_index.who_had_access("D1", *WINDOW, Level.STUDENT)
+    lookups = counted_lookups(source.view, monkeypatch)
+    answer = ledger.queries.who_had_access("D1", *WINDOW, Level.STUDENT)  # reads its streams into memory first
+    assert lookups == []
+    assert answer.entries == expected.entries
+    assert any(e.grants for e in answer.entries)
