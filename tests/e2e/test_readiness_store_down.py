@@ -3,13 +3,17 @@ recover without a restart once PostgreSQL is back. On a cluster of the test's ow
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from eventsourcing.persistence import OperationalError
 
 from bench.pgcluster import PgCluster
+from bootstrap import open_ledger
+from projections.system import LedgerSystem
 from tests.e2e.clusters import own_cluster
 from tests.e2e.servers import serve
 
@@ -55,3 +59,29 @@ def test_readyz_is_503_while_postgresql_is_stopped_and_200_again_once_it_is_back
         assert back.status_code == 200, back.text
         again = registrar.post("/v1/commands", json={"type": "register_district", "district_id": "D-2", "name": "Two"})
         assert again.status_code == 201, again.text
+
+
+def seconds_until_the_store_answers(system: LedgerSystem, timeout: float) -> float:
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        try:
+            system.service.recorder.last_position()
+            return time.monotonic() - began
+        except OperationalError:
+            time.sleep(0.1)
+    return math.inf
+
+
+def test_the_ledger_reconnects_within_seconds_once_postgresql_is_back_from_a_20_second_outage(
+    own_cluster: PgCluster,
+) -> None:
+    system = open_ledger(own_cluster.url, follow=False)
+    try:
+        assert system.service.recorder.last_position() == 0
+        own_cluster.stop()
+        # Asked all through the outage, as a busy server would: each failure to connect is retried later.
+        assert seconds_until_the_store_answers(system, timeout=20) == math.inf
+        own_cluster.start()
+        assert seconds_until_the_store_answers(system, timeout=30) < 5
+    finally:
+        system.close()

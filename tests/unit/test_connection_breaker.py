@@ -1,0 +1,100 @@
+"""The connection breaker: while the database is unreachable, one request at a time asks for a
+connection (the probe) and every other fails at once; the first answer closes it for everyone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+from eventsourcing.persistence import OperationalError
+
+from storage.breaker import ConnectionBreaker
+
+
+class Database:
+    """A stand-in for the pool: reachable or not; counts the requests that reached it."""
+
+    def __init__(self) -> None:
+        self.up = True
+        self.asked = 0
+        self.meanwhile: Callable[[], None] | None = None  # another request, made while this one waits
+
+    @contextmanager
+    def get_connection(self) -> Iterator[str]:
+        self.asked += 1
+        if self.meanwhile is not None:
+            another, self.meanwhile = self.meanwhile, None
+            another()
+        if not self.up:
+            raise OperationalError("connection refused")
+        yield "connection"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def connect(breaker: ConnectionBreaker) -> str:
+    with breaker() as conn:
+        return str(conn)
+
+
+def test_after_a_failure_to_connect_requests_fail_at_once_without_asking_the_database_until_the_cooldown_ends() -> None:
+    database, clock = Database(), Clock()
+    breaker = ConnectionBreaker(database.get_connection, cooldown=1.0, clock=clock)
+    database.up = False
+    with pytest.raises(OperationalError):
+        connect(breaker)
+    asked = database.asked
+    database.up = True
+    clock.now += 0.5
+    with pytest.raises(OperationalError, match="unreachable moments ago"):
+        connect(breaker)
+    assert database.asked == asked
+    clock.now += 0.6
+    assert connect(breaker) == "connection"
+    assert database.asked == asked + 1
+
+
+def test_while_the_probe_waits_for_the_database_every_other_request_fails_at_once() -> None:
+    database, clock = Database(), Clock()
+    breaker = ConnectionBreaker(database.get_connection, cooldown=1.0, clock=clock)
+    database.up = False
+    with pytest.raises(OperationalError):
+        connect(breaker)
+    clock.now += 2
+    database.up = True
+    refused: list[str] = []
+
+    def another_request() -> None:
+        with pytest.raises(OperationalError, match="unreachable moments ago") as raised:
+            connect(breaker)
+        refused.append(str(raised.value))
+
+    database.meanwhile = another_request
+    assert connect(breaker) == "connection"  # the probe
+    assert len(refused) == 1
+    assert connect(breaker) == "connection"
+
+
+def test_a_probe_that_fails_opens_the_breaker_for_another_cooldown() -> None:
+    database, clock = Database(), Clock()
+    breaker = ConnectionBreaker(database.get_connection, cooldown=1.0, clock=clock)
+    database.up = False
+    with pytest.raises(OperationalError):
+        connect(breaker)
+    clock.now += 2
+    with pytest.raises(OperationalError, match="connection refused"):
+        connect(breaker)
+    database.up = True
+    clock.now += 0.5
+    with pytest.raises(OperationalError, match="unreachable moments ago"):
+        connect(breaker)
+    clock.now += 0.6
+    assert connect(breaker) == "connection"
+    assert connect(breaker) == "connection"
