@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import subprocess
 import sys
 import time
 import traceback
@@ -15,6 +14,7 @@ from typing import Any
 
 from bench import evidence, http_figures, measure, report
 from bench.generate import GENERATOR_VERSION, TIERS
+from bench.report import git_revision
 from bench.stores import ensure_loaded, ensure_meta, fingerprint, make_store, pg_drop, pg_server_version
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,24 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def log(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
-
-
-def git_revision() -> str | None:
-    """The commit measured (with "+dirty" when the tree has changes): the code moves faster than the figures."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return head + ("+dirty" if dirty else "")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

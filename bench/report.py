@@ -7,8 +7,11 @@ import os
 import platform
 import re
 import sqlite3
+import subprocess
 from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
 
 FIGURES = (
     "append_ratio",
@@ -103,6 +106,24 @@ def targets(stores: dict[str, dict[str, Any]], missed: dict[str, list[str]] | No
                 ok = value >= bound if op == ">=" else value <= bound
             out[store][name] = {"target": f"{op} {bound:g}", "value": value, "pass": ok}
     return out
+
+
+def git_revision() -> str | None:
+    """The commit measured (with "+dirty" when the tree has changes): the code moves faster than the figures."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty else "")
 
 
 def write_results(result: dict[str, Any], out: Path, *, update_latest: bool = True) -> list[Path]:

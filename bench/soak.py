@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -26,6 +26,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,18 @@ import httpx
 import orjson
 
 from bench.pgcluster import PgCluster, new_cluster
+from bench.report import git_revision
+from bench.soak_report import (
+    Outage,
+    Sample,
+    claims,
+    failures,
+    load_figures,
+    outage_figures,
+    per_minute,
+    recovered_at,
+    summary,
+)
 from bootstrap import open_ledger
 from ledger.access.vocabulary import Report
 from ledger.calendar import LedgerCalendar
@@ -41,6 +54,8 @@ from projections.source import ReferenceSource
 from storage.codes import CodeHasher
 from storage.signing import write_new_key
 
+RESULTS = Path(__file__).resolve().parent / "results"
+IN_FLIGHT = 64  # requests the client sends at once (and its connections)
 SECRETS = {role: f"soak-{role}-secret-not-for-production-use" for role in ("registrar", "portal", "support")}
 SCHOOL, DISTRICT, PRINCIPAL = "S-1", "D-1", "P-PRIN"
 STAFF = [f"P-S{n:02d}" for n in range(1, 21)]
@@ -84,23 +99,6 @@ def world() -> list[dict[str, Any]]:
         {"type": "issue_access_code", "school_id": SCHOOL, "exam_year": 2025, "effective_at": "2025-07-01"},
     ]
     return commands
-
-
-@dataclass
-class Sample:
-    started: float  # seconds since the load began
-    kind: str
-    status: int  # 0: no answer (transport error or timeout)
-    latency_ms: float
-
-
-@dataclass
-class Outage:
-    stop_at: float  # seconds into the load
-    seconds: float  # how long the cluster stays down
-    stopped: float = math.nan  # the cluster is down from here ...
-    restarting: float = math.nan  # ... to here (it may accept connections before `pg_ctl start` returns)
-    restarted: float = math.nan
 
 
 @dataclass
@@ -170,12 +168,22 @@ def request_for(i: int, soak_id: str) -> tuple[str, str, str, dict[str, Any] | N
 
 
 async def drive(soak: Soak, seconds: float, rate: float, outage: Outage, cluster: PgCluster, soak_id: str) -> None:
-    """Open-loop: one request every 1/rate s, whatever the answers; the outage runs in a thread."""
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+    """Open-loop: one request every 1/rate s, whatever the answers; the outage runs in a thread.
+
+    At most IN_FLIGHT requests are sent at once; the others wait their turn in order, and the wait
+    shows as send lag. Handing httpx thousands at once while the server stalls (a busy machine)
+    makes its connection pool spend time quadratic in the queue, and the client, not the
+    server, stops answering.
+    """
+    # A connection idle for uvicorn's keep-alive (5 s) is closed by the server: the client lets go of
+    # its idle connections sooner, or a request sent just as the server closes one is lost in between.
+    limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT, keepalive_expiry=2)
+    turns = asyncio.Semaphore(IN_FLIGHT)
     async with httpx.AsyncClient(base_url=soak.url, timeout=15, limits=limits) as client:
         began = time.perf_counter()
 
         def stop_and_start(outage_seconds: float) -> None:
+            outage.stopping = time.perf_counter() - began
             cluster.stop()
             outage.stopped = time.perf_counter() - began
             time.sleep(outage_seconds)
@@ -183,24 +191,27 @@ async def drive(soak: Soak, seconds: float, rate: float, outage: Outage, cluster
             cluster.start()
             outage.restarted = time.perf_counter() - began
 
-        async def one(i: int) -> None:
+        async def one(i: int, due: float) -> None:
             kind, role, path, query, body = request_for(i, soak_id)
             headers = {"Authorization": f"Bearer {SECRETS[role]}"}
-            started = time.perf_counter()
-            status = 0
-            try:
-                if body is None:
-                    response = await client.get(path, params=query, headers=headers)
-                else:
-                    response = await client.post(path, json=body, headers=headers)
-                status = response.status_code
-                if body is not None and status == 201:
-                    soak.acknowledged[body["person_id"]] = int(response.json()["position"])
-            except httpx.HTTPError:
-                pass
+            status, code, retry_after = 0, None, False
+            async with turns:
+                started = time.perf_counter()
+                try:
+                    if body is None:
+                        response = await client.get(path, params=query, headers=headers)
+                    else:
+                        response = await client.post(path, json=body, headers=headers)
+                    status, code = response.status_code, error_code(response)
+                    retry_after = "Retry-After" in response.headers
+                    if body is not None and status == 201:
+                        soak.acknowledged[body["person_id"]] = int(response.json()["position"])
+                except httpx.HTTPError as e:
+                    code = f"{type(e).__name__}: {e}"
+                latency = (time.perf_counter() - started) * 1000
             if body is not None and status != 201:
                 soak.unacknowledged[body["person_id"]] = body
-            soak.samples.append(Sample(started - began, kind, status, (time.perf_counter() - started) * 1000))
+            soak.samples.append(Sample(due, started - began, kind, status, latency, code, retry_after))
 
         tasks: list[asyncio.Task[None]] = []
         outage_thread: threading.Thread | None = None
@@ -213,37 +224,20 @@ async def drive(soak: Soak, seconds: float, rate: float, outage: Outage, cluster
             if outage_thread is None and time.perf_counter() - began >= outage.stop_at:
                 outage_thread = threading.Thread(target=stop_and_start, args=(outage.seconds,))
                 outage_thread.start()
-            tasks.append(asyncio.create_task(one(i)))
+            tasks.append(asyncio.create_task(one(i, i / rate)))
         await asyncio.gather(*tasks)
         if outage_thread is not None:
             await asyncio.to_thread(outage_thread.join)
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
+def error_code(response: httpx.Response) -> str | None:
+    """The error's code of a non-2xx answer (`store_unavailable`, …), as the API names it."""
+    if response.is_success:
         return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
-
-
-def per_minute(samples: list[Sample]) -> list[dict[str, Any]]:
-    minutes: dict[int, list[Sample]] = {}
-    for s in samples:
-        minutes.setdefault(int(s.started // 60), []).append(s)
-    out = []
-    for minute, group in sorted(minutes.items()):
-        answered = [s.latency_ms for s in group if 200 <= s.status < 300]
-        out.append(
-            {
-                "minute": minute,
-                "requests": len(group),
-                "p50_ms": percentile(answered, 0.50),
-                "p95_ms": percentile(answered, 0.95),
-                "p99_ms": percentile(answered, 0.99),
-                "statuses": dict(sorted(Counter(str(s.status) for s in group).items())),
-            }
-        )
-    return out
+    try:
+        return str(response.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return f"http_{response.status_code}"
 
 
 def resend_unacknowledged(soak: Soak) -> None:
@@ -306,78 +300,69 @@ def verify(database_url: str, soak: Soak) -> dict[str, Any]:
         system.close()
 
 
+def seed_world(url: str) -> None:
+    """Record the world, then five staff redeem the school's code."""
+    with httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {SECRETS['registrar']}"}) as c:
+        made = c.post("/v1/commands/batch", json={"commands": world()})
+        made.raise_for_status()
+        code = made.json()["results"][-1]["result"]["code"]
+        for pid in STAFF[:5]:
+            c.post(
+                "/v1/commands",
+                json={
+                    "type": "redeem_access_code",
+                    "school_id": SCHOOL,
+                    "exam_year": 2025,
+                    "person_id": pid,
+                    "code": code,
+                    "effective_at": "2025-07-02",
+                },
+            ).raise_for_status()
+
+
+def load_average() -> float:
+    return round(os.getloadavg()[0], 1)
+
+
 def run(
     minutes: float, rate: float, outage_seconds: float | None, workers: int, port: int, pg_port: int, work_dir: Path
 ) -> dict[str, Any]:
-    """The whole soak; returns its report (`ok` says whether every claim held)."""
+    """The whole soak; returns its report (`ok` says whether every claim held).
+
+    The server's log (`soak-server.log`) and the cluster's (`soak-postgres.log`) are left in `work_dir`.
+    """
     seconds = minutes * 60
     pause = outage_seconds if outage_seconds is not None else min(20.0, seconds / 3)
+    load_before = load_average()
     cluster = new_cluster(pg_port)
     server: subprocess.Popen[bytes] | None = None
     url = f"http://127.0.0.1:{port}"
+    log_path = work_dir / "soak-server.log"
     try:
-        log_path = work_dir / "soak-server.log"
         write_new_key(work_dir / "soak-signing.key")  # every worker signs with the same key
         server = start_server(cluster.url, port, log_path, workers)
         wait_ready(url, 300, server, log_path)
-        with httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {SECRETS['registrar']}"}) as c:
-            made = c.post("/v1/commands/batch", json={"commands": world()})
-            made.raise_for_status()
-            code = made.json()["results"][-1]["result"]["code"]
-            for pid in STAFF[:5]:
-                c.post(
-                    "/v1/commands",
-                    json={
-                        "type": "redeem_access_code",
-                        "school_id": SCHOOL,
-                        "exam_year": 2025,
-                        "person_id": pid,
-                        "code": code,
-                        "effective_at": "2025-07-02",
-                    },
-                ).raise_for_status()
+        seed_world(url)
         soak = Soak(url)
         outage = Outage(stop_at=max(0.0, seconds / 2 - pause / 2), seconds=pause)
         asyncio.run(drive(soak, seconds, rate, outage, cluster, soak_id=str(os.getpid())))
+        load_after = load_average()
         wait_ready(url, 120, server, log_path)
         resend_unacknowledged(soak)
-        before = Counter(s.status for s in soak.samples if s.started < outage.stopped)
-        # Answers given while the cluster was down (a command sent then may still succeed once it is back).
-        during = Counter(
-            s.status for s in soak.samples if outage.stopped <= s.started + s.latency_ms / 1000 < outage.restarting
-        )
-        # Recovery: the first command acknowledged after the restart; from then on, no 5xx is allowed.
-        after_restart = [s for s in soak.samples if s.started > outage.restarted]
-        recovered_at = next((s.started for s in after_restart if s.kind == "command" and s.status == 201), math.inf)
-        after = Counter(s.status for s in after_restart if s.started >= recovered_at)
+        recovered = recovered_at(soak.samples, outage)
         checked = verify(cluster.url, soak)
-        claims = {
-            "only_200_or_503_during_outage": set(during) <= {200, 503},
-            "no_5xx_after_recovery": not any(status >= 500 or status == 0 for status in after),
-            "every_acknowledged_command_once": not (
-                checked["missing"] or checked["duplicated"] or checked["misplaced"]
-            ),
-            "projections_equal_reference": not checked["projection_differences"],
-        }
+        held = claims(soak.samples, outage, recovered, checked)
         return {
             "minutes": minutes,
-            "rate_per_s": rate,
             "workers": workers,
-            "outage": {
-                "seconds": pause,
-                "stopped_at_s": round(outage.stopped, 1),
-                "restarted_at_s": round(outage.restarted, 1),
-                "recovered_after_restart_s": round(recovered_at - outage.restarted, 1)
-                if math.isfinite(recovered_at)
-                else None,
-            },
-            "statuses_before_outage": {str(k): v for k, v in sorted(before.items())},
-            "statuses_during_outage": {str(k): v for k, v in sorted(during.items())},
-            "statuses_after_recovery": {str(k): v for k, v in sorted(after.items())},
-            "per_minute": per_minute(soak.samples),
+            "machine": {"cpus": os.cpu_count(), "load_average_before": load_before, "load_average_after": load_after},
+            "load": load_figures(soak.samples, seconds, rate),
+            "outage": outage_figures(soak.samples, outage, recovered),
+            "per_minute": per_minute(soak.samples, outage, rate),
+            "failures": failures(soak.samples, outage, recovered),
             "verification": checked,
-            "claims": claims,
-            "ok": all(claims.values()),
+            "claims": held,
+            "ok": all(held.values()),
         }
     finally:
         if server is not None and server.poll() is None:
@@ -386,6 +371,7 @@ def run(
                 server.wait(30)
             except subprocess.TimeoutExpired:
                 server.kill()
+        (work_dir / "soak-postgres.log").write_text(cluster.log())
         cluster.destroy()
 
 
@@ -401,12 +387,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=40, help="requests per second, all kinds together")
     p.add_argument("--outage-seconds", type=float, default=None, help="default 20 (a third of shorter runs)")
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--out", type=Path, default=None, help="also write the report here (JSON)")
+    p.add_argument("--out", type=Path, default=RESULTS, help="directory of the JSON report and the logs")
     args = p.parse_args(argv)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     with tempfile.TemporaryDirectory(prefix="ledger-soak-") as work:
         report = run(args.minutes, args.rate, args.outage_seconds, args.workers, free_port(), free_port(), Path(work))
-    text = orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
-    print(text)
-    if args.out is not None:
-        args.out.write_text(text + "\n")
+        logs = args.out / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        for name in ("soak-server.log", "soak-postgres.log"):
+            shutil.copyfile(Path(work) / name, logs / f"{stamp}-{name}")
+    report = {"date": stamp, "commit": git_revision(), **report}
+    path = args.out / f"{stamp}-soak.json"
+    path.write_text(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
+    print(summary(report))
+    print(f"report: {path}; logs: {logs}/{stamp}-soak-*.log")
     return 0 if report["ok"] else 1
