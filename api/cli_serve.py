@@ -67,7 +67,10 @@ def _generated_keys() -> str:
     from api.security import KeyRing
 
     _, generated = KeyRing.generate()
-    out.print("LEDGER_API_KEYS is not set: generated one API key per role for this run (not stored anywhere):")
+    out.print(
+        "LEDGER_API_KEYS is not set: generated one API key per role for this run (not stored anywhere):",
+        soft_wrap=True,
+    )
     for _, role, secret in generated:
         out.print(f"  {role.value:<9}  Authorization: Bearer {secret}", soft_wrap=True)
     return ",".join(f"{client_id}:{role.value}:{secret}" for client_id, role, secret in generated)
