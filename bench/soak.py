@@ -5,8 +5,9 @@ Requests are sent open-loop at a fixed rate: 90 % checks, 5 % rights or who-had-
 commands (each with its own idempotency key). In the middle the cluster is stopped for
 `--outage-seconds` (20 s, less on runs shorter than a minute) and started again. Afterwards:
 
-- per-minute latency percentiles and answers by status;
-- during the outage nothing but 200 (answered from memory) or 503; after recovery no 5xx;
+- per-minute latency percentiles and answers by status, and the answers each phase of the outage
+  allows (`bench.soak_report`): while the cluster is down nothing but 200 (answered from memory)
+  or 503, after recovery only 2xx;
 - every command acknowledged (201) is in the log exactly once (unacknowledged ones are sent
   again with the same key: a command that was committed before its answer was lost replays);
 - the projections equal the reference evaluator on every check and rights question of the world.

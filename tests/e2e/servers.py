@@ -116,7 +116,7 @@ def start_server(
     *,
     name: str = "server",
     port: int | None = None,
-    startup_timeout: float = 60.0,
+    startup_timeout: float = 180.0,  # a busy machine (CI runs several jobs) may take a minute to start one
     workers: int = 1,
     **settings: str,
 ) -> Server:

@@ -57,7 +57,8 @@ def test_writes_go_to_the_primary_and_reads_with_min_position_come_from_the_repl
     primary = own_cluster
     assert scalar(standby.url, "SELECT pg_is_in_recovery()") is True
     with (
-        serve(primary.url, tmp_path, read_database_url=standby.url, read_wait_seconds="1", ready_max_lag="0") as server,
+        # Long enough for replay on a busy machine; the reads refused while replay is paused wait it out.
+        serve(primary.url, tmp_path, read_database_url=standby.url, read_wait_seconds="5", ready_max_lag="0") as server,
         server.client("registrar") as registrar,
         server.client("portal") as portal,
         server.client() as anyone,
