@@ -359,7 +359,7 @@ def run(
             "machine": {"cpus": os.cpu_count(), "load_average_before": load_before, "load_average_after": load_after},
             "load": load_figures(soak.samples, seconds, rate),
             "outage": outage_figures(soak.samples, outage, recovered),
-            "per_minute": per_minute(soak.samples, outage, rate),
+            "per_minute": per_minute(soak.samples, outage),
             "failures": failures(soak.samples, outage, recovered),
             "verification": checked,
             "claims": held,

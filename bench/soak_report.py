@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-SLOWEST_LISTED = 20  # failures listed one by one in the report (the counts cover them all)
+FAILURES_LISTED = 20  # failures listed one by one in the report (the counts cover them all)
 KEPT_UP_MS = 1000  # the client sent as asked when its send lag's p99 stays under this
 
 
@@ -87,7 +87,7 @@ ALLOWED = {
 }
 
 
-def per_minute(samples: list[Sample], outage: Outage, rate: float) -> list[dict[str, Any]]:
+def per_minute(samples: list[Sample], outage: Outage) -> list[dict[str, Any]]:
     """One row per minute of the load (by when each request was due), with the outage's minutes marked."""
     minutes: dict[int, list[Sample]] = {}
     for s in samples:
@@ -100,7 +100,6 @@ def per_minute(samples: list[Sample], outage: Outage, rate: float) -> list[dict[
             {
                 "minute": minute,
                 "outage": outage.stopping < end and outage.restarted > start,
-                "asked": round(rate * 60),
                 "sent": len(group),
                 "send_lag_p99_ms": percentile([(s.started - s.due) * 1000 for s in group], 0.99),
                 "p50_ms": percentile(answered, 0.50),
@@ -123,7 +122,7 @@ def failures(samples: list[Sample], outage: Outage, recovered: float) -> list[di
             "status": s.status,
             "code": s.code,
         }
-        for s in sorted(bad, key=lambda s: s.answered)[:SLOWEST_LISTED]
+        for s in sorted(bad, key=lambda s: s.answered)[:FAILURES_LISTED]
     ]
 
 
