@@ -43,6 +43,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from ledger import events as ev
+from storage.pg_statistics import FreshStatistics
 from storage.postgres_recorder import creation_lock
 from storage.recorders import StoredRow
 
@@ -600,6 +601,7 @@ class PostgresFactIndex(PostgresTrackingRecorder, _SQLFacts):
         self.table = f"{self.datastore.schema}.lp_facts"
         self.tracking_table = f'{self.datastore.schema}."{self.tracking_table_name}"'
         self._bulk = False
+        self.statistics = FreshStatistics(self.datastore, [self.table])
         self.sql_create_statements.extend(SQL(s).format() for s in self._table_statements())
 
     def _table_statements(self) -> list[str]:
@@ -669,6 +671,8 @@ class PostgresFactIndex(PostgresTrackingRecorder, _SQLFacts):
             for target, void in voids:
                 curs.execute(f"UPDATE {table} SET voided_at = %s WHERE position = %s", (void, target))
             self._insert_tracking(curs, Tracking(TRACKING_NAME, last_position))
+        if not self._bulk:  # (a rebuild analyzes once its indexes are back)
+            self.statistics.wrote(len(facts))
 
     def drop(self) -> None:
         with self.datastore.transaction(commit=True) as curs:

@@ -16,6 +16,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from ledger.merkle import Node
+from storage.pg_statistics import FreshStatistics
 from storage.postgres_txn import PostgresAppendTxn, pg_row
 from storage.recorders import AppendTxn, Checkpoint, IdempotencyRecord, LedgerRecorder, Row, StoredRow, leaf_count
 
@@ -70,6 +71,17 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
         self.cp = SQL("{schema}.{cp}").format(schema=schema, cp=self.checkpoint_table)
         self.tree = SQL("{schema}.{tree}").format(schema=schema, tree=self.tree_table)
         self.audit = SQL("{schema}.{audit}").format(schema=schema, audit=self.audit_table)
+        self.statistics = FreshStatistics(
+            datastore,
+            [
+                f'"{self.datastore.schema}"."{name}"'
+                for name in (
+                    self.events_table_name,
+                    f"{self.events_table_name}_tree",
+                    f"{self.events_table_name}_idempotency",
+                )
+            ],
+        )
 
     def create_table(self) -> None:
         with creation_lock(self.datastore):
@@ -97,6 +109,8 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
             if txn.inserted:
                 self._notify_channel(curs)
         self._committed_head(txn)
+        if txn.rows_inserted:
+            self.statistics.wrote(txn.rows_inserted)
 
     def _select_rows(self, curs: Any, where: SQL, params: Sequence[Any]) -> list[Row]:
         curs.execute(

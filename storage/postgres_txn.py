@@ -43,6 +43,7 @@ class PostgresAppendTxn(AppendTxn):
         self._asked_keys: Any = None  # cursors whose reads `ask` sent
         self._asked_streams: Any = None
         self.inserted = False
+        self.rows_inserted = 0
         self.last: int | None = None
 
     def last_row(self) -> Row | None:
@@ -133,6 +134,7 @@ class PostgresAppendTxn(AppendTxn):
                 (r.columns() for r in rows),
             )
             self.inserted = True
+            self.rows_inserted += len(rows)
             self.extend_tree(rows)
             return
         self.curs.execute(
@@ -144,6 +146,7 @@ class PostgresAppendTxn(AppendTxn):
             prepare=True,
         )
         self.inserted = True
+        self.rows_inserted += len(rows)
         self.extend_tree(rows)
 
     def read_nodes(self, nodes: Sequence[Node]) -> dict[Node, bytes]:
