@@ -2,7 +2,8 @@
 
 Every request is classed by when its answer came back, against four moments of the outage: the
 stop began (`pg_ctl stop`), the cluster was down, the restart began (`pg_ctl start`), and the first
-command sent after the restart was acknowledged (recovery). Before the stop and after recovery
+command sent after the restart was acknowledged (recovery), and at least `PROCESS_RECONNECT_S`
+after the restart, since each process finds the database back by itself. Before the stop and after recovery
 only success is expected (a 4xx would be a bug of the soak's own requests); while the cluster is
 down, 200 (answered from memory) or 503; while it stops or restarts, 200, 201 or 503. Every 503
 carries Retry-After.
@@ -15,6 +16,10 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+# Each process finds the database back by itself: its breaker lets one probe through a second after
+# each failure, and the probe waits for a connection from a pool whose own attempt may just have
+# failed. A process may so answer 503 a little after another has recorded a command again.
+PROCESS_RECONNECT_S = 5.0  # after the restart, the time each process is given to be back
 FAILURES_LISTED = 20  # failures listed one by one in the report (the counts cover them all)
 KEPT_UP_MS = 1000  # the client sent as asked when its send lag's p99 stays under this
 
@@ -73,7 +78,7 @@ def phase_of(sample: Sample, outage: Outage, recovered: float) -> str:
         return "stopping"
     if at < outage.restarting:
         return "down"
-    if at < recovered:
+    if at < max(recovered, outage.restarted + PROCESS_RECONNECT_S):
         return "restarting"
     return "after"
 
