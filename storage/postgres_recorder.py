@@ -17,6 +17,7 @@ from psycopg.sql import SQL, Identifier
 
 from ledger.merkle import Node
 from storage.pg_statistics import FreshStatistics
+from storage.postgres_statements import notify, postgres_statements, rendered_query
 from storage.postgres_txn import PostgresAppendTxn, pg_row
 from storage.recorders import AppendTxn, Checkpoint, IdempotencyRecord, LedgerRecorder, Row, StoredRow, leaf_count
 
@@ -71,6 +72,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
         self.cp = SQL("{schema}.{cp}").format(schema=schema, cp=self.checkpoint_table)
         self.tree = SQL("{schema}.{tree}").format(schema=schema, tree=self.tree_table)
         self.audit = SQL("{schema}.{audit}").format(schema=schema, audit=self.audit_table)
+        self.sql = postgres_statements(self.t, self.idem, self.tree, self.cp, self.audit)
+        self.lock_statements = [rendered_query(s) for s in self.lock_table_statements]
+        self.notify_statement = notify(self.channel_name)
         self.statistics = FreshStatistics(
             datastore,
             [
@@ -102,43 +106,27 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
         ):
             # The lock has a cursor of its own: in pipeline mode its result may arrive while later
             # statements are still being sent, and must not be taken for the result of `curs`'s query.
-            for statement in self.lock_table_statements:
+            for statement in self.lock_statements:
                 lock.execute(statement, prepare=True)
             txn = self._open_txn(PostgresAppendTxn(self, curs, copy=bulk))
             yield txn
             if txn.inserted:
-                self._notify_channel(curs)
+                curs.execute(self.notify_statement)
         self._committed_head(txn)
         if txn.rows_inserted:
             self.statistics.wrote(txn.rows_inserted)
 
-    def _select_rows(self, curs: Any, where: SQL, params: Sequence[Any]) -> list[Row]:
-        curs.execute(
-            SQL(
-                "SELECT notification_id, originator_id, originator_version, topic, state, event_id, chain FROM {t} "
-            ).format(t=self.t)
-            + where,
-            params,
-            prepare=True,
-        )
+    def _select_rows(self, curs: Any, statement: bytes, params: Sequence[Any]) -> list[Row]:
+        curs.execute(statement, params, prepare=True)
         return [pg_row(r) for r in curs.fetchall()]
 
     def read_rows(self, after: int, limit: int) -> list[Row]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            return self._select_rows(
-                curs, SQL("WHERE notification_id > %s ORDER BY notification_id LIMIT %s"), (after, limit)
-            )
+            return self._select_rows(curs, self.sql.rows_after, (after, limit))
 
     def read_stored(self, after: int, limit: int) -> list[StoredRow]:
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
-            curs.execute(
-                SQL(
-                    "SELECT notification_id, originator_id, originator_version, topic, state FROM {t} "
-                    "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
-                ).format(t=self.t),
-                (after, limit),
-                prepare=True,
-            )
+            curs.execute(self.sql.stored_after, (after, limit), prepare=True)
             return curs.fetchall()
 
     def last_position(self) -> int:
@@ -151,19 +139,16 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
 
     def save_checkpoint(self, checkpoint: Checkpoint) -> None:
         with self.datastore.transaction(commit=True) as curs:
-            curs.execute(
-                SQL("INSERT INTO {cp} VALUES (%s, %s, %s) ON CONFLICT DO NOTHING").format(cp=self.cp),
-                (checkpoint.position, checkpoint.chain, checkpoint.created_at),
-            )
+            curs.execute(self.sql.save_checkpoint, (checkpoint.position, checkpoint.chain, checkpoint.created_at))
 
     def checkpoints(self) -> list[Checkpoint]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(SQL("SELECT position, chain, created_at FROM {cp} ORDER BY position").format(cp=self.cp))
+            curs.execute(self.sql.checkpoints)
             return [Checkpoint(r["position"], bytes(r["chain"]), r["created_at"]) for r in curs.fetchall()]
 
     def find_idempotency(self, key: str) -> IdempotencyRecord | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(SQL("SELECT key, request_hash, response FROM {i} WHERE key = %s").format(i=self.idem), (key,))
+            curs.execute(self.sql.idempotency_key, (key,))
             r = curs.fetchone()
             return IdempotencyRecord(r["key"], r["request_hash"], bytes(r["response"])) if r else None
 
@@ -171,10 +156,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
         if not keys:
             return {}
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(
-                SQL("SELECT key, request_hash, response FROM {i} WHERE key = ANY(%s)").format(i=self.idem),
-                (list(keys),),
-            )
+            curs.execute(self.sql.idempotency, (list(keys),))
             return {
                 r["key"]: IdempotencyRecord(r["key"], r["request_hash"], bytes(r["response"])) for r in curs.fetchall()
             }
@@ -182,18 +164,11 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
     def _read_nodes(self, curs: Any, nodes: Sequence[Node]) -> dict[Node, bytes]:
         if not nodes:
             return {}
-        curs.execute(
-            SQL(
-                "SELECT level, idx, hash FROM {tree} WHERE (level, idx) IN "
-                "(SELECT * FROM unnest(%s::smallint[], %s::bigint[]))"
-            ).format(tree=self.tree),
-            ([n[0] for n in nodes], [n[1] for n in nodes]),
-            prepare=True,
-        )
+        curs.execute(self.sql.read_nodes, ([n[0] for n in nodes], [n[1] for n in nodes]), prepare=True)
         return {(r["level"], r["idx"]): bytes(r["hash"]) for r in curs.fetchall()}
 
     def _tree_size(self, curs: Any) -> int:
-        curs.execute(SQL("SELECT max(idx) AS idx FROM {tree} WHERE level = 0").format(tree=self.tree), prepare=True)
+        curs.execute(self.sql.tree_size, prepare=True)
         r = curs.fetchone()
         return 0 if r is None or r["idx"] is None else int(r["idx"]) + 1
 
@@ -206,14 +181,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
             return self._tree_size(curs)
 
     def _locate_row(self, curs: Any, event_id: str) -> tuple[Row | None, int]:
-        curs.execute(
-            SQL(
-                "SELECT notification_id, originator_id, originator_version, topic, state, event_id, chain, "
-                "(SELECT max(idx) FROM {tree} WHERE level = 0) AS tree_last FROM {t} WHERE event_id = %s"
-            ).format(t=self.t, tree=self.tree),
-            (event_id,),
-            prepare=True,
-        )
+        curs.execute(self.sql.locate_row, (event_id,), prepare=True)
         r = curs.fetchone()
         return (None, 0) if r is None else (pg_row(r), leaf_count((r["tree_last"],)))
 
@@ -232,23 +200,20 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder, LedgerRecorder):
 
     def position_of(self, event_id: str) -> int | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(SQL("SELECT notification_id FROM {t} WHERE event_id = %s").format(t=self.t), (event_id,))
+            curs.execute(self.sql.position_of, (event_id,))
             r = curs.fetchone()
             return None if r is None else int(r["notification_id"])
 
     def save_audit_record(self, kind: str, body: bytes) -> None:
         with self.datastore.transaction(commit=True) as curs:
-            curs.execute(SQL("INSERT INTO {a} (kind, body) VALUES (%s, %s)").format(a=self.audit), (kind, body))
+            curs.execute(self.sql.save_audit_record, (kind, body))
 
     def audit_records(self, kind: str, latest: int | None = None) -> list[bytes]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             if latest is None:
-                curs.execute(SQL("SELECT body FROM {a} WHERE kind = %s ORDER BY id").format(a=self.audit), (kind,))
+                curs.execute(self.sql.audit_records, (kind,))
             else:
-                curs.execute(
-                    SQL("SELECT body FROM {a} WHERE kind = %s ORDER BY id DESC LIMIT %s").format(a=self.audit),
-                    (kind, latest),
-                )
+                curs.execute(self.sql.latest_audit_records, (kind, latest))
             return [bytes(r["body"]) for r in curs.fetchall()]
 
 

@@ -7,10 +7,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import StoredEvent
-from psycopg.sql import SQL, Composable
 
 from ledger.merkle import Node
-from storage.recorders import EVENT_COLUMNS, AppendTxn, IdempotencyRecord, Row
+from storage.recorders import AppendTxn, IdempotencyRecord, Row
 
 if TYPE_CHECKING:  # the recorder imports this module
     from storage.postgres_recorder import PostgresLedgerRecorder
@@ -47,31 +46,18 @@ class PostgresAppendTxn(AppendTxn):
         self.last: int | None = None
 
     def last_row(self) -> Row | None:
-        rows = self.r._select_rows(self.curs, SQL("ORDER BY notification_id DESC LIMIT 1"), ())
+        rows = self.r._select_rows(self.curs, self.r.sql.last_row, ())
         row = rows[0] if rows else None
         self.last = row.position if row else 0
         return row
 
     def rows_after(self, position: int, limit: int) -> list[Row]:
-        return self.r._select_rows(
-            self.curs, SQL("WHERE notification_id > %s ORDER BY notification_id LIMIT %s"), (position, limit)
-        )
-
-    @property
-    def _streams_sql(self) -> Composable:
-        return SQL(
-            "SELECT originator_id, originator_version, topic, state FROM {t} "
-            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
-        ).format(t=self.r.t)
-
-    @property
-    def _idempotency_sql(self) -> Composable:
-        return SQL("SELECT key, request_hash, response FROM {i} WHERE key = ANY(%s)").format(i=self.r.idem)
+        return self.r._select_rows(self.curs, self.r.sql.rows_after, (position, limit))
 
     def stream_events(self, stream_ids: Sequence[str]) -> list[StoredEvent]:
         if not stream_ids:
             return []
-        self.curs.execute(self._streams_sql, (list(stream_ids),), prepare=True)
+        self.curs.execute(self.r.sql.streams, (list(stream_ids),), prepare=True)
         return stored_events(self.curs.fetchall())
 
     def ask(self, keys: Sequence[str], stream_ids: Sequence[str]) -> None:
@@ -81,10 +67,10 @@ class PostgresAppendTxn(AppendTxn):
         self._asked_keys = self._asked_streams = None
         if keys:
             self._asked_keys = conn.cursor()
-            self._asked_keys.execute(self._idempotency_sql, (list(keys),), prepare=True)
+            self._asked_keys.execute(self.r.sql.idempotency, (list(keys),), prepare=True)
         if stream_ids:
             self._asked_streams = conn.cursor()
-            self._asked_streams.execute(self._streams_sql, (list(stream_ids),), prepare=True)
+            self._asked_streams.execute(self.r.sql.streams, (list(stream_ids),), prepare=True)
 
     def answers(self) -> tuple[dict[str, IdempotencyRecord], list[StoredEvent]]:
         keys, streams = self._asked_keys, self._asked_streams
@@ -94,14 +80,14 @@ class PostgresAppendTxn(AppendTxn):
         )
 
     def locate(self, event_id: str) -> str | None:
-        self.curs.execute(SQL("SELECT originator_id FROM {t} WHERE event_id = %s").format(t=self.r.t), (event_id,))
+        self.curs.execute(self.r.sql.locate_stream, (event_id,))
         r = self.curs.fetchone()
         return None if r is None else str(r["originator_id"])
 
     def idempotency(self, keys: Sequence[str]) -> dict[str, IdempotencyRecord]:
         if not keys:
             return {}
-        self.curs.execute(self._idempotency_sql, (list(keys),))
+        self.curs.execute(self.r.sql.idempotency, (list(keys),))
         return idempotency_records(self.curs.fetchall())
 
     def reserve_positions(self, count: int) -> list[int]:
@@ -114,11 +100,9 @@ class PostgresAppendTxn(AppendTxn):
         self.last += count
         return list(range(start, start + count))
 
-    def _copy_rows(self, table: Composable, columns: str, types: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    def _copy_rows(self, statement: bytes, types: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         """COPY rows in binary: no SQL text to parse nor bytea to escape."""
-        with self.curs.copy(
-            SQL("COPY {table} (" + columns + ") FROM STDIN (FORMAT BINARY)").format(table=table)
-        ) as copy:
+        with self.curs.copy(statement) as copy:
             copy.set_types(types)
             for row in rows:
                 copy.write_row(row)
@@ -128,8 +112,7 @@ class PostgresAppendTxn(AppendTxn):
             return
         if self.copy:
             self._copy_rows(
-                self.r.t,
-                f"notification_id, {EVENT_COLUMNS}",
+                self.r.sql.copy_rows,
                 ("int8", "text", "int8", "text", "bytea", "text", "bytea"),
                 (r.columns() for r in rows),
             )
@@ -138,10 +121,7 @@ class PostgresAppendTxn(AppendTxn):
             self.extend_tree(rows)
             return
         self.curs.execute(
-            SQL(
-                "INSERT INTO {t} (notification_id, " + EVENT_COLUMNS + ") "
-                "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::text[], %s::bytea[], %s::text[], %s::bytea[])"
-            ).format(t=self.r.t),
+            self.r.sql.insert_rows,
             [list(column) for column in zip(*(r.columns() for r in rows), strict=True)],
             prepare=True,
         )
@@ -157,12 +137,10 @@ class PostgresAppendTxn(AppendTxn):
             return
         if self.copy:
             rows = ((level, idx, h) for (level, idx), h in nodes.items())
-            self._copy_rows(self.r.tree, "level, idx, hash", ("int2", "int8", "bytea"), rows)
+            self._copy_rows(self.r.sql.copy_nodes, ("int2", "int8", "bytea"), rows)
             return
         self.curs.execute(
-            SQL("INSERT INTO {tree} SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])").format(
-                tree=self.r.tree
-            ),
+            self.r.sql.insert_nodes,
             ([n[0] for n in nodes], [n[1] for n in nodes], list(nodes.values())),
             prepare=True,
         )
@@ -175,9 +153,9 @@ class PostgresAppendTxn(AppendTxn):
             return
         if self.copy:
             rows = ((r.key, r.request_hash, r.response) for r in records)
-            self._copy_rows(self.r.idem, "key, request_hash, response", ("text", "text", "bytea"), rows)
+            self._copy_rows(self.r.sql.copy_idempotency, ("text", "text", "bytea"), rows)
             return
         self.curs.execute(
-            SQL("INSERT INTO {i} SELECT * FROM unnest(%s::text[], %s::text[], %s::bytea[])").format(i=self.r.idem),
+            self.r.sql.insert_idempotency,
             ([r.key for r in records], [r.request_hash for r in records], [r.response for r in records]),
         )
