@@ -11,6 +11,7 @@ from fastapi import Depends, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.base import SecurityBase
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError
@@ -89,25 +90,26 @@ def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | N
     return client
 
 
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-
-
-class RoleGate:
+class RoleGate(SecurityBase):
     """A dependency admitting only clients with one of `roles` (403 otherwise).
 
-    One dependency, not a chain: each level of FastAPI dependency costs on every request.
+    One dependency, not a chain: each level of FastAPI dependency costs on every request. So the
+    gate reads the bearer key itself, and is documented as the bearer scheme it reads (the same
+    scheme, name and description in OpenAPI as a dependency on `_bearer` would give).
     OpenAPI's `x-roles` are read from the gate an operation depends on (api.openapi), so
     the documented roles are the enforced ones.
     """
 
     def __init__(self, *roles: ClientRole, only_with: Mapping[ClientRole, str] | None = None) -> None:
+        self.model = _bearer.model
+        self.scheme_name = _bearer.scheme_name
         self.roles = roles
         self.allowed = ", ".join(r.value for r in roles)
         # A role admitted only with a boolean query parameter set to true (support: dry_run=true).
         self.only_with = dict(only_with or {})
 
-    async def __call__(self, request: Request, credentials: Credentials) -> Client:
-        client = authenticate(request, credentials)
+    async def __call__(self, request: Request) -> Client:
+        client = authenticate(request, await _bearer(request))
         if client.role not in self.roles:
             raise ApiError(403, "forbidden", f"role {client.role.value} may not call this; allowed: {self.allowed}")
         flag = self.only_with.get(client.role)
