@@ -337,8 +337,9 @@ class CachedSource(IndexSource):
         """Keep the recorded_at of every position in memory from now on (8 bytes each, twice); how many
         (0 if the index is behind the cache: `position_at` keeps asking it).
 
-        Read in pages outside the lock, then, under it, trimmed to the cache's position and completed
-        up to it, after which `refresh` appends each new fact's.
+        Read in pages outside the lock (`pause` between them) up to the cache's position; then, under
+        it, trimmed to that position if the cache has not moved on meanwhile (else read on), after
+        which `refresh` appends each new fact's.
         """
         recorded, positions = array("q"), array("q")
         after = 0
@@ -348,22 +349,13 @@ class CachedSource(IndexSource):
                 positions.extend(p for p, _ in times)
                 recorded.extend(r for _, r in times)
                 after = times[-1][0]
-            if len(times) < page or after >= self._position:
-                break
-            pause()
-        with self._lock:
-            keep = bisect.bisect_right(positions, self._position)
-            del positions[keep:], recorded[keep:]
-            after = positions[-1] if positions else 0
-            while after < self._position:
-                times = [t for t in self.view.times_after(after, page) if t[0] <= self._position]
-                if not times:
-                    break
-                positions.extend(p for p, _ in times)
-                recorded.extend(r for _, r in times)
-                after = times[-1][0]
-            if after < self._position:  # the index is behind (being rebuilt): keep asking it
+            with self._lock:
+                if after >= self._position:
+                    del positions[bisect.bisect_right(positions, self._position) :]
+                    del recorded[len(positions) :]
+                    self._times_recorded, self._times_positions = recorded, positions
+                    self._times_ready = True
+                    return len(positions)
+            if not times:  # the index is behind the cache (being rebuilt): keep asking it
                 return 0
-            self._times_recorded, self._times_positions = recorded, positions
-            self._times_ready = True
-            return len(positions)
+            pause()

@@ -1,16 +1,18 @@
 """Warming the query cache after a start: every organization first, then every person, in the background.
 
-(First, the recorded_at of every position: a check `as_of` an instant then resolves it in memory.)
+(Last, the recorded_at of every position: a check `as_of` an instant then resolves it in memory.)
 
 On release day most requests are a person's first, and a first check costs a round trip
 to the store and the decoding of its streams. A process that has just started therefore
 loads the streams ahead of the requests: the calendar, districts and schools first (every
 check reads one of them), then people. It reads the whole index in one pass ordered by
 stream (`FactIndex.facts_by_stream`, one snapshot), and keeps it a batch of whole streams
-at a time, from a thread of its own, pausing between batches, so the process answers from
-its first moment and requests never wait long for the interpreter (nor for the store: the
-cache's lock is never held over a read). It stops at the cache's limit instead of evicting
-what it loaded itself, and it never evicts what queries use.
+at a time, from a thread of its own. It uses the process's idle time: between batches it
+waits while the rest of the process is busy (requests load what they need themselves, and
+a thread holding the interpreter would slow every one of them), so requests never wait
+long for the interpreter (nor for the store: the cache's lock is never held over a read).
+It stops at the cache's limit instead of evicting what it loaded itself, and it never
+evicts what queries use.
 """
 
 from __future__ import annotations
@@ -56,30 +58,43 @@ def whole_streams(facts: Iterable[Fact], size: int) -> Iterator[list[Fact]]:
         yield batch
 
 
+def others_cpu() -> float:
+    """CPU seconds the process's other threads have used so far (called from the warming thread)."""
+    return time.process_time() - time.thread_time()
+
+
 class CacheWarmer:
     """Loads every stream of the fact index into a CachedSource, a batch at a time, until it is full.
 
-    `batch` is in facts: each batch is as many whole streams as make at least that many.
+    `batch` is in facts: each batch is as many whole streams as make at least that many (about 5 ms
+    of decoding at 500: a request arriving meanwhile waits about that long for the interpreter).
     """
 
     def __init__(
         self,
         source: CachedSource,
         *,
-        batch: int = 20_000,
+        batch: int = 500,
         pause: float = 0.005,
-        duty: float = 0.5,
+        busy: float = 0.1,
+        patience: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
+        others: Callable[[], float] = others_cpu,
         then: Callable[[], None] | None = None,
     ) -> None:
         self.source = source
         self.then = then  # called once warming has finished or stopped
         self.batch = batch
-        # Between batches, at least `pause` and as long as it takes to keep warming's share of the
-        # interpreter (one lock for all threads) at `duty`: requests take it meanwhile.
+        # Before each batch, while the other threads (requests, the follower) have used more than `busy`
+        # of a core since the last look, sleep `pause` and look again; after `patience` seconds of that
+        # one batch goes anyway, so a process that is never idle still ends up warm, slowly.
         self.pause = pause
-        self.duty = duty
+        self.busy = busy
+        self.patience = patience
         self._sleep = sleep
+        self._others = others
+        self._looked_at = time.monotonic()
+        self._others_then = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._done = threading.Event()
@@ -134,13 +149,26 @@ class CacheWarmer:
         )
 
     def _warm(self) -> None:
+        self._looked_at, self._others_then = time.monotonic(), self._others()
         self.source.begin_warming()  # before listing: streams born meanwhile are held as they arrive
         everything = False
         try:
-            self.source.load_times(pause=lambda: self._sleep(self.pause))  # `as_of` instants, without I/O
             everything = self._warm_listed()
         finally:
             self.source.end_warming(everything)
+        if not self._stop.is_set():  # `as_of` instants without I/O; checks need the streams first
+            self.source.load_times(page=5_000, pause=self.when_idle)
+
+    def when_idle(self) -> None:
+        """Return once the rest of the process has been (nearly) idle since the last look, or after `patience`."""
+        deadline = time.monotonic() + self.patience
+        while not self._stop.is_set():
+            now, others = time.monotonic(), self._others()
+            busy = others - self._others_then > self.busy * (now - self._looked_at)
+            self._looked_at, self._others_then = now, others
+            if not busy or now >= deadline:
+                return
+            self._sleep(self.pause)
 
     def _warm_listed(self) -> bool:
         """Warm every stream of the index; whether all were loaded."""
@@ -161,8 +189,8 @@ class CacheWarmer:
                 raise ProjectionTimeout(self.source.tracked(), read_at, 0.0)
             gap = Gap(read_at)  # facts the cache takes in meanwhile, for the streams read later
             room = True
-            started = time.monotonic()
             for batch in whole_streams(facts, self.batch):
+                self.when_idle()
                 if self._stop.is_set():
                     return False
                 if not room:  # the cache filled up exactly with the last batch: these do not fit
@@ -175,6 +203,4 @@ class CacheWarmer:
                 if held < len(fresh):  # a partial batch is not everything
                     self._full = True
                     return False
-                self._sleep(max(self.pause, (time.monotonic() - started) * (1 / self.duty - 1)))
-                started = time.monotonic()
         return True

@@ -307,6 +307,70 @@ def test_warming_holds_every_stream_when_the_cache_has_room(ledger: LedgerSystem
     assert view.calls == [], "a warm check does not ask the store"
 
 
+def test_warming_waits_while_the_rest_of_the_process_is_busy_and_runs_on_once_it_is_idle(
+    ledger: LedgerSystem,
+) -> None:
+    school_with_a_teacher(ledger)
+    queries = started(ledger, ledger.view)
+    source = queries.source
+    assert isinstance(source, CachedSource)
+    busy_looks = [3]  # requests keep the other threads busy: where warming starts counting, then two looks
+    others = [0.0]
+    slept: list[float] = []
+
+    def others_cpu() -> float:
+        if busy_looks[0] > 0:
+            busy_looks[0] -= 1
+            others[0] += 1.0  # a whole second of CPU between two looks: busy
+        return others[0]
+
+    warmer = CacheWarmer(source, batch=1, pause=0.01, patience=60, sleep=slept.append, others=others_cpu)
+    warmer.run()
+
+    assert slept == [0.01, 0.01], "it waited while requests were being served, then never again"
+    assert warmer.progress() == WarmingProgress(done=True, loaded=4, of=4, full=False)
+    assert source.holds(["calendar", "district:D1", "school:S1", "person:T1"])
+
+
+def test_warming_still_ends_in_a_process_that_is_never_idle(ledger: LedgerSystem) -> None:
+    school_with_a_teacher(ledger)
+    queries = started(ledger, ledger.view)
+    source = queries.source
+    assert isinstance(source, CachedSource)
+    others = [0.0]
+
+    def always_busy() -> float:
+        others[0] += 1.0
+        return others[0]
+
+    warmer = CacheWarmer(source, batch=1, pause=0, patience=0, others=always_busy)
+    warmer.run()
+
+    assert warmer.progress() == WarmingProgress(done=True, loaded=4, of=4, full=False)
+
+
+def test_warming_loads_the_recorded_times_last_and_a_check_as_of_an_instant_then_asks_only_for_streams(
+    ledger: LedgerSystem, clock: Clock
+) -> None:
+    school_with_a_teacher(ledger)
+    view = CountingIndex(ledger.view)
+    queries = started(ledger, view)
+    source = queries.source
+    assert isinstance(source, CachedSource)
+    before = clock.now
+    clock.advance(days=1)
+    view.calls.clear()
+
+    CacheWarmer(source, pause=0).run()
+
+    assert view.calls[-1] == "times_after", "times come after every stream"
+    assert "facts_by_stream" in view.calls
+    view.calls.clear()
+    answer = teacher_check(queries, as_of=before)
+    assert answer.decision.allowed
+    assert view.calls == [], "a warm check as of an instant does not ask the store"
+
+
 # --- cold, warm and evicted caches answer alike ----------------------------------------------------
 
 STORES = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
