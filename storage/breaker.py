@@ -3,15 +3,21 @@
 Without it every request that needs the database waits the whole connect timeout during an outage,
 the threadpool fills with waiting requests, and answers that need no database (checks served from
 memory) queue behind them. With it, for `cooldown` seconds after a failure to connect, asking for a
-connection fails at once (a 503 with Retry-After). After that one request, the probe, asks the pool
-again while every other keeps failing at once: only the probe waits for an answer, and its success
-closes the breaker for everyone.
+connection fails at once (a 503 with Retry-After). After that one request, the probe, knocks while
+every other keeps failing at once: it opens a connection of its own, outside the pool, and closes it.
+A server that is down refuses it at once and the breaker opens for another cooldown; a server that
+answers is asked through the pool, and that success closes the breaker for everyone. So a process is
+back within about a cooldown of the server.
 
-The pool itself replaces each broken connection in the background, retrying a failed connect after
-1, 2, 4, 8, 16 … seconds: after a 20 s outage its next attempt could be 10 s after the server is back,
-and every request meanwhile waits for a connection in vain. Its attempts are cut to the breaker's
-cooldown instead; the next probe starts a new attempt at once, so the pool is back within about a
-second of the server.
+The probe knocks rather than asking the pool first because a client waiting in the pool waits its
+whole timeout (3 s) even when the pool has given up: the pool connects in the background and retries
+a failed connect a second later, then gives up and waits for the next client to grow again. A probe
+that began just before a restart would wait out the timeout after the server was back.
+
+The pool also replaces each broken connection in the background, retrying a failed connect after
+1, 2, 4, 8, 16 … seconds: after a 20 s outage its next attempt could be 10 s after the server is back.
+Its attempts are cut to the breaker's cooldown instead, so it gives up within a second and a probe
+whose knock was answered finds it ready to grow at once.
 """
 
 from __future__ import annotations
@@ -22,19 +28,26 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import Any
 
+import psycopg
 from eventsourcing.persistence import OperationalError
+from psycopg_pool import ConnectionPool
 
 
 class ConnectionBreaker:
-    """Wraps a datastore's `get_connection`; only failures to connect trip it, not errors of the queries."""
+    """Wraps a datastore's `get_connection`; only failures to connect trip it, not errors of the queries.
+
+    `knock` connects outside the pool and raises `OperationalError` when the database does not answer.
+    """
 
     def __init__(
         self,
         get_connection: Callable[[], AbstractContextManager[Any]],
+        knock: Callable[[], None],
         cooldown: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._get_connection = get_connection
+        self._knock = knock
         self.cooldown = cooldown
         self._clock = clock
         self._lock = threading.Lock()
@@ -46,6 +59,8 @@ class ConnectionBreaker:
         probe = self._admit()
         with ExitStack() as stack:
             try:
+                if probe:
+                    self._knock()
                 conn = stack.enter_context(self._get_connection())
             except OperationalError:
                 self._tripped(probe)
@@ -76,8 +91,23 @@ class ConnectionBreaker:
                 self._probing = False
 
 
+def knock_on(pool: ConnectionPool[Any]) -> Callable[[], None]:
+    """Open and close a connection to the pool's server, with the pool's settings but outside it."""
+
+    def knock() -> None:
+        conninfo = pool.conninfo() if callable(pool.conninfo) else pool.conninfo
+        kwargs = pool.kwargs() if callable(pool.kwargs) else pool.kwargs or {}
+        try:
+            # No longer than a client would wait in the pool, if the host does not even refuse.
+            psycopg.connect(conninfo, **{**kwargs, "connect_timeout": round(pool.timeout)}).close()
+        except psycopg.OperationalError as error:
+            raise OperationalError(str(error)) from error
+
+    return knock
+
+
 def install(datastore: Any, cooldown: float = 1.0) -> None:
     """Put a breaker in front of a PostgreSQL datastore's connections (its transactions use them too)."""
-    datastore.get_connection = ConnectionBreaker(datastore.get_connection, cooldown)
+    datastore.get_connection = ConnectionBreaker(datastore.get_connection, knock_on(datastore.pool), cooldown)
     # psycopg_pool reads it at each new attempt; the pool is built closed and opened on first use.
     datastore.pool.reconnect_timeout = cooldown

@@ -1,5 +1,6 @@
-"""The connection breaker: while the database is unreachable, one request at a time asks for a
-connection (the probe) and every other fails at once; the first answer closes it for everyone."""
+"""The connection breaker: while the database is unreachable, one request at a time knocks with a
+connection of its own and asks the pool once that is answered (the probe), and every other fails at
+once; the first answer closes it for everyone."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from storage.breaker import ConnectionBreaker
 
 
 class Database:
-    """A stand-in for the pool: reachable or not; counts the requests that reached it."""
+    """A stand-in for the pool and its server: reachable or not; counts the requests that reached them."""
 
     def __init__(self) -> None:
         self.up = True
         self.asked = 0
+        self.knocked = 0
         self.meanwhile: Callable[[], None] | None = None  # another request, made while this one waits
 
     @contextmanager
@@ -29,6 +31,11 @@ class Database:
         if not self.up:
             raise OperationalError("connection refused")
         yield "connection"
+
+    def knock(self) -> None:
+        self.knocked += 1
+        if not self.up:
+            raise OperationalError("connection refused")
 
 
 class Clock:
@@ -46,7 +53,7 @@ def connect(breaker: ConnectionBreaker) -> str:
 
 def test_after_a_failure_to_connect_requests_fail_at_once_without_asking_the_database_until_the_cooldown_ends() -> None:
     database, clock = Database(), Clock()
-    breaker = ConnectionBreaker(database.get_connection, cooldown=1.0, clock=clock)
+    breaker = ConnectionBreaker(database.get_connection, database.knock, cooldown=1.0, clock=clock)
     database.up = False
     with pytest.raises(OperationalError):
         connect(breaker)
@@ -63,7 +70,7 @@ def test_after_a_failure_to_connect_requests_fail_at_once_without_asking_the_dat
 
 def test_while_the_probe_waits_for_the_database_every_other_request_fails_at_once() -> None:
     database, clock = Database(), Clock()
-    breaker = ConnectionBreaker(database.get_connection, cooldown=1.0, clock=clock)
+    breaker = ConnectionBreaker(database.get_connection, database.knock, cooldown=1.0, clock=clock)
     database.up = False
     with pytest.raises(OperationalError):
         connect(breaker)
@@ -84,7 +91,7 @@ def test_while_the_probe_waits_for_the_database_every_other_request_fails_at_onc
 
 def test_a_probe_that_fails_opens_the_breaker_for_another_cooldown() -> None:
     database, clock = Database(), Clock()
-    breaker = ConnectionBreaker(database.get_connection, cooldown=1.0, clock=clock)
+    breaker = ConnectionBreaker(database.get_connection, database.knock, cooldown=1.0, clock=clock)
     database.up = False
     with pytest.raises(OperationalError):
         connect(breaker)
@@ -98,3 +105,43 @@ def test_a_probe_that_fails_opens_the_breaker_for_another_cooldown() -> None:
     clock.now += 0.6
     assert connect(breaker) == "connection"
     assert connect(breaker) == "connection"
+
+
+def test_a_probe_the_database_refuses_opens_the_breaker_again_without_waiting_for_the_pool() -> None:
+    database, clock = Database(), Clock()
+    breaker = ConnectionBreaker(database.get_connection, database.knock, cooldown=1.0, clock=clock)
+    database.up = False
+    with pytest.raises(OperationalError):
+        connect(breaker)
+    asked = database.asked
+    clock.now += 2
+    with pytest.raises(OperationalError, match="connection refused"):
+        connect(breaker)
+    assert database.knocked == 1
+    assert database.asked == asked
+    with pytest.raises(OperationalError, match="unreachable moments ago"):
+        connect(breaker)
+
+
+def test_only_the_probe_knocks_and_once_the_breaker_is_closed_nobody_does() -> None:
+    database, clock = Database(), Clock()
+    breaker = ConnectionBreaker(database.get_connection, database.knock, cooldown=1.0, clock=clock)
+    assert connect(breaker) == "connection"
+    assert database.knocked == 0
+    database.up = False
+    with pytest.raises(OperationalError):
+        connect(breaker)
+    database.up = True
+    clock.now += 2
+    assert connect(breaker) == "connection"
+    assert connect(breaker) == "connection"
+    assert database.knocked == 1
+
+
+def test_an_error_of_a_query_does_not_open_the_breaker() -> None:
+    database, clock = Database(), Clock()
+    breaker = ConnectionBreaker(database.get_connection, database.knock, cooldown=1.0, clock=clock)
+    with pytest.raises(OperationalError, match="server closed the connection"), breaker():
+        raise OperationalError("server closed the connection unexpectedly")
+    assert connect(breaker) == "connection"
+    assert database.knocked == 0
