@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 # Each process finds the database back by itself: its breaker lets one probe through a second after
-# each failure, and the probe waits for a connection from a pool whose own attempt may just have
-# failed. A process may so answer 503 a little after another has recorded a command again.
+# each failure, and only when a request needs the database. A process may so answer 503 a little after
+# another has recorded a command again; a margin for a busy machine.
 PROCESS_RECONNECT_S = 5.0  # after the restart, the time each process is given to be back
 FAILURES_LISTED = 20  # failures listed one by one in the report (the counts cover them all)
 KEPT_UP_MS = 1000  # the client sent as asked when its send lag's p99 stays under this
