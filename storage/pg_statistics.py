@@ -60,8 +60,9 @@ class FreshStatistics:
                 for table in self.tables:
                     conn.execute(f"ANALYZE {table}")
             _, self._rows = self._server_counts()
-        except Exception as e:  # (a closing pool, a read-only standby): the next due write tries again
-            log.warning("analyze failed", extra={"fields": {"tables": self.tables, "error": repr(e)}})
+        except Exception as e:  # (a read-only standby, an outage): the next due write tries again
+            if not getattr(getattr(self.datastore, "pool", None), "closed", False):  # else the process is closing
+                log.warning("analyze failed", extra={"fields": {"tables": self.tables, "error": repr(e)}})
             return
         log.info("analyzed", extra={"fields": {"tables": self.tables, "rows": self._rows}})
 
