@@ -65,6 +65,9 @@ class ConnectionBreaker:
             except OperationalError:
                 self._tripped(probe)
                 raise
+            except BaseException:
+                self._tripped(probe)  # any other failure of the probe must not hold the probe's turn for good
+                raise
             self._answered(probe)
             yield conn
 

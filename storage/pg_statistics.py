@@ -46,7 +46,11 @@ class FreshStatistics:
         """Count rows just committed; analyze now if that makes it due."""
         with self._lock:
             if self._written is None:
-                self._written, self._rows = self._server_counts()
+                try:
+                    self._written, self._rows = self._server_counts()
+                except Exception as e:  # the write has committed: its caller must not see a failure
+                    log.warning("statistics unread", extra={"fields": {"tables": self.tables, "error": repr(e)}})
+                    return
             self._written += rows
             due = analyze_is_due(self._written, self._rows, scale=self.scale, floor=self.floor)
             if due:

@@ -55,3 +55,17 @@ def test_the_events_and_the_fact_index_are_analyzed_once_enough_rows_were_writte
     while not all(analyzed(schema, t) for t in tables) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert [t for t in tables if not analyzed(schema, t)] == []
+
+
+def test_a_committed_write_is_not_reported_failed_when_the_statistics_cannot_be_read(
+    pg_ledger: LedgerSystem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = pg_ledger.service.recorder
+    assert isinstance(recorder, PostgresLedgerRecorder)
+
+    def unreachable() -> tuple[int, int]:
+        raise psycopg.OperationalError("the server went away right after the commit")
+
+    monkeypatch.setattr(recorder.statistics, "_server_counts", unreachable)
+    outcome = run(pg_ledger, type="register_school", school_id="S1", name="Lakeside High")
+    assert recorder.last_position() == outcome.position

@@ -145,3 +145,23 @@ def test_an_error_of_a_query_does_not_open_the_breaker() -> None:
         raise OperationalError("server closed the connection unexpectedly")
     assert connect(breaker) == "connection"
     assert database.knocked == 0
+
+
+def test_a_probe_that_fails_with_another_error_lets_the_next_probe_try_after_the_cooldown() -> None:
+    database, clock = Database(), Clock()
+    breaker = ConnectionBreaker(database.get_connection, database.knock, cooldown=1.0, clock=clock)
+    database.up = False
+    with pytest.raises(OperationalError):
+        connect(breaker)
+    clock.now += 2
+
+    def misconfigured() -> None:
+        raise ValueError("a setting the driver rejects")
+
+    breaker._knock = misconfigured
+    with pytest.raises(ValueError, match="driver rejects"):
+        connect(breaker)
+    breaker._knock = database.knock
+    database.up = True
+    clock.now += 2
+    assert connect(breaker) == "connection"
