@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from eventsourcing.persistence import StoredEvent
 
 from ledger.merkle import Node
-from storage.recorders import AppendTxn, IdempotencyRecord, Row
+from storage.recorders import IdempotencyRecord, LockedAppendTxn, Row
 
 if TYPE_CHECKING:  # the recorder imports this module
     from storage.postgres_recorder import PostgresLedgerRecorder
@@ -32,7 +32,7 @@ def idempotency_records(rows: Sequence[Any]) -> dict[str, IdempotencyRecord]:
     return {r["key"]: IdempotencyRecord(r["key"], r["request_hash"], bytes(r["response"])) for r in rows}
 
 
-class PostgresAppendTxn(AppendTxn):
+class PostgresAppendTxn(LockedAppendTxn):
     """A command's reads and writes on PostgreSQL while the append lock is held (pipelined, or COPY for a batch)."""
 
     def __init__(self, recorder: PostgresLedgerRecorder, curs: Any, *, copy: bool = False) -> None:
@@ -43,7 +43,7 @@ class PostgresAppendTxn(AppendTxn):
         self._asked_streams: Any = None
         self.inserted = False
         self.rows_inserted = 0
-        self.last: int | None = None
+        self.last = None
 
     def last_row(self) -> Row | None:
         rows = self.r._select_rows(self.curs, self.r.sql.last_row, ())
@@ -89,16 +89,6 @@ class PostgresAppendTxn(AppendTxn):
             return {}
         self.curs.execute(self.r.sql.idempotency, (list(keys),))
         return idempotency_records(self.curs.fetchall())
-
-    def reserve_positions(self, count: int) -> list[int]:
-        # Under the EXCLUSIVE lock no other transaction inserts, so the next positions
-        # follow the last one: the log has no gaps, and none can commit out of order.
-        if self.last is None:
-            self.last_row()
-        assert self.last is not None
-        start = self.last + 1
-        self.last += count
-        return list(range(start, start + count))
 
     def _copy_rows(self, statement: bytes, types: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         """COPY rows in binary: no SQL text to parse nor bytea to escape."""

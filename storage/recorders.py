@@ -151,6 +151,22 @@ class AppendTxn(ABC):
             self.leaves = {index + 1: h for (level, index), h in nodes.items() if level == 0}
 
 
+class LockedAppendTxn(AppendTxn):
+    """A transaction of a store whose append lock keeps every other writer out."""
+
+    last: int | None = None  # the highest position, once `last_row` has read it
+
+    def reserve_positions(self, count: int) -> list[int]:
+        # Under the lock no other transaction inserts, so the next positions follow the last one:
+        # the log has no gaps, and none can commit out of order.
+        if self.last is None:
+            self.last_row()
+        assert self.last is not None
+        start = self.last + 1
+        self.last += count
+        return list(range(start, start + count))
+
+
 TxnT = TypeVar("TxnT", bound=AppendTxn)
 
 

@@ -22,6 +22,7 @@ from storage.recorders import (
     Checkpoint,
     IdempotencyRecord,
     LedgerRecorder,
+    LockedAppendTxn,
     Row,
     StoredRow,
     leaf_count,
@@ -210,10 +211,10 @@ def _sqlite_row(r: Any) -> Row:
     )
 
 
-class _SQLiteTxn(AppendTxn):
+class _SQLiteTxn(LockedAppendTxn):
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.c = conn
-        self.last: int | None = None
+        self.last = None
 
     def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return self.c.execute(sql, params).fetchall()
@@ -248,14 +249,6 @@ class _SQLiteTxn(AppendTxn):
         marks = ",".join("?" * len(keys))
         rows = self._fetch(f"SELECT key, request_hash, response FROM ledger_idempotency WHERE key IN ({marks})", keys)
         return {r[0]: IdempotencyRecord(r[0], r[1], bytes(r[2])) for r in rows}
-
-    def reserve_positions(self, count: int) -> list[int]:
-        if self.last is None:
-            self.last_row()
-        assert self.last is not None
-        start = self.last + 1
-        self.last += count
-        return list(range(start, start + count))
 
     def insert(self, rows: Sequence[Row]) -> None:
         try:
