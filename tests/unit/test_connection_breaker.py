@@ -21,6 +21,7 @@ class Database:
         self.asked = 0
         self.knocked = 0
         self.meanwhile: Callable[[], None] | None = None  # another request, made while this one waits
+        self.knock_fails_with: Exception | None = None  # an error other than a refused connection
 
     @contextmanager
     def get_connection(self) -> Iterator[str]:
@@ -34,6 +35,8 @@ class Database:
 
     def knock(self) -> None:
         self.knocked += 1
+        if self.knock_fails_with is not None:
+            raise self.knock_fails_with
         if not self.up:
             raise OperationalError("connection refused")
 
@@ -154,14 +157,10 @@ def test_a_probe_that_fails_with_another_error_lets_the_next_probe_try_after_the
     with pytest.raises(OperationalError):
         connect(breaker)
     clock.now += 2
-
-    def misconfigured() -> None:
-        raise ValueError("a setting the driver rejects")
-
-    breaker._knock = misconfigured
+    database.knock_fails_with = ValueError("a setting the driver rejects")
     with pytest.raises(ValueError, match="driver rejects"):
         connect(breaker)
-    breaker._knock = database.knock
+    database.knock_fails_with = None
     database.up = True
     clock.now += 2
     assert connect(breaker) == "connection"
