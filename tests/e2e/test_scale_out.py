@@ -127,7 +127,9 @@ def test_a_command_written_through_one_server_is_seen_through_the_other_with_min
 def test_the_positions_one_server_states_never_go_back_while_the_other_writes(two_servers: list[Server]) -> None:
     a, b = two_servers
     with a.client("registrar") as registrar:
-        school_with_staff(registrar)
+        _, setup = school_with_staff(registrar)
+    with b.client("portal") as portal:  # B answers at what it holds: first let it hold the staff
+        assert portal.get("/v1/check", params=check_params(STAFF[0], min_position=setup)).status_code == 200
     written: list[int] = []
     done = threading.Event()
 
